@@ -1,0 +1,350 @@
+//! The typed metric model every collector writes into.
+//!
+//! A collector describes each metric family once, as a `const` [`Desc`], and then adds samples
+//! to a [`MetricSet`] for one collection. The model is deliberately small: sysgauge exporters
+//! collect a fresh snapshot on every run (the "const metrics" style of the Go exporters), so
+//! there is no long-lived registry of metric objects, only descriptors and samples.
+//!
+//! Names are checked when the descriptor is built, which for a `const` means at compile time:
+//! every name starts with `sysgauge_`, a counter's name ends in `_total` and an info metric's in
+//! `_info`. Label names are checked the same way, and the number of label values handed to
+//! [`MetricSet::add`] is fixed by the descriptor's type, so a wrong arity does not compile.
+
+use std::borrow::Cow;
+
+/// The type of a metric family, as written in `# TYPE` lines.
+///
+/// Only the two types that both node_exporter's textfile parser and OpenMetrics understand are
+/// offered. Info-style metrics are gauges set to 1 (see [`Desc::info`]), because node_exporter
+/// rejects a whole textfile that declares `# TYPE x info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that can go up and down.
+    Gauge,
+    /// A monotonically increasing value; its sample name ends in `_total`.
+    Counter,
+}
+
+/// The description of one metric family: name, help text, type and label names.
+///
+/// `N` is the number of labels, so that [`MetricSet::add`] takes exactly `N` label values.
+#[derive(Debug)]
+pub struct Desc<const N: usize> {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    labels: [&'static str; N],
+}
+
+impl<const N: usize> Desc<N> {
+    /// A gauge. Panics (at compile time, for a `const`) on an invalid name or label.
+    pub const fn gauge(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        Self::new(name, help, Kind::Gauge, labels)
+    }
+
+    /// A counter; `name` is the sample name and must end in `_total`.
+    pub const fn counter(
+        name: &'static str,
+        help: &'static str,
+        labels: [&'static str; N],
+    ) -> Self {
+        assert!(
+            ends_with(name, "_total"),
+            "a counter's name must end in _total"
+        );
+        Self::new(name, help, Kind::Counter, labels)
+    }
+
+    /// An info-style metric: a gauge whose name ends in `_info`, always set to 1, that carries
+    /// its information in labels.
+    pub const fn info(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        assert!(
+            ends_with(name, "_info"),
+            "an info metric's name must end in _info"
+        );
+        Self::new(name, help, Kind::Gauge, labels)
+    }
+
+    const fn new(
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: [&'static str; N],
+    ) -> Self {
+        assert!(
+            starts_with(name, "sysgauge_"),
+            "metric names start with sysgauge_"
+        );
+        assert!(is_metric_name(name), "invalid metric name");
+        assert!(!help.is_empty(), "every metric family needs a help text");
+        let mut i = 0;
+        while i < N {
+            assert!(is_label_name(labels[i]), "invalid label name");
+            i += 1;
+        }
+        Self {
+            name,
+            help,
+            kind,
+            labels,
+        }
+    }
+
+    /// The family's name (for a counter, the sample name ending in `_total`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// One sample: label pairs and a value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Label names and values, in the order the descriptor declares them.
+    pub labels: Vec<(&'static str, String)>,
+    /// The sample value.
+    pub value: f64,
+}
+
+/// A metric family with its samples, ready to encode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// The family name; a counter's name ends in `_total`.
+    pub name: Cow<'static, str>,
+    /// The help text, written on the `# HELP` line.
+    pub help: Cow<'static, str>,
+    /// Gauge or counter.
+    pub kind: Kind,
+    /// Samples in the order they were added.
+    pub samples: Vec<Sample>,
+}
+
+/// The samples of one collection, grouped into families in the order they were first used.
+///
+/// A family that receives no sample is not written at all: a metric that a device does not
+/// support is left out rather than reported as zero.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSet {
+    families: Vec<Family>,
+}
+
+impl MetricSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one sample of the family `desc`, with label values in the order of its labels.
+    pub fn add<const N: usize, V: Into<String>>(
+        &mut self,
+        desc: &Desc<N>,
+        values: [V; N],
+        value: f64,
+    ) {
+        let labels = desc
+            .labels
+            .iter()
+            .copied()
+            .zip(values.map(Into::into))
+            .collect();
+        self.family(
+            Cow::Borrowed(desc.name),
+            Cow::Borrowed(desc.help),
+            desc.kind,
+        )
+        .samples
+        .push(Sample { labels, value });
+    }
+
+    /// Adds a sample of a family whose name is only known at run time (the per-exporter
+    /// self-metrics such as `sysgauge_cert_collector_success`).
+    pub(crate) fn add_dynamic(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) {
+        self.family(
+            Cow::Owned(name.to_owned()),
+            Cow::Borrowed(help),
+            Kind::Gauge,
+        )
+        .samples
+        .push(Sample { labels, value });
+    }
+
+    /// Moves every family of `other` into this set, merging families of the same name.
+    pub fn extend(&mut self, other: MetricSet) {
+        for family in other.families {
+            let Family {
+                name,
+                help,
+                kind,
+                samples,
+            } = family;
+            self.family(name, help, kind).samples.extend(samples);
+        }
+    }
+
+    /// The families, in the order they were first used.
+    pub fn families(&self) -> &[Family] {
+        &self.families
+    }
+
+    /// The value of the first sample of `name` whose labels include all of `labels`; meant for
+    /// tests and for exporters that derive one metric from another.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.families
+            .iter()
+            .find(|f| f.name == name)?
+            .samples
+            .iter()
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.value)
+    }
+
+    fn family(
+        &mut self,
+        name: Cow<'static, str>,
+        help: Cow<'static, str>,
+        kind: Kind,
+    ) -> &mut Family {
+        // Linear search: a collection has tens of families, and keeping insertion order makes
+        // the output read in the order the collector wrote it.
+        match self.families.iter().position(|f| f.name == name) {
+            Some(i) => &mut self.families[i],
+            None => {
+                self.families.push(Family {
+                    name,
+                    help,
+                    kind,
+                    samples: Vec::new(),
+                });
+                self.families.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+const fn starts_with(s: &str, prefix: &str) -> bool {
+    let (s, p) = (s.as_bytes(), prefix.as_bytes());
+    if s.len() < p.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if s[i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn ends_with(s: &str, suffix: &str) -> bool {
+    let (s, p) = (s.as_bytes(), suffix.as_bytes());
+    if s.len() < p.len() {
+        return false;
+    }
+    let offset = s.len() - p.len();
+    let mut i = 0;
+    while i < p.len() {
+        if s[offset + i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the classic metric-name rule.
+pub(crate) const fn is_metric_name(s: &str) -> bool {
+    is_name(s.as_bytes(), true)
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved for Prometheus itself).
+pub(crate) const fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    is_name(b, false) && !(b.len() >= 2 && b[0] == b'_' && b[1] == b'_')
+}
+
+const fn is_name(b: &[u8], colon: bool) -> bool {
+    if b.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let ok = c.is_ascii_alphabetic()
+            || c == b'_'
+            || (colon && c == b':')
+            || (i > 0 && c.is_ascii_digit());
+        if !ok {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UP: Desc<1> = Desc::gauge("sysgauge_test_up", "Whether the thing is up", ["thing"]);
+    const RUNS: Desc<0> = Desc::counter("sysgauge_test_runs_total", "Runs so far", []);
+
+    #[test]
+    fn families_keep_first_use_order_and_merge_samples() {
+        let mut set = MetricSet::new();
+        set.add(&UP, ["a"], 1.0);
+        set.add(&RUNS, [] as [&str; 0], 3.0);
+        set.add(&UP, ["b"], 0.0);
+        let names: Vec<_> = set.families().iter().map(|f| f.name.as_ref()).collect();
+        assert_eq!(names, ["sysgauge_test_up", "sysgauge_test_runs_total"]);
+        assert_eq!(set.families()[0].samples.len(), 2);
+        assert_eq!(set.get("sysgauge_test_up", &[("thing", "b")]), Some(0.0));
+        assert_eq!(set.get("sysgauge_test_up", &[("thing", "c")]), None);
+    }
+
+    #[test]
+    fn extend_merges_families_of_the_same_name() {
+        let mut a = MetricSet::new();
+        a.add(&UP, ["a"], 1.0);
+        let mut b = MetricSet::new();
+        b.add(&UP, ["b"], 1.0);
+        b.add(&RUNS, [] as [&str; 0], 1.0);
+        a.extend(b);
+        assert_eq!(a.families().len(), 2);
+        assert_eq!(a.families()[0].samples.len(), 2);
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(is_metric_name("sysgauge_a:b_1"));
+        assert!(!is_metric_name("1abc"));
+        assert!(!is_metric_name("a-b"));
+        assert!(is_label_name("subject_cn"));
+        assert!(!is_label_name("__name__"));
+        assert!(!is_label_name("a:b"));
+        assert!(starts_with("sysgauge_x", "sysgauge_"));
+        assert!(ends_with("x_total", "_total"));
+        assert!(!ends_with("al", "_total"));
+    }
+
+    #[test]
+    #[should_panic(expected = "metric names start with sysgauge_")]
+    fn foreign_prefix_is_rejected() {
+        let _ = Desc::gauge("node_up", "help", []);
+    }
+
+    #[test]
+    #[should_panic(expected = "must end in _total")]
+    fn counter_without_total_is_rejected() {
+        let _ = Desc::counter("sysgauge_runs", "help", []);
+    }
+}

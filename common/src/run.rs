@@ -1,0 +1,185 @@
+//! The three run modes, shared by every binary.
+//!
+//! An exporter's `main` parses its flags, then hands over to [`run`] with a function that builds
+//! its collectors from the configuration. Everything after that (configuration file, logging,
+//! the deadline, once/textfile/serve) is the same for every exporter.
+
+use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
+
+use crate::{
+    cli::{GlobalArgs, LogFormat, LogLevel, Mode},
+    collector::{Collector, Exporter, Identity, error_chain},
+    config::{self, ExporterConfig},
+    encode::{Format, encode},
+    error::Error,
+    logging,
+    serve::{ServeSettings, serve},
+    textfile,
+};
+
+/// The default deadline of a collector: Prometheus' default scrape timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs an exporter: loads the configuration, sets up logging, builds the collectors with
+/// `build` and runs `mode`.
+///
+/// Exit codes: 0 on success; 1 when `once` saw a collector fail or `textfile` could not write
+/// its file; errors returned from here (an invalid configuration) are exit code 2 in [`main`].
+pub fn run<C: ExporterConfig>(
+    identity: &'static Identity,
+    global: &GlobalArgs,
+    mode: &Mode,
+    build: impl FnOnce(&C) -> anyhow::Result<Vec<Arc<dyn Collector>>>,
+) -> anyhow::Result<ExitCode> {
+    let config: C = config::load(global.config.as_deref())?;
+    let common = config.common();
+    logging::init(
+        identity.binary,
+        global
+            .log_level
+            .or(common.log.level)
+            .unwrap_or(LogLevel::Info),
+        global
+            .log_format
+            .or(common.log.format)
+            .unwrap_or(LogFormat::Logfmt),
+    );
+    let timeout = global
+        .collector_timeout
+        .or(common.collector.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(Error::Setting {
+            key: "collector.timeout",
+            message: "must be more than zero".into(),
+        }
+        .into());
+    }
+    let collectors = build(&config)?;
+    let exporter = Arc::new(Exporter::new(identity, collectors, timeout));
+
+    match mode {
+        Mode::Once => {
+            let collection = runtime(false)?.block_on(exporter.collect());
+            let text = encode(&collection.metrics, Format::Text);
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`once | head`) is the reader's choice, not an error.
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+            Ok(if collection.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Mode::Textfile(args) => {
+            let directory =
+                args.directory
+                    .clone()
+                    .or(common.textfile.directory)
+                    .ok_or(Error::Setting {
+                        key: "textfile --directory",
+                        message: "no directory given (flag --directory or [textfile] directory)"
+                            .into(),
+                    })?;
+            let default_name = format!("{}.prom", identity.binary);
+            let name = args
+                .file
+                .clone()
+                .or(common.textfile.file)
+                .unwrap_or(default_name);
+            if name.contains('/') || name.starts_with('.') {
+                return Err(Error::Setting {
+                    key: "textfile --file",
+                    message: format!("{name:?} must be a plain file name"),
+                }
+                .into());
+            }
+            if !name.ends_with(".prom") {
+                tracing::warn!(file = %name, "node_exporter only reads files ending in .prom");
+            }
+            let collection = runtime(false)?.block_on(exporter.collect());
+            let text = encode(&collection.metrics, Format::Text);
+            match textfile::write(&directory, &name, text.as_bytes()) {
+                Ok(path) => {
+                    tracing::debug!(path = %path.display(), failed = ?collection.failed, "textfile written");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    tracing::error!(error = %error_chain(&e), "textfile not written; the previous one is unchanged");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Mode::Serve(args) => {
+            let settings = ServeSettings {
+                listen_addresses: if !args.listen_addresses.is_empty() {
+                    args.listen_addresses.clone()
+                } else {
+                    common
+                        .web
+                        .listen_addresses
+                        .unwrap_or_else(|| vec![format!(":{}", identity.default_port)])
+                },
+                telemetry_path: args
+                    .telemetry_path
+                    .clone()
+                    .or(common.web.telemetry_path)
+                    .unwrap_or_else(|| "/metrics".into()),
+                web_config_file: args.web_config_file.clone().or(common.web.config_file),
+                systemd_socket: args.systemd_socket || common.web.systemd_socket.unwrap_or(false),
+                max_requests: args.max_requests.or(common.web.max_requests).unwrap_or(40),
+            };
+            if !settings.telemetry_path.starts_with('/') || settings.telemetry_path == "/" {
+                return Err(Error::Setting {
+                    key: "web.telemetry-path",
+                    message: format!(
+                        "{:?} must start with / and not be / itself",
+                        settings.telemetry_path
+                    ),
+                }
+                .into());
+            }
+            tracing::info!(version = identity.version, "starting {}", identity.binary);
+            runtime(true)?.block_on(serve(exporter, settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A single-threaded runtime for one collection; a small multi-threaded one for `serve`.
+fn runtime(serve: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if serve {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(16)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(16)
+            .enable_all()
+            .build()
+    }
+}
+
+/// The `main` of every binary: parses `A`, calls `run`, prints an error chain and exits 2 on
+/// error.
+pub fn main<A: clap::Parser>(run: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
+    let args = A::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            let binary = std::env::args().next().unwrap_or_default();
+            let binary = binary.rsplit('/').next().unwrap_or_default();
+            eprintln!("{binary}: error: {e:#}");
+            tracing::error!(error = format!("{e:#}"), "exiting");
+            ExitCode::from(2)
+        }
+    }
+}
