@@ -178,7 +178,6 @@ pub fn main<A: clap::Parser>(run: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode
             let binary = std::env::args().next().unwrap_or_default();
             let binary = binary.rsplit('/').next().unwrap_or_default();
             eprintln!("{binary}: error: {e:#}");
-            tracing::error!(error = format!("{e:#}"), "exiting");
             ExitCode::from(2)
         }
     }

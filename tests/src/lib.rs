@@ -1,1 +1,374 @@
-//! Test support.
+/*!
+Test support for sysgauge's end-to-end tests: real components from Debian's packages.
+
+- [`NodeExporter`] runs `prometheus-node-exporter` with only the textfile collector, so a test
+  can check that node_exporter reads what an exporter wrote.
+- [`Prometheus`] runs a real Prometheus that scrapes a target, and answers PromQL queries.
+- [`promtool_check_metrics`] validates exposition text with `promtool check metrics`.
+- [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
+
+A component that is not installed makes the test print a loud `SKIP` line and return, unless
+`SYSGAUGE_REQUIRE_COMPONENTS=1` is set (the project's test script sets it, so that CI fails
+instead of skipping when an install step is missing).
+*/
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub use tempfile;
+
+/// Whether `program` can be run. When it cannot, prints why and the test should return; under
+/// `SYSGAUGE_REQUIRE_COMPONENTS=1` it panics instead.
+pub fn available(program: &str, package: &str) -> bool {
+    if which(program).is_some() {
+        return true;
+    }
+    let message = format!(
+        "SKIP: {program} is not installed (Debian package {package}); this test needs the real component"
+    );
+    if std::env::var_os("SYSGAUGE_REQUIRE_COMPONENTS").is_some_and(|v| v == "1") {
+        panic!("{message}, and SYSGAUGE_REQUIRE_COMPONENTS=1");
+    }
+    eprintln!("\n*** {message} ***\n");
+    false
+}
+
+/// The full path of `program` on PATH (plus /usr/sbin, where Debian puts daemons).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process that is killed (by its own pid) when the guard is dropped.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    name: String,
+}
+
+impl Process {
+    /// Spawns `cmd` with stdout and stderr going to `log`.
+    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Process {
+        let out = std::fs::File::create(log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            eprintln!("stopped {} (pid {})", self.name, self.child.id());
+        }
+    }
+}
+
+/// Runs a command to completion and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// A GET with curl. `extra` are more curl arguments (`-u user:pw`, `--cacert`, headers).
+/// Returns the HTTP status and the body.
+pub fn http_get(url: &str, extra: &[&str]) -> (u16, String) {
+    let out = run(Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Runs `promtool check metrics` on `text`; `Err` carries promtool's complaint.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(said)
+    }
+}
+
+/// The value of the sample `series` (name plus exact label text, e.g.
+/// `node_textfile_scrape_error` or `foo{a="b"}`) in exposition text.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+}
+
+/// The `# TYPE` of `family` in exposition text.
+pub fn family_type<'a>(text: &'a str, family: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix("# TYPE ")?;
+        let (name, kind) = rest.split_once(' ')?;
+        (name == family).then_some(kind)
+    })
+}
+
+/// A real node_exporter with only the textfile collector enabled.
+#[derive(Debug)]
+pub struct NodeExporter {
+    _process: Process,
+    port: u16,
+}
+
+impl NodeExporter {
+    /// Starts node_exporter reading `textfile_dir`; `None` when it is not installed.
+    pub fn start(textfile_dir: &Path, log_dir: &Path) -> Option<NodeExporter> {
+        if !available("prometheus-node-exporter", "prometheus-node-exporter") {
+            return None;
+        }
+        let port = free_port();
+        let process = Process::spawn(
+            "node_exporter",
+            Command::new("prometheus-node-exporter")
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--collector.disable-defaults")
+                .arg("--collector.textfile")
+                .arg(format!("--collector.textfile.directory={}", textfile_dir.display())),
+            &log_dir.join("node_exporter.log"),
+        );
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        wait_for("node_exporter to answer", Duration::from_secs(20), || {
+            (http_get(&url, &[]).0 == 200).then_some(())
+        });
+        Some(NodeExporter {
+            _process: process,
+            port,
+        })
+    }
+
+    /// One scrape of node_exporter's /metrics.
+    pub fn scrape(&self) -> String {
+        let (status, body) = http_get(&format!("http://127.0.0.1:{}/metrics", self.port), &[]);
+        assert_eq!(status, 200, "node_exporter answered {status}");
+        body
+    }
+}
+
+/// A real Prometheus scraping one job every second.
+#[derive(Debug)]
+pub struct Prometheus {
+    _process: Process,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `scrape_config` (a YAML list item under `scrape_configs:`, e.g.
+    /// job, static targets and scheme); `None` when it is not installed.
+    pub fn start(scrape_config: &str) -> Option<Prometheus> {
+        if !available("prometheus", "prometheus") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape_config}\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let port = free_port();
+        let process = Process::spawn(
+            "prometheus",
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+            &dir.path().join("prometheus.log"),
+        );
+        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        wait_for("Prometheus to be ready", Duration::from_secs(60), || {
+            (http_get(&ready, &[]).0 == 200).then_some(())
+        });
+        Some(Prometheus {
+            _process: process,
+            port,
+            _dir: dir,
+        })
+    }
+
+    /// An instant query; returns each result's labels and value.
+    pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let (status, body) = http_get(&url, &["-G", "--data-urlencode", &format!("query={promql}")]);
+        assert_eq!(status, 200, "query {promql} failed: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let labels = r["metric"].as_object().cloned().unwrap_or_default();
+                let value = r["value"][1].as_str().unwrap().parse().unwrap();
+                (labels, value)
+            })
+            .collect()
+    }
+
+    /// Waits until `promql` returns at least one series, and returns the results.
+    pub fn wait_for_series(
+        &self,
+        promql: &str,
+        timeout: Duration,
+    ) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+        wait_for(&format!("a result for {promql}"), timeout, || {
+            let r = self.query(promql);
+            (!r.is_empty()).then_some(r)
+        })
+    }
+}
+
+/// Certificates made by the real `openssl` command.
+pub mod openssl {
+    use super::*;
+
+    /// Makes a key and a certificate for `cn` under `dir/name.{key,pem}`, valid from
+    /// `not_before` to `not_after` (openssl `-not_before`/`-not_after` syntax,
+    /// `YYYYMMDDHHMMSSZ`), self-signed or signed by `ca` (`dir/ca.{key,pem}` paths).
+    pub fn certificate(
+        dir: &Path,
+        name: &str,
+        cn: &str,
+        not_before: &str,
+        not_after: &str,
+        ca: Option<(&Path, &Path)>,
+    ) -> (PathBuf, PathBuf) {
+        let key = dir.join(format!("{name}.key"));
+        let pem = dir.join(format!("{name}.pem"));
+        let csr = dir.join(format!("{name}.csr"));
+        let ok = |out: Output| {
+            assert!(out.status.success(), "openssl failed: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        ok(run(Command::new("openssl")
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+            .arg("-keyout").arg(&key)
+            .arg("-out").arg(&csr)
+            .args(["-subj", &format!("/CN={cn}")])));
+        // `openssl ca` is the only command of openssl 3.0 that takes explicit dates.
+        let db = dir.join(format!("{name}.db"));
+        std::fs::write(&db, "").unwrap();
+        let conf = dir.join(format!("{name}.cnf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "[ca]\ndefault_ca=d\n[d]\ndatabase={db}\nnew_certs_dir={dir}\nserial={serial}\ndefault_md=sha256\npolicy=p\ncopy_extensions=copy\nunique_subject=no\n[p]\ncommonName=supplied\n[ext]\nbasicConstraints=critical,CA:{is_ca}\nsubjectAltName=DNS:{cn}\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\n",
+                db = db.display(),
+                dir = dir.display(),
+                serial = dir.join(format!("{name}.srl")).display(),
+                is_ca = if ca.is_none() { "TRUE" } else { "FALSE" },
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join(format!("{name}.srl")), format!("{:02X}\n", 0x10 + name.len())).unwrap();
+        let mut cmd = Command::new("openssl");
+        cmd.args(["ca", "-batch", "-notext", "-config"]).arg(&conf)
+            .args(["-extensions", "ext", "-startdate", not_before, "-enddate", not_after])
+            .arg("-in").arg(&csr).arg("-out").arg(&pem);
+        match ca {
+            Some((ca_pem, ca_key)) => cmd.arg("-cert").arg(ca_pem).arg("-keyfile").arg(ca_key),
+            None => cmd.arg("-selfsign").arg("-keyfile").arg(&key),
+        };
+        ok(run(&mut cmd));
+        (pem, key)
+    }
+
+    /// `openssl x509 -enddate` of a PEM file, as a Unix timestamp.
+    pub fn not_after(pem: &Path) -> i64 {
+        x509_date(pem, "-enddate")
+    }
+
+    /// `openssl x509 -startdate` of a PEM file, as a Unix timestamp.
+    pub fn not_before(pem: &Path) -> i64 {
+        x509_date(pem, "-startdate")
+    }
+
+    fn x509_date(pem: &Path, flag: &str) -> i64 {
+        let out = run(Command::new("openssl").args(["x509", "-noout", flag, "-in"]).arg(pem));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let date = text.trim().split_once('=').unwrap().1.to_owned();
+        let out = run(Command::new("date").args(["-u", "-d", &date, "+%s"]));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}

@@ -1,0 +1,270 @@
+//! The `files` collector: certificates in files, directories and globs.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::{Path, PathBuf},
+};
+
+use async_trait::async_trait;
+use rustls_pki_types::UnixTime;
+use serde::Deserialize;
+use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
+
+use crate::{
+    error::Error,
+    metrics::*,
+    verify::{CaBundle, key_matches},
+    x509::read_certificates,
+};
+
+/// One `[[files]]` source: where to look, and what to check the certificates against.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// Files, directories (their files, not recursive) and globs (`*`, `?`, `[...]`, and `**`
+    /// for any depth).
+    pub paths: Vec<String>,
+    /// A CA bundle (PEM or DER) that each file's chain must verify against, e.g. a private
+    /// step-ca root. The first certificate of a file is the leaf, the others intermediates.
+    pub ca_bundle: Option<PathBuf>,
+    /// The private key that belongs to each file's first certificate. A relative path is taken
+    /// from the certificate file's directory, so `key = "privkey.pem"` fits every certbot
+    /// `live/*/fullchain.pem`.
+    pub key: Option<PathBuf>,
+}
+
+impl FileSource {
+    /// Checks the patterns, so that a bad glob is a configuration error at start-up.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.paths.is_empty() {
+            return Err(Error::Pattern {
+                pattern: String::new(),
+                message: "a [[files]] source needs at least one path".into(),
+            });
+        }
+        for pattern in &self.paths {
+            glob::Pattern::new(pattern).map_err(|e| Error::Pattern {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads every configured certificate file on each collection.
+#[derive(Debug)]
+pub struct FilesCollector {
+    sources: Vec<FileSource>,
+}
+
+impl FilesCollector {
+    /// A collector for `sources`.
+    pub fn new(sources: Vec<FileSource>) -> Self {
+        Self { sources }
+    }
+}
+
+#[async_trait]
+impl Collector for FilesCollector {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    async fn collect(&self) -> Result<MetricSet, BoxError> {
+        let sources = self.sources.clone();
+        Ok(tokio::task::spawn_blocking(move || scan(&sources)).await?)
+    }
+}
+
+/// Reads every source. A file matched by several sources is reported once, by the first.
+fn scan(sources: &[FileSource]) -> MetricSet {
+    let now = UnixTime::now();
+    let mut set = MetricSet::new();
+    let mut seen = HashSet::new();
+    for source in sources {
+        let ca = source.ca_bundle.as_deref().map(|path| {
+            CaBundle::load(path).inspect_err(|e| {
+                tracing::warn!(error = %error_chain(e), "CA bundle unusable; chains of this source are reported as not verified");
+                set.add(&FILE_ERRORS, [path.display().to_string(), e.reason().into()], 1.0);
+            })
+        });
+        for pattern in &source.paths {
+            let files = expand(pattern);
+            if files.is_empty() {
+                tracing::warn!(source = %pattern, "the path pattern matched no file");
+            }
+            set.add(&SOURCE_FILES, [pattern.as_str()], files.len() as f64);
+            let checks = Checks {
+                ca: ca.as_ref(),
+                key: source.key.as_deref(),
+                now,
+            };
+            for file in files {
+                if seen.insert(file.clone()) {
+                    report_file(&mut set, &file, &checks);
+                }
+            }
+        }
+    }
+    set
+}
+
+/// The files a pattern names: a glob's matches, a directory's files, or the path itself (so
+/// that a missing file is reported as such rather than ignored).
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let mut files: Vec<PathBuf> = if is_glob {
+        let options = glob::MatchOptions {
+            require_literal_leading_dot: true,
+            ..Default::default()
+        };
+        match glob::glob_with(pattern, options) {
+            Ok(paths) => paths
+                .filter_map(|entry| match entry {
+                    Ok(path) => Some(path),
+                    Err(e) => {
+                        tracing::warn!(path = %e.path().display(), error = %e.error(), "cannot read while expanding a pattern");
+                        None
+                    }
+                })
+                .filter(|p| p.is_file())
+                .collect(),
+            Err(_) => Vec::new(), // rejected by FileSource::validate at start-up
+        }
+    } else if Path::new(pattern).is_dir() {
+        match std::fs::read_dir(pattern) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(path = pattern, error = %e, "cannot list directory");
+                Vec::new()
+            }
+        }
+    } else {
+        vec![PathBuf::from(pattern)]
+    };
+    files.sort();
+    files
+}
+
+/// What a source checks each of its files against.
+struct Checks<'a> {
+    ca: Option<&'a Result<CaBundle, Error>>,
+    key: Option<&'a Path>,
+    now: UnixTime,
+}
+
+/// Reports one file; every problem becomes a log line and a `sysgauge_cert_file_errors` count.
+fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
+    let shown = path.display().to_string();
+    let mut problems = Vec::new();
+    match std::fs::read(path) {
+        Ok(data) => report_certificates(set, path, &shown, &data, checks, &mut problems),
+        Err(source) => problems.push(Error::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+    let mut counts: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for e in &problems {
+        tracing::warn!(path = %shown, reason = e.reason(), error = %error_chain(e), "certificate file problem");
+        *counts.entry(e.reason()).or_default() += 1;
+    }
+    for (reason, count) in counts {
+        set.add(&FILE_ERRORS, [shown.as_str(), reason], f64::from(count));
+    }
+}
+
+fn report_certificates(
+    set: &mut MetricSet,
+    path: &Path,
+    shown: &str,
+    data: &[u8],
+    checks: &Checks<'_>,
+    problems: &mut Vec<Error>,
+) {
+    let blocks = read_certificates(data);
+    if blocks.is_empty() {
+        problems.push(Error::NoCertificate {
+            path: path.to_owned(),
+        });
+    }
+    let mut good = Vec::new();
+    for (index, block) in blocks.into_iter().enumerate() {
+        match block {
+            Ok(cert) => {
+                let labels = || {
+                    [
+                        shown.to_owned(),
+                        index.to_string(),
+                        cert.subject_cn.clone(),
+                        cert.issuer_cn.clone(),
+                        cert.serial.clone(),
+                    ]
+                };
+                set.add(&NOT_AFTER, labels(), cert.not_after as f64);
+                set.add(&NOT_BEFORE, labels(), cert.not_before as f64);
+                good.push(cert);
+            }
+            Err(bad) => problems.push(Error::BadBlock {
+                path: path.to_owned(),
+                block: bad.block,
+                line: bad.line,
+                message: bad.message,
+            }),
+        }
+    }
+    set.add(&FILE_CERTIFICATES, [shown], good.len() as f64);
+    let Some(leaf) = good.first() else {
+        return;
+    };
+
+    if let Some(ca) = checks.ca {
+        let verified = match ca {
+            Ok(bundle) => {
+                let intermediates: Vec<_> = good[1..].iter().map(|c| c.der.clone()).collect();
+                bundle
+                    .verify(&leaf.der, &intermediates, checks.now)
+                    .inspect_err(|why| {
+                        tracing::warn!(path = %shown, subject_cn = %leaf.subject_cn, reason = %why, "certificate chain does not verify against the CA bundle");
+                    })
+                    .is_ok()
+            }
+            Err(_) => false,
+        };
+        let bundle = match ca {
+            Ok(bundle) => bundle.path(),
+            Err(Error::CaBundle { path, .. }) => path,
+            Err(_) => Path::new(""),
+        };
+        set.add(
+            &CHAIN_VERIFIED,
+            [shown.to_owned(), bundle.display().to_string()],
+            if verified { 1.0 } else { 0.0 },
+        );
+    }
+
+    if let Some(key) = checks.key {
+        let key_path = match path.parent() {
+            Some(dir) if key.is_relative() => dir.join(key),
+            _ => key.to_owned(),
+        };
+        match key_matches(&leaf.der, &key_path) {
+            Ok(matches) => {
+                if !matches {
+                    tracing::warn!(path = %shown, key = %key_path.display(), "the private key does not belong to the certificate");
+                }
+                set.add(
+                    &KEY_MATCH,
+                    [shown.to_owned(), key_path.display().to_string()],
+                    if matches { 1.0 } else { 0.0 },
+                );
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Reading certificates out of PEM bundles and DER files.
+//!
+//! A PEM file may hold many blocks (a CA bundle, a fullchain, a certificate with its key). Each
+//! `CERTIFICATE` block is decoded on its own, so one corrupt block costs only that block; other
+//! block types, private keys included, are skipped without being kept.
+
+use base64::Engine;
+use rustls_pki_types::CertificateDer;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// What sysgauge reports about one certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertInfo {
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// The subject's common name, or the whole subject when it has none.
+    pub subject_cn: String,
+    /// The issuer's common name, or the whole issuer when it has none.
+    pub issuer_cn: String,
+    /// The serial number in upper-case hex, as `openssl x509 -serial` prints it.
+    pub serial: String,
+    /// The DER encoding, for chain verification and key matching.
+    pub der: CertificateDer<'static>,
+}
+
+/// A certificate, or why a block is not one.
+pub type Block = Result<CertInfo, BadBlock>;
+
+/// A PEM block that could not be read as a certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadBlock {
+    /// Position among the file's PEM blocks, from 0.
+    pub block: usize,
+    /// Line of the BEGIN marker, from 1.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads every certificate from `data`: PEM (any number of blocks) or a single DER certificate.
+/// An empty result means the data holds no certificate.
+pub fn read_certificates(data: &[u8]) -> Vec<Block> {
+    if let Some(text) = pem_text(data) {
+        return pem_certificates(text);
+    }
+    match parse_der(data.to_vec()) {
+        Ok(cert) => vec![Ok(cert)],
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The text of `data` when it looks like PEM.
+fn pem_text(data: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(data).ok()?;
+    text.contains("-----BEGIN ").then_some(text)
+}
+
+fn pem_certificates(text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut block = 0;
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let end = format!("-----END {label}-----");
+        let mut body = String::new();
+        let mut closed = false;
+        for (_, l) in lines.by_ref() {
+            if l.trim() == end {
+                closed = true;
+                break;
+            }
+            body.push_str(l.trim());
+        }
+        let this = block;
+        block += 1;
+        if label != "CERTIFICATE" && label != "X509 CERTIFICATE" {
+            continue;
+        }
+        let bad = |message: String| BadBlock {
+            block: this,
+            line: n + 1,
+            message,
+        };
+        if !closed {
+            out.push(Err(bad(format!("no {end} line"))));
+            break;
+        }
+        let cert = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|e| bad(format!("bad base64: {e}")))
+            .and_then(|der| parse_der(der).map_err(bad));
+        out.push(cert);
+    }
+    out
+}
+
+fn parse_der(der: Vec<u8>) -> Result<CertInfo, String> {
+    let (rest, cert) = X509Certificate::from_der(&der).map_err(|e| format!("bad DER: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the certificate", rest.len()));
+    }
+    let info = CertInfo {
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        subject_cn: common_name(cert.subject()),
+        issuer_cn: common_name(cert.issuer()),
+        serial: serial_hex(cert.raw_serial()),
+        der: CertificateDer::from(Vec::new()),
+    };
+    Ok(CertInfo {
+        der: CertificateDer::from(der),
+        ..info
+    })
+}
+
+fn common_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Upper-case hex without leading zero bytes, like `openssl x509 -serial`.
+fn serial_hex(raw: &[u8]) -> String {
+    let trimmed = match raw.iter().position(|&b| b != 0) {
+        Some(i) => &raw[i..],
+        None => &raw[raw.len().saturating_sub(1)..],
+    };
+    trimmed.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A self-signed P-256 certificate for CN=unit.test, serial 0x1234ABCD, valid from
+    // 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z (made with openssl for this test).
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBTDCB8qADAgECAgQSNKvNMAoGCCqGSM49BAMCMBQxEjAQBgNVBAMMCXVuaXQu
+dGVzdDAeFw0yMDAxMDEwMDAwMDBaFw0yMTAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
+CXVuaXQudGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABK5taB+2AS8Sn2t7
+JOrClBiPktl36ggum4qn+cdzno7s2pNO0orLWocC3cQFKcfiIm5yotRdF4ZGlgNA
+6LZQpxyjMjAwMA8GA1UdEwEB/wQFMAMBAf8wHQYDVR0OBBYEFKKmp+sfNIrkUzjp
+QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
+5bQpxBiZa6DdatYgjgIhAKMkOE8GPfVYkmnIgSI5drrDWoxGQw7eOfv+9I9utcx/
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn pem_certificate_fields() {
+        let certs = read_certificates(CERT.as_bytes());
+        assert_eq!(certs.len(), 1);
+        let c = certs[0].as_ref().unwrap();
+        assert_eq!(c.subject_cn, "unit.test");
+        assert_eq!(c.issuer_cn, "unit.test");
+        assert_eq!(c.serial, "1234ABCD");
+        assert_eq!(c.not_before, 1_577_836_800);
+        assert_eq!(c.not_after, 1_609_459_200);
+    }
+
+    #[test]
+    fn der_is_read_too() {
+        let pem = read_certificates(CERT.as_bytes()).remove(0).unwrap();
+        let der = read_certificates(pem.der.as_ref());
+        assert_eq!(der, vec![Ok(pem)]);
+    }
+
+    #[test]
+    fn bundle_with_corrupt_block_and_key_keeps_the_good_ones() {
+        let corrupt = CERT.replace("MIIBTDCB8qADAgECAgQSNKvNMAoG", "MIIBTDCB8qADAgECAgQSNKvNMAo!");
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let bundle = format!("{CERT}{key}{corrupt}{CERT}");
+        let certs = read_certificates(bundle.as_bytes());
+        assert_eq!(certs.len(), 3, "the key block must be skipped");
+        assert!(certs[0].is_ok() && certs[2].is_ok());
+        let bad = certs[1].as_ref().unwrap_err();
+        assert_eq!((bad.block, bad.line), (2, 13));
+        assert!(bad.message.contains("base64"), "{}", bad.message);
+    }
+
+    #[test]
+    fn truncated_pem_and_garbage() {
+        let truncated = &CERT[..CERT.len() - 30];
+        let certs = read_certificates(truncated.as_bytes());
+        assert!(certs[0].as_ref().unwrap_err().message.contains("END CERTIFICATE"));
+        assert!(read_certificates(b"hello world\n").is_empty());
+        assert!(read_certificates(b"").is_empty());
+        let wrong_der = CERT.replace("MIIBTDCB8qADAgECAgQSNKvNMAoG", "AAAATDCB8qADAgECAgQSNKvNMAoG");
+        assert!(read_certificates(wrong_der.as_bytes())[0].as_ref().unwrap_err().message.contains("DER"));
+    }
+
+    #[test]
+    fn serials() {
+        assert_eq!(serial_hex(&[0x00, 0x8f, 0x01]), "8F01");
+        assert_eq!(serial_hex(&[0x00]), "00");
+    }
+}
