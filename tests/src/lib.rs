@@ -63,7 +63,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -73,6 +76,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 pub struct Process {
     child: Child,
     name: String,
+    log: PathBuf,
 }
 
 impl Process {
@@ -88,6 +92,24 @@ impl Process {
         Process {
             child,
             name: name.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    /// What the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the process's log if it has exited; for use inside `wait_for` loops, so
+    /// that a server that died at start-up says why instead of timing out.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "{} exited with {status}; its log:\n{}",
+                self.name,
+                self.log()
+            );
         }
     }
 
@@ -98,7 +120,10 @@ impl Process {
 
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -133,7 +158,8 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// A GET with curl. `extra` are more curl arguments (`-u user:pw`, `--cacert`, headers).
-/// Returns the HTTP status and the body.
+/// Returns the HTTP status and the body; status 0 and curl's complaint when there was no HTTP
+/// answer at all.
 pub fn http_get(url: &str, extra: &[&str]) -> (u16, String) {
     let out = run(Command::new("curl")
         .args(["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
@@ -141,7 +167,10 @@ pub fn http_get(url: &str, extra: &[&str]) -> (u16, String) {
         .arg(url));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    match code.trim().parse().unwrap_or(0) {
+        0 => (0, String::from_utf8_lossy(&out.stderr).into_owned()),
+        code => (code, body.to_owned()),
+    }
 }
 
 /// Runs `promtool check metrics` on `text`; `Err` carries promtool's complaint.
@@ -154,7 +183,12 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let said = format!(
         "{}{}",
@@ -168,15 +202,47 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
     }
 }
 
-/// The value of the sample `series` (name plus exact label text, e.g.
-/// `node_textfile_scrape_error` or `foo{a="b"}`) in exposition text.
+/// The value of the sample `series` in exposition text, e.g. `node_textfile_scrape_error` or
+/// `foo{a="b",c="d"}`. Label order does not matter: node_exporter sorts labels by name.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok())?
-        })
+    let wanted = parse_series(series)?;
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (parse_series(name)? == wanted).then(|| value.parse().ok())?
+    })
+}
+
+/// A series' name and its labels sorted by name; label values keep their escapes.
+fn parse_series(series: &str) -> Option<(String, Vec<(String, String)>)> {
+    let Some((name, rest)) = series.split_once('{') else {
+        return Some((series.to_owned(), Vec::new()));
+    };
+    let mut labels = Vec::new();
+    let mut rest = rest.strip_suffix('}')?;
+    while !rest.is_empty() {
+        let (label, after) = rest.split_once("=\"")?;
+        // The value ends at the first quote that is not escaped.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let end = end?;
+        labels.push((
+            label.trim_start_matches(',').to_owned(),
+            after[..end].to_owned(),
+        ));
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels.sort();
+    Some((name.to_owned(), labels))
 }
 
 /// The `# TYPE` of `family` in exposition text.
@@ -208,7 +274,10 @@ impl NodeExporter {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--collector.disable-defaults")
                 .arg("--collector.textfile")
-                .arg(format!("--collector.textfile.directory={}", textfile_dir.display())),
+                .arg(format!(
+                    "--collector.textfile.directory={}",
+                    textfile_dir.display()
+                )),
             &log_dir.join("node_exporter.log"),
         );
         let url = format!("http://127.0.0.1:{port}/metrics");
@@ -253,8 +322,14 @@ impl Prometheus {
         let process = Process::spawn(
             "prometheus",
             Command::new("prometheus")
-                .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--config.file={}",
+                    dir.path().join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}")),
             &dir.path().join("prometheus.log"),
         );
@@ -272,7 +347,10 @@ impl Prometheus {
     /// An instant query; returns each result's labels and value.
     pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
         let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let (status, body) = http_get(&url, &["-G", "--data-urlencode", &format!("query={promql}")]);
+        let (status, body) = http_get(
+            &url,
+            &["-G", "--data-urlencode", &format!("query={promql}")],
+        );
         assert_eq!(status, 200, "query {promql} failed: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         v["data"]["result"]
@@ -317,35 +395,71 @@ pub mod openssl {
     ) -> (PathBuf, PathBuf) {
         let key = dir.join(format!("{name}.key"));
         let pem = dir.join(format!("{name}.pem"));
-        let csr = dir.join(format!("{name}.csr"));
+        // openssl ca's bookkeeping goes to a hidden folder, out of the way of the tests' globs.
+        let work = dir.join(format!(".openssl-{name}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let csr = work.join("req.csr");
         let ok = |out: Output| {
-            assert!(out.status.success(), "openssl failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         ok(run(Command::new("openssl")
-            .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-            .arg("-keyout").arg(&key)
-            .arg("-out").arg(&csr)
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
             .args(["-subj", &format!("/CN={cn}")])));
         // `openssl ca` is the only command of openssl 3.0 that takes explicit dates.
-        let db = dir.join(format!("{name}.db"));
+        let db = work.join("index.db");
         std::fs::write(&db, "").unwrap();
-        let conf = dir.join(format!("{name}.cnf"));
+        let conf = work.join("ca.cnf");
         std::fs::write(
             &conf,
             format!(
                 "[ca]\ndefault_ca=d\n[d]\ndatabase={db}\nnew_certs_dir={dir}\nserial={serial}\ndefault_md=sha256\npolicy=p\ncopy_extensions=copy\nunique_subject=no\n[p]\ncommonName=supplied\n[ext]\nbasicConstraints=critical,CA:{is_ca}\nsubjectAltName=DNS:{cn}\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\n",
                 db = db.display(),
-                dir = dir.display(),
-                serial = dir.join(format!("{name}.srl")).display(),
+                dir = work.display(),
+                serial = work.join("serial").display(),
                 is_ca = if ca.is_none() { "TRUE" } else { "FALSE" },
             ),
         )
         .unwrap();
-        std::fs::write(dir.join(format!("{name}.srl")), format!("{:02X}\n", 0x10 + name.len())).unwrap();
+        // Distinct serials per name, so that certificates of one CA never share one.
+        let serial: u32 = name
+            .bytes()
+            .fold(0x1000, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+        std::fs::write(
+            work.join("serial"),
+            format!("{:08X}\n", serial & 0x7fff_ffff),
+        )
+        .unwrap();
         let mut cmd = Command::new("openssl");
-        cmd.args(["ca", "-batch", "-notext", "-config"]).arg(&conf)
-            .args(["-extensions", "ext", "-startdate", not_before, "-enddate", not_after])
-            .arg("-in").arg(&csr).arg("-out").arg(&pem);
+        cmd.args(["ca", "-batch", "-notext", "-config"])
+            .arg(&conf)
+            .args([
+                "-extensions",
+                "ext",
+                "-startdate",
+                not_before,
+                "-enddate",
+                not_after,
+            ])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-out")
+            .arg(&pem);
         match ca {
             Some((ca_pem, ca_key)) => cmd.arg("-cert").arg(ca_pem).arg("-keyfile").arg(ca_key),
             None => cmd.arg("-selfsign").arg("-keyfile").arg(&key),
@@ -365,7 +479,9 @@ pub mod openssl {
     }
 
     fn x509_date(pem: &Path, flag: &str) -> i64 {
-        let out = run(Command::new("openssl").args(["x509", "-noout", flag, "-in"]).arg(pem));
+        let out = run(Command::new("openssl")
+            .args(["x509", "-noout", flag, "-in"])
+            .arg(pem));
         let text = String::from_utf8_lossy(&out.stdout);
         let date = text.trim().split_once('=').unwrap().1.to_owned();
         let out = run(Command::new("date").args(["-u", "-d", &date, "+%s"]));
