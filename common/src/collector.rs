@@ -13,6 +13,17 @@ use crate::metrics::MetricSet;
 /// not collector errors: they are metrics and log lines, and the collector still succeeds.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// The instant by which the running collection must be done, for collectors that split their
+/// time among sub-tasks (one probe per endpoint, one process per repository). `None` outside a
+/// collection. Task-locals do not follow `tokio::spawn`: read it before spawning.
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
 /// One source of metrics, such as "certificate files" or "systemd units".
 ///
 /// Collection is async. Blocking work (file I/O, a C library) belongs in
@@ -107,7 +118,8 @@ impl Exporter {
                 let timeout = self.timeout;
                 tokio::spawn(async move {
                     let start = Instant::now();
-                    let result = tokio::time::timeout(timeout, collector.collect()).await;
+                    let collect = DEADLINE.scope(start + timeout, collector.collect());
+                    let result = tokio::time::timeout(timeout, collect).await;
                     (result, start.elapsed())
                 })
             })
@@ -211,6 +223,9 @@ mod tests {
             "fixed"
         }
         async fn collect(&self) -> Result<MetricSet, BoxError> {
+            // The deadline is visible inside a collection, 200ms from its start.
+            let left = deadline().expect("no deadline inside a collection") - Instant::now();
+            assert!(left <= Duration::from_millis(200) && left > Duration::from_millis(100));
             let mut set = MetricSet::new();
             set.add(&VALUE, [] as [&str; 0], 42.0);
             Ok(set)
@@ -297,6 +312,11 @@ mod tests {
             m.get("sysgauge_test_build_info", &[("version", "9.9.9")]),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn no_deadline_outside_a_collection() {
+        assert!(deadline().is_none());
     }
 
     #[test]

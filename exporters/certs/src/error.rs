@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-/// What can go wrong with one certificate file or its companions.
+/// What can go wrong with one certificate file or one endpoint.
 ///
-/// None of these stops a collection: each becomes a `sysgauge_cert_file_errors` series with the
-/// [`Error::reason`] label and a log line naming the file.
+/// None of these stops a collection: each becomes a metric with the [`Error::reason`] label
+/// (`sysgauge_cert_file_errors` for files, `sysgauge_cert_probe_error` for endpoints) and a log
+/// line naming the file or endpoint. Only [`Error::Pattern`] and [`Error::Endpoint`], found at
+/// start-up, stop the exporter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
@@ -51,6 +53,29 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A configured endpoint URL is not valid.
+    #[error("invalid endpoint {url:?}: {message}")]
+    Endpoint {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The endpoint's host name did not resolve.
+    #[error("cannot resolve the host: {0}")]
+    Resolve(String),
+    /// The TCP connection failed.
+    #[error("cannot connect")]
+    Connect(#[source] std::io::Error),
+    /// The server did not speak the expected protocol before TLS (STARTTLS, SSLRequest).
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Handshake(String),
+    /// The probe did not finish within its deadline.
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// A path pattern is not a valid glob.
     #[error("invalid path pattern {pattern:?}: {message}")]
     Pattern {
@@ -75,6 +100,13 @@ impl Error {
             Error::CaBundle { .. } => "bad_ca_bundle",
             Error::Key { .. } => "bad_key",
             Error::Pattern { .. } => "bad_pattern",
+            Error::Endpoint { .. } => "bad_endpoint",
+            Error::Resolve(_) => "dns",
+            Error::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",
+            Error::Connect(_) => "connect",
+            Error::Protocol(_) => "protocol",
+            Error::Handshake(_) => "handshake",
+            Error::Timeout(_) => "timeout",
         }
     }
 }

@@ -1,14 +1,19 @@
-//! sysgauge-certs: X.509 certificate expiry as Prometheus metrics.
+//! sysgauge-certs: X.509 certificate expiry as Prometheus metrics, from files and from live
+//! TLS endpoints (plain TLS, SMTP/IMAP/POP3 STARTTLS, PostgreSQL).
 //!
 //! ```text
 //! sysgauge-certs --path '/etc/ssl/certs/*.pem' once
+//! sysgauge-certs --endpoint 'tls://127.0.0.1:443?server_name=cloud.example' once
 //! sysgauge-certs --config /etc/sysgauge/certs.toml textfile --directory /var/lib/node_exporter
 //! sysgauge-certs --config /etc/sysgauge/certs.toml serve
 //! ```
 
+mod endpoint;
+mod endpoints;
 mod error;
 mod files;
 mod metrics;
+mod probe;
 mod verify;
 mod x509;
 
@@ -20,7 +25,11 @@ use sysgauge_common::{
     cli::{GlobalArgs, Mode},
 };
 
-use crate::files::{FileSource, FilesCollector};
+use crate::{
+    endpoint::{Endpoint, EndpointConfig},
+    endpoints::EndpointsCollector,
+    files::{FileSource, FilesCollector},
+};
 
 static IDENTITY: Identity = Identity {
     binary: "sysgauge-certs",
@@ -29,7 +38,7 @@ static IDENTITY: Identity = Identity {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-/// X.509 certificate expiry from files, as Prometheus metrics.
+/// X.509 certificate expiry from files and live TLS endpoints, as Prometheus metrics.
 #[derive(Debug, Parser)]
 #[command(name = "sysgauge-certs", version, about, max_term_width = 100)]
 struct Args {
@@ -41,6 +50,12 @@ struct Args {
     #[arg(long = "path", global = true, value_name = "PATH")]
     paths: Vec<String>,
 
+    /// Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres://
+    /// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL
+    /// 17). Replaces the [[endpoints]] of the configuration file.
+    #[arg(long = "endpoint", global = true, value_name = "URL")]
+    endpoints: Vec<String>,
+
     #[command(subcommand)]
     mode: Mode,
 }
@@ -50,6 +65,8 @@ sysgauge_common::exporter_config! {
     pub struct Config {
         /// `[[files]]`: certificate file sources.
         pub files: Vec<FileSource>,
+        /// `[[endpoints]]`: live TLS endpoints.
+        pub endpoints: Vec<EndpointConfig>,
     }
 }
 
@@ -67,15 +84,34 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ..FileSource::default()
             }]
         };
-        if sources.is_empty() {
+        let endpoints = if args.endpoints.is_empty() {
+            config.endpoints.clone()
+        } else {
+            let url = |url: &String| EndpointConfig {
+                url: url.clone(),
+                ..EndpointConfig::default()
+            };
+            args.endpoints.iter().map(url).collect()
+        };
+        if sources.is_empty() && endpoints.is_empty() {
             anyhow::bail!(
-                "no certificates to watch: give --path, or [[files]] in the --config file"
+                "nothing to watch: give --path or --endpoint, or [[files]] or [[endpoints]] in the --config file"
             );
         }
-        for source in &sources {
-            source.validate()?;
+        let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+        if !sources.is_empty() {
+            for source in &sources {
+                source.validate()?;
+            }
+            collectors.push(Arc::new(FilesCollector::new(sources)));
         }
-        let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(FilesCollector::new(sources))];
+        if !endpoints.is_empty() {
+            let endpoints = endpoints
+                .iter()
+                .map(Endpoint::parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            collectors.push(Arc::new(EndpointsCollector::new(endpoints)));
+        }
         Ok(collectors)
     })
 }

@@ -6,7 +6,9 @@
 use std::{path::Path, sync::Arc};
 
 use rustls::{crypto::CryptoProvider, sign::CertifiedKey};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, TrustAnchor, UnixTime, pem::PemObject};
+use rustls_pki_types::{
+    CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime, pem::PemObject,
+};
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::{error::Error, x509};
@@ -48,6 +50,29 @@ impl CaBundle {
         })
     }
 
+    /// The operating system's trusted roots (on Debian, /etc/ssl/certs).
+    pub fn system() -> Result<CaBundle, Error> {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::debug!(error = %e, "skipping a system CA certificate");
+        }
+        let anchors: Vec<_> = found
+            .certs
+            .iter()
+            .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok().map(|a| a.to_owned()))
+            .collect();
+        if anchors.is_empty() {
+            return Err(Error::CaBundle {
+                path: "system roots".into(),
+                message: "none found".into(),
+            });
+        }
+        Ok(CaBundle {
+            path: "system".into(),
+            anchors,
+        })
+    }
+
     /// The file the bundle was read from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -74,6 +99,14 @@ impl CaBundle {
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
     }
+}
+
+/// Whether `leaf` is valid for `name` (DNS name or IP address); `Err` says why not.
+pub fn name_matches(leaf: &CertificateDer<'_>, name: &ServerName<'_>) -> Result<(), String> {
+    EndEntityCert::try_from(leaf)
+        .map_err(|e| format!("{e:?}"))?
+        .verify_is_valid_for_subject_name(name)
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Whether the private key in `key_path` (PEM: PKCS#8, PKCS#1 or SEC1) belongs to `cert`.

@@ -102,6 +102,11 @@ fn pem_certificates(text: &str) -> Vec<Block> {
     out
 }
 
+/// Parses one DER certificate, e.g. as a TLS server presented it.
+pub fn parse_certificate(der: &CertificateDer<'_>) -> Result<CertInfo, String> {
+    parse_der(der.to_vec())
+}
+
 fn parse_der(der: Vec<u8>) -> Result<CertInfo, String> {
     let (rest, cert) = X509Certificate::from_der(&der).map_err(|e| format!("bad DER: {e}"))?;
     if !rest.is_empty() {
