@@ -24,11 +24,14 @@ use std::{
     collections::{BTreeMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
 };
 
 use rustls::{
     RootCertStore, ServerConfig,
-    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+    crypto::CryptoProvider,
+    server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerifier},
+    sign::CertifiedKey,
     version::{TLS12, TLS13},
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
@@ -143,38 +146,150 @@ impl WebConfig {
                 )));
             }
         }
-        let certs =
-            read_pem::<CertificateDer<'static>>("cert", &tls.cert_file, &tls.cert).map_err(&err)?;
-        if certs.is_empty() {
-            return Err(err("tls_server_config needs cert_file or cert".into()));
-        }
-        let key = match (&tls.key_file, &tls.key) {
-            (Some(p), None) => PrivateKeyDer::from_pem_file(p)
-                .map_err(|e| err(format!("key_file {}: {e}", p.display())))?,
-            (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.as_bytes())
-                .map_err(|e| err(format!("key: {e}")))?,
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let source = match (&tls.cert_file, &tls.cert, &tls.key_file, &tls.key) {
+            (Some(cert), None, Some(key), None) => KeySource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (None, Some(cert), None, Some(key)) => KeySource::Inline {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
             _ => {
                 return Err(err(
-                    "tls_server_config needs exactly one of key_file and key".into(),
+                    "tls_server_config needs cert_file and key_file, or cert and key (inline PEM)"
+                        .into(),
                 ));
             }
         };
+        let resolver = CertReloader::new(source, Arc::clone(&provider)).map_err(&err)?;
         let versions =
             versions(tls.min_version.as_deref(), tls.max_version.as_deref()).map_err(&err)?;
         let verifier = client_verifier(tls).map_err(&err)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| err(e.to_string()))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(certs, key)
-            .map_err(|e| err(format!("certificate and key: {e}")))?;
+            .with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = if self.http_server_config.http2.unwrap_or(true) {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
             vec![b"http/1.1".to_vec()]
         };
         Ok(Some(Arc::new(config)))
+    }
+}
+
+/// Where the server's certificate and key come from.
+#[derive(Debug)]
+enum KeySource {
+    /// PEM files, re-read when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Inline PEM from the web configuration file.
+    Inline { cert: String, key: String },
+}
+
+impl KeySource {
+    fn load(&self, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+        let (certs, key) = match self {
+            KeySource::Files { cert, key } => (
+                read_pem::<CertificateDer<'static>>("cert", &Some(cert.clone()), &None)?,
+                PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("key_file {}: {e}", key.display()))?,
+            ),
+            KeySource::Inline { cert, key } => (
+                read_pem::<CertificateDer<'static>>("cert", &None, &Some(cert.clone()))?,
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| format!("key: {e}"))?,
+            ),
+        };
+        if certs.is_empty() {
+            return Err("no certificate in cert_file / cert".into());
+        }
+        CertifiedKey::from_der(certs, key, provider)
+            .map_err(|e| format!("certificate and key: {e}"))
+    }
+
+    /// The modification times of the files, to notice a renewal.
+    fn stamp(&self) -> Option<(SystemTime, SystemTime)> {
+        match self {
+            KeySource::Files { cert, key } => {
+                let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                Some((mtime(cert)?, mtime(key)?))
+            }
+            KeySource::Inline { .. } => None,
+        }
+    }
+}
+
+/// How often, at most, the certificate files are checked for a change.
+const RELOAD_CHECK: Duration = Duration::from_secs(5);
+
+/// Serves the certificate and key, re-reading the files when they change, so that a renewed
+/// certificate (certbot, step-ca) is served without a restart. A renewal that cannot be read
+/// (half-written, key and certificate not yet matching) keeps the previous pair and logs why.
+#[derive(Debug)]
+struct CertReloader {
+    source: KeySource,
+    provider: Arc<CryptoProvider>,
+    check_every: Duration,
+    current: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    stamp: Option<(SystemTime, SystemTime)>,
+    checked: Instant,
+}
+
+impl CertReloader {
+    fn new(source: KeySource, provider: Arc<CryptoProvider>) -> Result<Self, String> {
+        let stamp = source.stamp();
+        let key = Arc::new(source.load(&provider)?);
+        Ok(Self {
+            source,
+            provider,
+            check_every: RELOAD_CHECK,
+            current: Mutex::new(Loaded {
+                key,
+                stamp,
+                checked: Instant::now(),
+            }),
+        })
+    }
+}
+
+impl ResolvesServerCert for CertReloader {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl CertReloader {
+    /// The pair to serve, re-read first if the files changed since the last check.
+    fn current(&self) -> Arc<CertifiedKey> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.checked.elapsed() >= self.check_every {
+            current.checked = Instant::now();
+            let stamp = self.source.stamp();
+            if stamp.is_some() && stamp != current.stamp {
+                match self.source.load(&self.provider) {
+                    Ok(key) => {
+                        tracing::info!("the TLS certificate changed on disk; serving the new one");
+                        *current = Loaded {
+                            key: Arc::new(key),
+                            stamp,
+                            checked: Instant::now(),
+                        };
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the TLS certificate changed on disk but cannot be used; still serving the previous one");
+                    }
+                }
+            }
+        }
+        Arc::clone(&current.key)
     }
 }
 
@@ -353,6 +468,53 @@ mod tests {
                 .unwrap();
         let err = c.tls(Path::new("web.yml")).unwrap_err().to_string();
         assert!(err.contains("cipher_suites"), "{err}");
+    }
+
+    #[test]
+    fn renewed_certificate_files_are_served_and_broken_ones_are_not() {
+        use sysgauge_testkit::openssl;
+        if !sysgauge_testkit::available("openssl", "openssl") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (a, a_key) =
+            openssl::certificate(d, "a", "a.test", "20200101000000Z", "20400101000000Z", None);
+        let (b, b_key) =
+            openssl::certificate(d, "b", "b.test", "20200101000000Z", "20400101000000Z", None);
+        let (cert, key) = (d.join("served.pem"), d.join("served.key"));
+        std::fs::copy(&a, &cert).unwrap();
+        std::fs::copy(&a_key, &key).unwrap();
+        let source = KeySource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let mut reloader =
+            CertReloader::new(source, Arc::new(rustls::crypto::ring::default_provider())).unwrap();
+        reloader.check_every = Duration::ZERO;
+        let served = |r: &CertReloader| r.current().cert[0].clone();
+        let der = |p: &Path| {
+            CertificateDer::pem_file_iter(p)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(served(&reloader), der(&a));
+
+        // A half-done renewal (new certificate, old key) keeps the old pair.
+        let later = |p: &Path, secs| {
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(SystemTime::now() + Duration::from_secs(secs))
+                .unwrap();
+        };
+        std::fs::copy(&b, &cert).unwrap();
+        later(&cert, 10);
+        assert_eq!(served(&reloader), der(&a));
+        // Once the key follows, the new pair is served.
+        std::fs::copy(&b_key, &key).unwrap();
+        later(&key, 20);
+        assert_eq!(served(&reloader), der(&b));
     }
 
     #[test]

@@ -113,7 +113,9 @@ impl Endpoint {
         let mut server_name_text = host.clone();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
-                Some(("server_name", name)) if !name.is_empty() => server_name_text = name.to_owned(),
+                Some(("server_name", name)) if !name.is_empty() => {
+                    server_name_text = name.to_owned()
+                }
                 Some(("sslnegotiation", "direct")) if protocol == Protocol::Postgres => {
                     protocol = Protocol::PostgresDirect;
                 }
@@ -180,26 +182,51 @@ mod tests {
     #[test]
     fn schemes_ports_and_server_names() {
         let e = parse("tls://127.0.0.1:8443?server_name=cloud.example").unwrap();
-        assert_eq!((e.protocol, e.host.as_str(), e.port), (Protocol::Tls, "127.0.0.1", 8443));
+        assert_eq!(
+            (e.protocol, e.host.as_str(), e.port),
+            (Protocol::Tls, "127.0.0.1", 8443)
+        );
         assert_eq!(e.server_name_text, "cloud.example");
         let e = parse("smtp://mail.example").unwrap();
-        assert_eq!((e.protocol, e.port, e.server_name_text.as_str()), (Protocol::Smtp, 25, "mail.example"));
+        assert_eq!(
+            (e.protocol, e.port, e.server_name_text.as_str()),
+            (Protocol::Smtp, 25, "mail.example")
+        );
         assert_eq!(parse("imap://h").unwrap().port, 143);
         assert_eq!(parse("pop3://h").unwrap().port, 110);
         let e = parse("postgres://[::1]:5433?sslnegotiation=direct").unwrap();
-        assert_eq!((e.protocol, e.host.as_str(), e.port), (Protocol::PostgresDirect, "::1", 5433));
+        assert_eq!(
+            (e.protocol, e.host.as_str(), e.port),
+            (Protocol::PostgresDirect, "::1", 5433)
+        );
         assert!(matches!(e.server_name, ServerName::IpAddress(_)));
         assert_eq!(parse("postgres://db").unwrap().protocol, Protocol::Postgres);
     }
 
     #[test]
     fn mistakes_are_named() {
-        assert!(parse("https://x").unwrap_err().contains("unknown scheme \"https\""));
+        assert!(
+            parse("https://x")
+                .unwrap_err()
+                .contains("unknown scheme \"https\"")
+        );
         assert!(parse("tls://x:99999").unwrap_err().contains("bad port"));
-        assert!(parse("tls://x?sni=y").unwrap_err().contains("unknown query parameter \"sni=y\""));
-        assert!(parse("tls://x?sslnegotiation=direct").unwrap_err().contains("unknown query parameter"));
+        assert!(
+            parse("tls://x?sni=y")
+                .unwrap_err()
+                .contains("unknown query parameter \"sni=y\"")
+        );
+        assert!(
+            parse("tls://x?sslnegotiation=direct")
+                .unwrap_err()
+                .contains("unknown query parameter")
+        );
         assert!(parse("x:443").unwrap_err().contains("scheme://"));
         assert!(parse("tls://:443").unwrap_err().contains("no host"));
-        assert!(parse("tls://x?server_name=bad name").unwrap_err().contains("not a valid server name"));
+        assert!(
+            parse("tls://x?server_name=bad name")
+                .unwrap_err()
+                .contains("not a valid server name")
+        );
     }
 }

@@ -83,7 +83,14 @@ impl Collector for EndpointsCollector {
         let mut set = MetricSet::new();
         for (i, result, elapsed) in results {
             let endpoint = &self.endpoints[i];
-            report(&mut set, endpoint, result, elapsed, self.system_roots.as_deref(), now);
+            report(
+                &mut set,
+                endpoint,
+                result,
+                elapsed,
+                self.system_roots.as_deref(),
+                now,
+            );
         }
         Ok(set)
     }
@@ -156,7 +163,11 @@ fn report(
             .inspect_err(|why| tracing::warn!(endpoint = url, ca_bundle = %bundle_label, reason = %why, "the endpoint's chain does not verify"))
             .is_ok()
     });
-    set.add(&ENDPOINT_VERIFIED, [url.to_owned(), bundle_label], if verified { 1.0 } else { 0.0 });
+    set.add(
+        &ENDPOINT_VERIFIED,
+        [url.to_owned(), bundle_label],
+        if verified { 1.0 } else { 0.0 },
+    );
 
     let matches = name_matches(leaf, &endpoint.server_name)
         .inspect_err(|why| tracing::warn!(endpoint = url, server_name = %endpoint.server_name_text, reason = %why, "the certificate is not valid for the server name"))

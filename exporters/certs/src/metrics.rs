@@ -42,7 +42,8 @@ pub const SOURCE_FILES: Desc<1> = Desc::gauge(
 );
 
 /// The labels that identify one certificate presented by an endpoint.
-pub const ENDPOINT_CERT_LABELS: [&str; 5] = ["endpoint", "index", "subject_cn", "issuer_cn", "serial"];
+pub const ENDPOINT_CERT_LABELS: [&str; 5] =
+    ["endpoint", "index", "subject_cn", "issuer_cn", "serial"];
 
 pub const PROBE_SUCCESS: Desc<1> = Desc::gauge(
     "sysgauge_cert_probe_success",

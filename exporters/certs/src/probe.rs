@@ -83,8 +83,13 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
             expect_smtp(&mut conn, "220", "greeting").await?;
             send(&mut conn, b"EHLO sysgauge.invalid\r\n").await?;
             let capabilities = expect_smtp(&mut conn, "250", "EHLO").await?;
-            if !capabilities.iter().any(|l| l.get(4..).is_some_and(|c| c.eq_ignore_ascii_case("STARTTLS"))) {
-                return Err(Error::Protocol("the SMTP server does not offer STARTTLS".into()));
+            if !capabilities.iter().any(|l| {
+                l.get(4..)
+                    .is_some_and(|c| c.eq_ignore_ascii_case("STARTTLS"))
+            }) {
+                return Err(Error::Protocol(
+                    "the SMTP server does not offer STARTTLS".into(),
+                ));
             }
             send(&mut conn, b"STARTTLS\r\n").await?;
             expect_smtp(&mut conn, "220", "STARTTLS").await?;
@@ -92,12 +97,19 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
         Protocol::Imap => {
             let greeting = line(&mut conn).await?;
             if !greeting.starts_with("* OK") {
-                return Err(Error::Protocol(format!("unexpected IMAP greeting {greeting:?}")));
+                return Err(Error::Protocol(format!(
+                    "unexpected IMAP greeting {greeting:?}"
+                )));
             }
             send(&mut conn, b"a1 CAPABILITY\r\n").await?;
             let capabilities = imap_reply(&mut conn, "a1").await?;
-            if !capabilities.iter().any(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("STARTTLS"))) {
-                return Err(Error::Protocol("the IMAP server does not offer STARTTLS".into()));
+            if !capabilities.iter().any(|l| {
+                l.split_whitespace()
+                    .any(|w| w.eq_ignore_ascii_case("STARTTLS"))
+            }) {
+                return Err(Error::Protocol(
+                    "the IMAP server does not offer STARTTLS".into(),
+                ));
             }
             send(&mut conn, b"a2 STARTTLS\r\n").await?;
             imap_reply(&mut conn, "a2").await?;
@@ -115,7 +127,9 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
                 stls |= l.eq_ignore_ascii_case("STLS");
             }
             if !stls {
-                return Err(Error::Protocol("the POP3 server does not offer STLS".into()));
+                return Err(Error::Protocol(
+                    "the POP3 server does not offer STLS".into(),
+                ));
             }
             send(&mut conn, b"STLS\r\n").await?;
             expect_pop3(&mut conn, "STLS").await?;
@@ -126,9 +140,15 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
             let answer = conn.read_u8().await.map_err(closed)?;
             match answer {
                 b'S' => {}
-                b'N' => return Err(Error::Protocol("the PostgreSQL server does not accept SSL (ssl = off)".into())),
+                b'N' => {
+                    return Err(Error::Protocol(
+                        "the PostgreSQL server does not accept SSL (ssl = off)".into(),
+                    ));
+                }
                 other => {
-                    return Err(Error::Protocol(format!("unexpected answer {other:#04x} to SSLRequest")));
+                    return Err(Error::Protocol(format!(
+                        "unexpected answer {other:#04x} to SSLRequest"
+                    )));
                 }
             }
         }
@@ -136,7 +156,9 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
     }
     // Anything the server sent after its go-ahead would be lost (or be an injection attempt).
     if !conn.buffer().is_empty() {
-        return Err(Error::Protocol("the server sent data before the TLS handshake".into()));
+        return Err(Error::Protocol(
+            "the server sent data before the TLS handshake".into(),
+        ));
     }
     Ok(conn.into_inner())
 }
@@ -147,24 +169,36 @@ async fn send(conn: &mut BufReader<TcpStream>, data: &[u8]) -> Result<(), Error>
 
 async fn line(conn: &mut BufReader<TcpStream>) -> Result<String, Error> {
     let mut buf = String::new();
-    let n = (&mut *conn).take(MAX_LINE).read_line(&mut buf).await.map_err(closed)?;
+    let n = (&mut *conn)
+        .take(MAX_LINE)
+        .read_line(&mut buf)
+        .await
+        .map_err(closed)?;
     if n == 0 {
         return Err(Error::Protocol("the server closed the connection".into()));
     }
     if !buf.ends_with('\n') {
-        return Err(Error::Protocol(format!("a line longer than {MAX_LINE} bytes")));
+        return Err(Error::Protocol(format!(
+            "a line longer than {MAX_LINE} bytes"
+        )));
     }
     Ok(buf.trim_end().to_owned())
 }
 
 /// Reads an SMTP reply (`250-...` continuation lines, then `250 ...`) and checks its code.
-async fn expect_smtp(conn: &mut BufReader<TcpStream>, code: &str, after: &str) -> Result<Vec<String>, Error> {
+async fn expect_smtp(
+    conn: &mut BufReader<TcpStream>,
+    code: &str,
+    after: &str,
+) -> Result<Vec<String>, Error> {
     let mut lines = Vec::new();
     loop {
         let l = line(conn).await?;
         let last = l.as_bytes().get(3) != Some(&b'-');
         if !l.starts_with(code) {
-            return Err(Error::Protocol(format!("SMTP {after}: expected {code}, got {l:?}")));
+            return Err(Error::Protocol(format!(
+                "SMTP {after}: expected {code}, got {l:?}"
+            )));
         }
         lines.push(l);
         if last {
@@ -231,7 +265,8 @@ async fn handshake(endpoint: &Endpoint, stream: TcpStream) -> Result<Handshake, 
         .negotiated_cipher_suite()
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default();
-    let certificates = std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(|e| e.into_inner()));
+    let certificates =
+        std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Handshake {
         certificates,
         version,
@@ -270,7 +305,12 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -279,10 +319,17 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

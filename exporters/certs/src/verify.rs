@@ -59,7 +59,11 @@ impl CaBundle {
         let anchors: Vec<_> = found
             .certs
             .iter()
-            .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok().map(|a| a.to_owned()))
+            .filter_map(|der| {
+                webpki::anchor_from_trusted_cert(der)
+                    .ok()
+                    .map(|a| a.to_owned())
+            })
             .collect();
         if anchors.is_empty() {
             return Err(Error::CaBundle {
