@@ -22,7 +22,8 @@ mean_ms() {
 peak_kib() {
   local max=0 kib
   for _ in 1 2 3 4 5; do
-    kib=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1
+    kib=$(tail -1 "$WORK/rss")
     ((kib > max)) && max=$kib
   done
   echo "$max"
