@@ -21,6 +21,12 @@ pub enum Error {
         /// restic's message, secrets removed.
         message: String,
     },
+    /// The backend's server could not be reached (connection refused, unknown host).
+    #[error("repository server unreachable: {message}")]
+    Unreachable {
+        /// restic's message, secrets removed.
+        message: String,
+    },
     /// restic could not lock the repository (exit code 11 since 0.17.0).
     #[error("repository is locked: {message}")]
     Locked {
@@ -104,6 +110,7 @@ impl Error {
         match self {
             Error::WrongPassword { .. } => "wrong_password",
             Error::RepositoryMissing { .. } => "repository_missing",
+            Error::Unreachable { .. } => "unreachable",
             Error::Locked { .. } => "locked",
             Error::PasswordUnavailable { .. } => "password_unavailable",
             Error::Timeout { .. } => "timeout",

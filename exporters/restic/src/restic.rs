@@ -192,6 +192,10 @@ pub fn classify(command: &'static str, code: Option<i32>, stderr: &str) -> Error
     }
     if lower.contains("wrong password") {
         Error::WrongPassword { message }
+    } else if UNREACHABLE.iter().any(|m| lower.contains(m)) {
+        // restic 0.14 also asks "Is there a repository at the following location?" when the
+        // server cannot be reached; say what really happened.
+        Error::Unreachable { message }
     } else if lower.contains("is there a repository at the following location")
         || lower.contains("unable to open config file")
         || lower.contains("repository does not exist")
@@ -213,6 +217,16 @@ pub fn classify(command: &'static str, code: Option<i32>, stderr: &str) -> Error
         }
     }
 }
+
+/// Messages of Go's network stack that mean the backend could not be reached.
+const UNREACHABLE: &[&str] = &[
+    "connection refused",
+    "no such host",
+    "network is unreachable",
+    "no route to host",
+    "i/o timeout",
+    "connection reset by peer",
+];
 
 /// stderr on one line, for a log message: non-empty lines joined with " | ", at most 500 bytes.
 fn summarize(stderr: &str) -> String {
@@ -305,6 +319,10 @@ mod tests {
             (
                 "unable to create lock in backend: repository is already locked exclusively by PID 11 on h by root (UID 0, GID 0)\n",
                 "locked",
+            ),
+            (
+                "Fatal: unable to open config file: client.Head: Head \"http://u:***@127.0.0.1:1/repo/config\": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\nrest:http://u:***@127.0.0.1:1/repo/\n",
+                "unreachable",
             ),
             ("Fatal: something else\n", "error"),
         ];
