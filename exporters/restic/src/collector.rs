@@ -128,7 +128,14 @@ impl Collector for RepositoriesCollector {
     }
 
     async fn collect(&self) -> Result<MetricSet, BoxError> {
-        let version_deadline = Instant::now() + Duration::from_secs(5);
+        // `restic version` needs no repository; it gets the shortest repository deadline, at
+        // most 5s, so that it never holds up the collection.
+        let version_timeout = self
+            .repos
+            .iter()
+            .map(|r| r.repo.timeout)
+            .fold(Duration::from_secs(5), Duration::min);
+        let version_deadline = Instant::now() + version_timeout;
         let (version, mut results) = tokio::join!(
             restic::version(&self.binary, version_deadline),
             stream::iter(self.repos.clone().into_iter().enumerate())

@@ -876,7 +876,7 @@ check = true
     let url = format!("http://127.0.0.1:{port}/metrics");
     let body = wait_for(
         "the check result to appear",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || {
             let (status, body) = http_get(&url, &[]);
             (status == 200
