@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# sysgauge-restic against the shell script it replaces: `restic snapshots --json | jq` per
+# repository, written as a textfile. Three local repositories with 50 snapshots each (made once
+# by the real restic and kept in $BENCH_DIR). Wall time via hyperfine, peak RSS via
+# /usr/bin/time. Needs restic, jq, hyperfine, GNU time (scripts/install-test-deps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/sysgauge-bench-restic}
+RUNS=${RUNS:-10}
+for c in restic jq hyperfine /usr/bin/time; do
+  command -v "$c" >/dev/null || { echo "bench/restic.sh: $c is not installed" >&2; exit 1; }
+done
+cargo build --release -q -p sysgauge-restic
+bin=$PWD/target/release/sysgauge-restic
+
+# Never let the caller's RESTIC_* variables reach the repositories made here.
+for v in $(env | grep -o '^RESTIC_[A-Z_]*' || true); do unset "$v"; done
+mkdir -p "$BENCH_DIR"
+pw=$BENCH_DIR/password
+[ -f "$pw" ] || echo "bench password" > "$pw"
+if [ ! -f "$BENCH_DIR/repo3/config" ]; then
+  echo "making three repositories with 50 snapshots each in $BENCH_DIR (once)..." >&2
+  rm -rf "$BENCH_DIR"/repo1 "$BENCH_DIR"/repo2 "$BENCH_DIR"/repo3 "$BENCH_DIR"/data
+  mkdir -p "$BENCH_DIR/data"
+  RESTIC_PASSWORD_FILE=$pw restic -r "$BENCH_DIR/repo1" init -q
+  for i in $(seq 1 50); do
+    host=host$((i % 3)); tag=tag$((i % 2))
+    echo "$i" > "$BENCH_DIR/data/file$((i % 7))"
+    RESTIC_PASSWORD_FILE=$pw restic -r "$BENCH_DIR/repo1" backup -q --host "$host" --tag "$tag" \
+      --time "2024-01-01 00:$(printf %02d $((i % 60))):00" "$BENCH_DIR/data"
+  done
+  cp -a "$BENCH_DIR/repo1" "$BENCH_DIR/repo2"
+  cp -a "$BENCH_DIR/repo1" "$BENCH_DIR/repo3"
+fi
+
+out=$BENCH_DIR/out
+mkdir -p "$out"
+cat > "$BENCH_DIR/sysgauge.toml" <<TOML
+[collector]
+timeout = "60s"
+$(for r in 1 2 3; do printf '[[repositories]]\nname = "repo%s"\nrepository = "%s"\npassword_file = "%s"\n' "$r" "$BENCH_DIR/repo$r" "$pw"; done)
+TOML
+
+# The peer: what "restic-metrics every six hours" scripts do, one repository after another.
+cat > "$BENCH_DIR/restic-jq.sh" <<SH
+#!/usr/bin/env bash
+set -euo pipefail
+export RESTIC_PASSWORD_FILE=$pw
+tmp=\$(mktemp "$out/.restic-jq.XXXXXX")
+for r in 1 2 3; do
+  restic -r "$BENCH_DIR/repo\$r" snapshots --json --no-lock | jq -r --arg repo "repo\$r" '
+    "restic_snapshots{repository=\"\(\$repo)\"} \(length)",
+    (group_by([.hostname, (.paths|sort|join(",")), ((.tags // [])|sort|join(","))])[]
+     | max_by(.time) as \$l
+     | "restic_latest_snapshot_timestamp_seconds{repository=\"\(\$repo)\",hostname=\"\(\$l.hostname)\",paths=\"\(\$l.paths|sort|join(","))\",tags=\"\((\$l.tags // [])|sort|join(","))\"} \(\$l.time | sub("\\\\.[0-9]+";"") | fromdateiso8601)")'
+done > "\$tmp"
+mv "\$tmp" "$out/restic-jq.prom"
+SH
+chmod +x "$BENCH_DIR/restic-jq.sh"
+
+sg="$bin --config $BENCH_DIR/sysgauge.toml textfile --directory $out"
+# Both must produce the same snapshot counts before they are timed.
+$sg && "$BENCH_DIR/restic-jq.sh"
+for r in 1 2 3; do
+  a=$(grep "^sysgauge_restic_snapshots{repository=\"repo$r\"}" "$out/sysgauge-restic.prom" | awk '{print $2}')
+  b=$(grep "^restic_snapshots{repository=\"repo$r\"}" "$out/restic-jq.prom" | awk '{print $2}')
+  [ "$a" = 50 ] && [ "$b" = 50 ] || { echo "snapshot counts differ: sysgauge $a, script $b" >&2; exit 1; }
+done
+
+json=$BENCH_DIR/hyperfine.json
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$json" \
+  -n sysgauge-restic "$sg" -n "restic snapshots | jq" "$BENCH_DIR/restic-jq.sh" >&2
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+rss_sg=$(rss $sg); rss_sh=$(rss "$BENCH_DIR/restic-jq.sh")
+read -r t_sg t_sh < <(jq -r '[.results[].mean] | "\(.[0]) \(.[1])"' "$json")
+calls_sg=$(( 1 + 3 * 2 )) # restic version, then snapshots + list locks per repository
+printf '\nsysgauge-restic textfile vs restic snapshots --json | jq (3 repositories x 50 snapshots, %s runs)\n' "$RUNS"
+printf '%-24s %12s %14s %14s\n' tool "mean wall s" "peak RSS KiB" "restic calls"
+printf '%-24s %12.3f %14s %14s\n' sysgauge-restic "$t_sg" "$rss_sg" "$calls_sg"
+printf '%-24s %12.3f %14s %14s\n' "restic snapshots | jq" "$t_sh" "$rss_sh" 3
+awk -v a="$t_sg" -v b="$t_sh" 'BEGIN { printf "wall-time ratio sysgauge/script: %.2f (sysgauge also reads locks and runs repositories concurrently)\n", a / b }'

@@ -1,0 +1,507 @@
+//! Per-repository configuration: `[[repositories]]` tables, or `--repository` flags.
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+use crate::{
+    error::Error,
+    restic::{Restic, strip_userinfo},
+};
+
+/// One `[[repositories]]` table.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// The `repository` label; default: the repository location without credentials.
+    pub name: Option<String>,
+    /// The repository location, as for `restic -r` (given to restic as `RESTIC_REPOSITORY`).
+    pub repository: Option<String>,
+    /// A file holding the repository location (`RESTIC_REPOSITORY_FILE`), for locations that
+    /// hold credentials.
+    pub repository_file: Option<PathBuf>,
+    /// The password file (`RESTIC_PASSWORD_FILE`).
+    pub password_file: Option<PathBuf>,
+    /// A command that prints the password (`RESTIC_PASSWORD_COMMAND`).
+    pub password_command: Option<String>,
+    /// The name of a systemd credential holding the password
+    /// (`$CREDENTIALS_DIRECTORY/<name>`, from `LoadCredential=`).
+    pub password_credential: Option<String>,
+    /// A file of `KEY=value` lines for the backend (`AWS_SECRET_ACCESS_KEY=...`), given to
+    /// restic's environment only.
+    pub environment_file: Option<PathBuf>,
+    /// restic's cache directory (`--cache-dir`); default: restic's own default.
+    pub cache_dir: Option<PathBuf>,
+    /// The deadline for reading this repository (snapshots and locks).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Also report the repository size (`restic stats --mode raw-data`); off by default, since
+    /// it reads every index and costs time or money on cloud repositories.
+    #[serde(default)]
+    pub stats: bool,
+    /// How often `stats` runs (default 6h).
+    #[serde(default, with = "humantime_serde")]
+    pub stats_interval: Option<Duration>,
+    /// The deadline of `stats` (default 5m).
+    #[serde(default, with = "humantime_serde")]
+    pub stats_timeout: Option<Duration>,
+    /// Also run `restic check --no-lock`; off by default.
+    #[serde(default)]
+    pub check: bool,
+    /// How often `check` runs (default 24h).
+    #[serde(default, with = "humantime_serde")]
+    pub check_interval: Option<Duration>,
+    /// The deadline of `check` (default 1h).
+    #[serde(default, with = "humantime_serde")]
+    pub check_timeout: Option<Duration>,
+}
+
+/// A slow, optional operation (`stats` or `check`): how often and how long.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slow {
+    /// How often it runs.
+    pub interval: Duration,
+    /// Its deadline.
+    pub timeout: Duration,
+}
+
+/// A repository ready to be read.
+#[derive(Clone, Debug)]
+pub struct Repository {
+    /// The `repository` label.
+    pub name: String,
+    /// How to call restic for it.
+    pub restic: Restic,
+    /// The deadline for snapshots and locks.
+    pub timeout: Duration,
+    /// `stats`, when enabled.
+    pub stats: Option<Slow>,
+    /// `check`, when enabled.
+    pub check: Option<Slow>,
+}
+
+/// Variables an environment file may not set: the password must come from a file, a command
+/// or a credential, and the repository from the configuration.
+const FORBIDDEN_IN_ENV_FILE: &[&str] = &[
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+    "RESTIC_REPOSITORY",
+    "RESTIC_REPOSITORY_FILE",
+];
+
+impl RepositoryConfig {
+    /// Checks the table and turns it into a [`Repository`]; `index` names it in errors.
+    pub fn resolve(
+        &self,
+        index: usize,
+        binary: &Path,
+        default_timeout: Duration,
+        credentials_directory: Option<&Path>,
+    ) -> Result<Repository, Error> {
+        let what = |key: &str| format!("repositories[{index}].{key}");
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        let mut redactions = Vec::new();
+        let name = match (&self.repository, &self.repository_file) {
+            (Some(location), None) => {
+                if location.trim().is_empty() {
+                    return Err(Error::Config {
+                        what: what("repository"),
+                        message: "is empty".into(),
+                    });
+                }
+                env.push(("RESTIC_REPOSITORY".into(), location.into()));
+                let name = self
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| strip_userinfo(location, ""));
+                redactions.push((location.clone(), name.clone()));
+                name
+            }
+            (None, Some(file)) => {
+                env.push(("RESTIC_REPOSITORY_FILE".into(), file.into()));
+                let name = self.name.clone().ok_or_else(|| Error::Config {
+                    what: what("name"),
+                    message:
+                        "required with repository_file (the file's contents may hold credentials)"
+                            .into(),
+                })?;
+                // Redact the location from restic's messages, if the file can be read now.
+                if let Ok(text) = std::fs::read_to_string(file) {
+                    let location = text.trim().to_owned();
+                    if !location.is_empty() {
+                        redactions.push((location, name.clone()));
+                    }
+                }
+                name
+            }
+            _ => {
+                return Err(Error::Config {
+                    what: what("repository"),
+                    message: "give exactly one of repository and repository_file".into(),
+                });
+            }
+        };
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::Config {
+                what: what("name"),
+                message: format!("{name:?} is not a usable label value"),
+            });
+        }
+
+        let sources = [
+            self.password_file.is_some(),
+            self.password_command.is_some(),
+            self.password_credential.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(Error::Config {
+                what: what("password_file"),
+                message:
+                    "give exactly one of password_file, password_command and password_credential"
+                        .into(),
+            });
+        }
+        if let Some(file) = &self.password_file {
+            env.push(("RESTIC_PASSWORD_FILE".into(), file.into()));
+        }
+        if let Some(command) = &self.password_command {
+            env.push(("RESTIC_PASSWORD_COMMAND".into(), command.into()));
+        }
+        if let Some(credential) = &self.password_credential {
+            if credential.is_empty() || credential.contains('/') {
+                return Err(Error::Config {
+                    what: what("password_credential"),
+                    message: format!("{credential:?} must be a plain credential name"),
+                });
+            }
+            let dir = credentials_directory.ok_or_else(|| Error::Config {
+                what: what("password_credential"),
+                message:
+                    "CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the systemd unit"
+                        .into(),
+            })?;
+            env.push(("RESTIC_PASSWORD_FILE".into(), dir.join(credential).into()));
+        }
+        if let Some(file) = &self.environment_file {
+            for (key, value) in read_environment_file(file)? {
+                if FORBIDDEN_IN_ENV_FILE.contains(&key.as_str()) {
+                    return Err(Error::EnvironmentFile {
+                        path: file.clone(),
+                        message: format!(
+                            "{key} may not be set here; use the repository and password_* keys"
+                        ),
+                    });
+                }
+                env.push((key, value.into()));
+            }
+        }
+        let mut global_args = Vec::new();
+        if let Some(dir) = &self.cache_dir {
+            global_args.push("--cache-dir".into());
+            global_args.push(dir.into());
+        }
+        let positive = |key: &str, d: Option<Duration>, default: Duration| {
+            let d = d.unwrap_or(default);
+            if d.is_zero() {
+                Err(Error::Config {
+                    what: what(key),
+                    message: "must be more than zero".into(),
+                })
+            } else {
+                Ok(d)
+            }
+        };
+        let timeout = positive("timeout", self.timeout, default_timeout)?;
+        let stats = self
+            .stats
+            .then(|| -> Result<Slow, Error> {
+                Ok(Slow {
+                    interval: positive(
+                        "stats_interval",
+                        self.stats_interval,
+                        Duration::from_secs(6 * 3600),
+                    )?,
+                    timeout: positive(
+                        "stats_timeout",
+                        self.stats_timeout,
+                        Duration::from_secs(300),
+                    )?,
+                })
+            })
+            .transpose()?;
+        let check = self
+            .check
+            .then(|| -> Result<Slow, Error> {
+                Ok(Slow {
+                    interval: positive(
+                        "check_interval",
+                        self.check_interval,
+                        Duration::from_secs(24 * 3600),
+                    )?,
+                    timeout: positive(
+                        "check_timeout",
+                        self.check_timeout,
+                        Duration::from_secs(3600),
+                    )?,
+                })
+            })
+            .transpose()?;
+        Ok(Repository {
+            name,
+            restic: Restic {
+                binary: binary.to_owned(),
+                env,
+                global_args,
+                redactions,
+            },
+            timeout,
+            stats,
+            check,
+        })
+    }
+}
+
+/// Reads `KEY=value` lines: blank lines and `#` comments are skipped, an `export ` prefix is
+/// allowed, and a value may be wrapped in single or double quotes. Errors name the line, never
+/// its value.
+pub fn read_environment_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::EnvironmentFile {
+        path: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_environment(&text).map_err(|message| Error::EnvironmentFile {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+fn parse_environment(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=value", i + 1));
+        };
+        let key = key.trim();
+        let valid = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("line {}: {key:?} is not a variable name", i + 1));
+        }
+        let value = value.trim();
+        let value = match value.as_bytes() {
+            [q @ (b'"' | b'\''), .., last] if q == last && value.len() >= 2 => {
+                &value[1..value.len() - 1]
+            }
+            [b'"' | b'\'', ..] => {
+                return Err(format!(
+                    "line {}: unterminated quote in the value of {key}",
+                    i + 1
+                ));
+            }
+            _ => value,
+        };
+        vars.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(vars)
+}
+
+/// Checks that no two repositories share a name.
+pub fn check_unique(repos: &[Repository]) -> Result<(), Error> {
+    for (i, r) in repos.iter().enumerate() {
+        if let Some(j) = repos[..i].iter().position(|o| o.name == r.name) {
+            return Err(Error::Config {
+                what: format!("repositories[{i}].name"),
+                message: format!(
+                    "{:?} is also the name of repositories[{j}]; set distinct names",
+                    r.name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(c: &RepositoryConfig) -> Result<Repository, String> {
+        c.resolve(
+            0,
+            Path::new("restic"),
+            Duration::from_secs(9),
+            Some(Path::new("/run/credentials/x.service")),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn name_defaults_to_the_location_without_credentials() {
+        let c = RepositoryConfig {
+            repository: Some("rest:https://u:pw@backup.lan:8000/host1".into()),
+            password_file: Some("/run/keys/restic".into()),
+            ..Default::default()
+        };
+        let r = resolve(&c).unwrap();
+        assert_eq!(r.name, "rest:https://backup.lan:8000/host1");
+        assert_eq!(r.timeout, Duration::from_secs(9));
+        assert!(r.stats.is_none() && r.check.is_none());
+        let env: Vec<_> = r
+            .restic
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.to_string_lossy()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "RESTIC_REPOSITORY=rest:https://u:pw@backup.lan:8000/host1",
+                "RESTIC_PASSWORD_FILE=/run/keys/restic"
+            ]
+        );
+    }
+
+    #[test]
+    fn credential_uses_the_credentials_directory() {
+        let c = RepositoryConfig {
+            name: Some("nas".into()),
+            repository: Some("/srv/restic".into()),
+            password_credential: Some("restic-nas".into()),
+            check: true,
+            ..Default::default()
+        };
+        let r = resolve(&c).unwrap();
+        assert_eq!(
+            r.restic.env[1].1,
+            OsString::from("/run/credentials/x.service/restic-nas")
+        );
+        assert_eq!(
+            r.check,
+            Some(Slow {
+                interval: Duration::from_secs(86400),
+                timeout: Duration::from_secs(3600)
+            })
+        );
+        let err = c
+            .resolve(3, Path::new("restic"), Duration::from_secs(9), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("repositories[3].password_credential")
+                && err.contains("CREDENTIALS_DIRECTORY"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exactly_one_password_source_and_one_location() {
+        let none = RepositoryConfig {
+            repository: Some("/r".into()),
+            ..Default::default()
+        };
+        assert!(
+            resolve(&none)
+                .unwrap_err()
+                .contains("exactly one of password_file")
+        );
+        let two = RepositoryConfig {
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            password_command: Some("pass x".into()),
+            ..Default::default()
+        };
+        assert!(resolve(&two).is_err());
+        let file_without_name = RepositoryConfig {
+            repository_file: Some("/etc/r".into()),
+            password_file: Some("/p".into()),
+            ..Default::default()
+        };
+        assert!(
+            resolve(&file_without_name)
+                .unwrap_err()
+                .contains("repositories[0].name")
+        );
+        let zero = RepositoryConfig {
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert!(
+            resolve(&zero)
+                .unwrap_err()
+                .contains("repositories[0].timeout")
+        );
+    }
+
+    #[test]
+    fn environment_files() {
+        let vars = parse_environment(
+            "# s3\nexport AWS_ACCESS_KEY_ID=AK\nAWS_SECRET_ACCESS_KEY=\"s e\"\n\nB='x'\nC=\n",
+        )
+        .unwrap();
+        assert_eq!(
+            vars,
+            [
+                ("AWS_ACCESS_KEY_ID", "AK"),
+                ("AWS_SECRET_ACCESS_KEY", "s e"),
+                ("B", "x"),
+                ("C", "")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        let err = parse_environment("A=1\nnot a line with secret\n").unwrap_err();
+        assert_eq!(err, "line 2: expected KEY=value");
+        let err = parse_environment("1A=secret\n").unwrap_err();
+        assert!(
+            err.starts_with("line 1:") && !err.contains("secret\""),
+            "{err}"
+        );
+        assert!(
+            parse_environment("A=\"open\n")
+                .unwrap_err()
+                .contains("line 1: unterminated")
+        );
+    }
+
+    #[test]
+    fn environment_file_may_not_carry_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("env");
+        std::fs::write(&file, "RESTIC_PASSWORD=hunter2\n").unwrap();
+        let c = RepositoryConfig {
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            environment_file: Some(file),
+            ..Default::default()
+        };
+        let err = resolve(&c).unwrap_err();
+        assert!(
+            err.contains("RESTIC_PASSWORD may not be set") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let c = RepositoryConfig {
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            ..Default::default()
+        };
+        let r = resolve(&c).unwrap();
+        let err = check_unique(&[r.clone(), r]).unwrap_err().to_string();
+        assert!(err.contains("repositories[1].name"), "{err}");
+    }
+}

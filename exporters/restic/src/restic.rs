@@ -1,0 +1,396 @@
+//! Running the restic binary: environment, deadline, process-group kill, exit codes.
+//!
+//! Every call is `restic <command> [args] --json --no-lock`, so the exporter never takes a lock
+//! and never waits for one. The repository and the password never appear in argv (which any
+//! user can read in /proc): the repository goes in `RESTIC_REPOSITORY`, the password in
+//! `RESTIC_PASSWORD_FILE` or `RESTIC_PASSWORD_COMMAND`, and every other `RESTIC_*` variable
+//! inherited by the exporter is removed, so a stray `RESTIC_PASSWORD` cannot be tried against
+//! the wrong repository.
+//!
+//! restic runs in its own process group. At the deadline the whole group is killed, which also
+//! ends what restic started (an `ssh` for sftp, a password command, rclone).
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Stdio,
+};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use tokio::{io::AsyncReadExt, time::Instant};
+
+use crate::error::Error;
+
+/// How to call restic for one repository.
+#[derive(Clone, Debug)]
+pub struct Restic {
+    /// The restic binary.
+    pub binary: PathBuf,
+    /// Environment variables for the child (repository, password source, backend secrets).
+    pub env: Vec<(String, OsString)>,
+    /// Extra global arguments, e.g. `--cache-dir DIR`.
+    pub global_args: Vec<OsString>,
+    /// Strings that must not appear in log messages (the repository location, which may carry
+    /// credentials), each with its replacement.
+    pub redactions: Vec<(String, String)>,
+}
+
+/// What a successful restic call printed on stdout.
+#[derive(Debug)]
+pub struct Output {
+    /// stdout.
+    pub stdout: Vec<u8>,
+}
+
+impl Restic {
+    /// Runs `restic <command> <args> --json --no-lock` until `deadline`.
+    ///
+    /// `args` must never hold a secret: they are visible to every user of the machine.
+    pub async fn run(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        deadline: Instant,
+        timeout_text: &str,
+    ) -> Result<Output, Error> {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg(command)
+            .args(args)
+            .args(["--json", "--no-lock"])
+            .args(&self.global_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("RESTIC_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+
+        let mut child = cmd.spawn().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => Error::ResticMissing {
+                path: self.binary.clone(),
+            },
+            _ => Error::ResticUnusable {
+                path: self.binary.clone(),
+                source,
+            },
+        })?;
+        // Declared after `child`, so it is dropped first: if this future is abandoned (the
+        // collector's own deadline), the group is killed before tokio's kill_on_drop reaps the
+        // leader, while the group id cannot yet have been reused.
+        let mut group = GroupKiller {
+            pgid: child.id().and_then(|p| Pid::from_raw(p as i32)),
+        };
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let work = async {
+            let (status, out, err) = tokio::join!(
+                child.wait(),
+                read_all(stdout.as_mut()),
+                read_all(stderr.as_mut())
+            );
+            (status, out, err)
+        };
+        let result = tokio::time::timeout_at(deadline, work).await;
+        let Ok((status, stdout, stderr)) = result else {
+            group.kill();
+            // Reap the leader; SIGKILL cannot be ignored, so this is quick.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await;
+            return Err(Error::Timeout {
+                command,
+                timeout: timeout_text.to_owned(),
+            });
+        };
+        group.disarm();
+        let status = status.map_err(|source| Error::ResticUnusable {
+            path: self.binary.clone(),
+            source,
+        })?;
+        if status.success() {
+            return Ok(Output { stdout });
+        }
+        let stderr = self.redact(&String::from_utf8_lossy(&stderr));
+        Err(classify(command, status.code(), &stderr))
+    }
+
+    /// `text` with every configured secret replaced, and any `scheme://user:password@` cut.
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (secret, replacement) in &self.redactions {
+            if !secret.is_empty() {
+                text = text.replace(secret.as_str(), replacement);
+            }
+        }
+        strip_userinfo(&text, "***@")
+    }
+}
+
+/// Kills a process group when dropped, unless disarmed.
+struct GroupKiller {
+    pgid: Option<Pid>,
+}
+
+impl GroupKiller {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // ESRCH (the group is already gone) is fine.
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn read_all<R: tokio::io::AsyncRead + Unpin>(reader: Option<&mut R>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(reader) = reader {
+        let _ = reader.read_to_end(&mut buf).await;
+    }
+    buf
+}
+
+/// Maps restic's exit code and stderr to an error.
+///
+/// restic ≥ 0.17 has dedicated exit codes (10 repository missing, 11 lock failed, 12 wrong
+/// password since 0.17.1) and with `--json` prints `{"message_type":"exit_error",...}` on stderr.
+/// Older releases, such as Debian's 0.14, exit 1 for all of these, so the message decides.
+pub fn classify(command: &'static str, code: Option<i32>, stderr: &str) -> Error {
+    let mut code = code;
+    let mut message = None;
+    for line in stderr.lines() {
+        let line = line.trim();
+        if line.starts_with('{')
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+            && v["message_type"] == "exit_error"
+        {
+            if let Some(c) = v["code"].as_i64() {
+                code = Some(c as i32);
+            }
+            message = v["message"].as_str().map(str::to_owned);
+        }
+    }
+    let message = message.unwrap_or_else(|| summarize(stderr));
+    let lower = message.to_lowercase();
+    match code {
+        Some(12) => return Error::WrongPassword { message },
+        Some(10) => return Error::RepositoryMissing { message },
+        Some(11) => return Error::Locked { message },
+        Some(130) | None => return Error::Interrupted { command },
+        _ => {}
+    }
+    if lower.contains("wrong password") {
+        Error::WrongPassword { message }
+    } else if UNREACHABLE.iter().any(|m| lower.contains(m)) {
+        // restic 0.14 also asks "Is there a repository at the following location?" when the
+        // server cannot be reached; say what really happened.
+        Error::Unreachable { message }
+    } else if lower.contains("is there a repository at the following location")
+        || lower.contains("unable to open config file")
+        || lower.contains("repository does not exist")
+    {
+        Error::RepositoryMissing { message }
+    } else if lower.contains("unable to create lock") || lower.contains("already locked") {
+        Error::Locked { message }
+    } else if lower.contains("resolving password failed")
+        || lower.contains("empty password")
+        || lower.contains("password command")
+        || lower.contains("password from stdin")
+    {
+        Error::PasswordUnavailable { message }
+    } else {
+        Error::Failed {
+            command,
+            code: code.unwrap_or(-1),
+            message,
+        }
+    }
+}
+
+/// Messages of Go's network stack that mean the backend could not be reached.
+const UNREACHABLE: &[&str] = &[
+    "connection refused",
+    "no such host",
+    "network is unreachable",
+    "no route to host",
+    "i/o timeout",
+    "connection reset by peer",
+];
+
+/// stderr on one line, for a log message: non-empty lines joined with " | ", at most 500 bytes.
+fn summarize(stderr: &str) -> String {
+    let joined = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    if joined.len() <= 500 {
+        return joined;
+    }
+    let mut end = 500;
+    while !joined.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &joined[..end])
+}
+
+/// Replaces the user information of every `scheme://userinfo@host` in `text` with
+/// `replacement` (`""` removes it, along with the `@`).
+pub fn strip_userinfo(text: &str, replacement: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str(replacement);
+                rest = &tail[at + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first line of `restic version`: `restic 0.14.0 compiled with go1.19.8 on linux/amd64`.
+pub fn parse_version(stdout: &str) -> Option<String> {
+    let mut words = stdout.split_whitespace();
+    (words.next()? == "restic").then(|| words.next().map(str::to_owned))?
+}
+
+/// Runs `restic version` (no repository, no secrets) until `deadline`.
+pub async fn version(binary: &Path, deadline: Instant) -> Option<String> {
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.arg("version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RESTIC_") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = tokio::time::timeout_at(deadline, cmd.output())
+        .await
+        .ok()?
+        .ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restic_0_14_messages_map_to_reasons() {
+        // Exactly what Debian's restic 0.14.0 prints, each with exit code 1.
+        let cases = [
+            ("Fatal: wrong password or no key found\n", "wrong_password"),
+            (
+                "Fatal: unable to open config file: stat /srv/nope/config: no such file or directory\nIs there a repository at the following location?\n/srv/nope\n",
+                "repository_missing",
+            ),
+            (
+                "Resolving password failed: Fatal: /run/keys/x does not exist\n",
+                "password_unavailable",
+            ),
+            (
+                "reading repository password from stdin\nFatal: an empty password is not a password\n",
+                "password_unavailable",
+            ),
+            (
+                "unable to create lock in backend: repository is already locked exclusively by PID 11 on h by root (UID 0, GID 0)\n",
+                "locked",
+            ),
+            (
+                "Fatal: unable to open config file: client.Head: Head \"http://u:***@127.0.0.1:1/repo/config\": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\nrest:http://u:***@127.0.0.1:1/repo/\n",
+                "unreachable",
+            ),
+            ("Fatal: something else\n", "error"),
+        ];
+        for (stderr, reason) in cases {
+            assert_eq!(
+                classify("snapshots", Some(1), stderr).reason(),
+                reason,
+                "{stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn dedicated_exit_codes_of_newer_releases() {
+        assert_eq!(
+            classify("snapshots", Some(10), "").reason(),
+            "repository_missing"
+        );
+        assert_eq!(classify("snapshots", Some(11), "").reason(), "locked");
+        assert_eq!(
+            classify("snapshots", Some(12), "").reason(),
+            "wrong_password"
+        );
+        assert_eq!(classify("snapshots", Some(130), "").reason(), "interrupted");
+        assert_eq!(classify("snapshots", None, "").reason(), "interrupted");
+        assert_eq!(classify("snapshots", Some(2), "panic").reason(), "error");
+    }
+
+    #[test]
+    fn json_exit_error_on_stderr_wins() {
+        // restic >= 0.17 with --json prints this on stderr (doc/075_scripting.rst).
+        let stderr = "{\"message_type\":\"exit_error\",\"code\":12,\"message\":\"Fatal: wrong password or no key found\"}\n";
+        let e = classify("snapshots", Some(1), stderr);
+        assert_eq!(e.reason(), "wrong_password");
+        assert!(
+            e.to_string()
+                .ends_with("Fatal: wrong password or no key found"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_cut() {
+        assert_eq!(
+            strip_userinfo("rest:https://u:s3cret@h:8000/r and s3:http://k@x/b", ""),
+            "rest:https://h:8000/r and s3:http://x/b"
+        );
+        assert_eq!(
+            strip_userinfo("sftp:user@host:/srv", ""),
+            "sftp:user@host:/srv"
+        );
+        assert_eq!(strip_userinfo("/srv/restic", ""), "/srv/restic");
+        let r = Restic {
+            binary: "restic".into(),
+            env: vec![],
+            global_args: vec![],
+            redactions: vec![("rest:https://u:pw@h/r".into(), "<repo>".into())],
+        };
+        assert_eq!(r.redact("at rest:https://u:pw@h/r?"), "at <repo>?");
+        assert_eq!(r.redact("at https://a:b@c/"), "at https://***@c/");
+    }
+
+    #[test]
+    fn version_line() {
+        assert_eq!(
+            parse_version("restic 0.14.0 compiled with go1.19.8 on linux/amd64\n").as_deref(),
+            Some("0.14.0")
+        );
+        assert_eq!(parse_version("nonsense"), None);
+    }
+}

@@ -1,0 +1,947 @@
+//! End-to-end tests of sysgauge-restic against real restic repositories.
+//!
+//! The repositories are made by Debian's restic in temporary directories; fakes are used only
+//! for what a real restic cannot be made to do: hang, and print the JSON of newer releases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use sysgauge_testkit::{
+    Process, available, free_port, http_get, promtool_check_metrics, sample, wait_for,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-restic");
+const PASSWORD: &str = "correct horse battery staple";
+
+fn restic_available() -> bool {
+    available("restic", "restic")
+}
+
+/// A real restic repository in a temporary directory.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn init() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+        let repo = Repo { dir };
+        repo.restic(&["init"], None);
+        repo
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    fn password_file(&self) -> PathBuf {
+        self.dir.path().join("password")
+    }
+
+    /// Runs the real restic on this repository, optionally under time zone `tz`.
+    fn restic(&self, args: &[&str], tz: Option<&str>) -> Output {
+        let mut cmd = Command::new("restic");
+        clean_env(&mut cmd);
+        cmd.args(args)
+            .env("RESTIC_REPOSITORY", self.path())
+            .env("RESTIC_PASSWORD_FILE", self.password_file())
+            .env("RESTIC_CACHE_DIR", self.dir.path().join("cache"))
+            .env("TZ", tz.unwrap_or("UTC"))
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "restic {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// A directory of data to back up.
+    fn data(&self, name: &str) -> PathBuf {
+        let d = self.dir.path().join(name);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("file"), format!("contents of {name}\n")).unwrap();
+        d
+    }
+
+    /// `restic backup` with a host, tags and a local time in `tz`; returns the snapshot id.
+    fn backup(&self, host: &str, tags: &[&str], paths: &[&Path], time: &str, tz: &str) -> String {
+        let mut args = vec!["backup", "--json", "--host", host, "--time", time];
+        for t in tags {
+            args.extend(["--tag", t]);
+        }
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        let out = self.restic(&args, Some(tz));
+        let summary = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("\"summary\""))
+            .unwrap()
+            .to_owned();
+        let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        v["snapshot_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The full ids of the files in `repo/<dir>`.
+    fn files(&self, dir: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Removes every inherited RESTIC_* variable, so the test's own environment cannot leak in.
+fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("RESTIC_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Runs the exporter once with `args` and extra environment `env`.
+fn exporter(args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
+    let mut cmd = Command::new(BIN);
+    clean_env(&mut cmd);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+fn write_script(path: &Path, body: &str) {
+    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn group(metric: &str, repo: &str, host: &str, paths: &str, tags: &str) -> String {
+    format!(
+        "sysgauge_restic_{metric}{{repository=\"{repo}\",hostname=\"{host}\",paths=\"{paths}\",tags=\"{tags}\"}}"
+    )
+}
+
+fn repo_series(metric: &str, repo: &str) -> String {
+    format!("sysgauge_restic_{metric}{{repository=\"{repo}\"}}")
+}
+
+/// Whether process `pid` is gone (or a zombie no one has reaped yet: it runs no more).
+fn process_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Several snapshots with different hosts, paths, tags and time zones, a stale lock and a
+/// lock left by a killed restic: every value exact.
+#[test]
+fn snapshots_groups_and_locks_have_exact_values() {
+    if !restic_available() {
+        return;
+    }
+    let repo = Repo::init();
+    let (d1, d2, d3) = (repo.data("d1"), repo.data("d2"), repo.data("d3"));
+    repo.backup("h1", &["daily"], &[&d1], "2024-01-01 10:00:00", "UTC");
+    repo.backup("h1", &["daily"], &[&d1], "2024-01-02 10:00:00", "UTC");
+    // The same instant, 2024-03-01T00:00:00Z, written with two different offsets.
+    repo.backup(
+        "h2",
+        &["t2", "a"],
+        &[&d3, &d2],
+        "2024-03-01 05:30:00",
+        "Asia/Kolkata",
+    );
+    repo.backup("h1", &[], &[&d1], "2024-02-29 19:00:00", "America/New_York");
+
+    // A stale lock, made by restic itself: a snapshot file is encrypted JSON with `time`,
+    // `hostname` and `username`, which is all a lock file needs, and its name is the hash of
+    // its contents, so moved to locks/ it is a valid lock from 2020-01-02T03:04:05Z.
+    let old = repo.backup("oldhost", &[], &[&d1], "2020-01-02 03:04:05", "UTC");
+    let old_full = repo
+        .files("snapshots")
+        .into_iter()
+        .find(|f| f.starts_with(&old))
+        .unwrap();
+    fs::rename(
+        repo.path().join("snapshots").join(&old_full),
+        repo.path().join("locks").join(&old_full),
+    )
+    .unwrap();
+
+    // A real lock: a restic backup reading stdin holds its lock until stdin ends; kill it.
+    let before_live = now();
+    let mut live = Command::new("restic");
+    clean_env(&mut live);
+    let mut live = live
+        .args([
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "x",
+            "--host",
+            "live",
+        ])
+        .env("RESTIC_REPOSITORY", repo.path())
+        .env("RESTIC_PASSWORD_FILE", repo.password_file())
+        .env("RESTIC_CACHE_DIR", repo.dir.path().join("cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "restic backup --stdin to take its lock",
+        Duration::from_secs(30),
+        || (repo.files("locks").len() == 2).then_some(()),
+    );
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(
+        repo.files("locks").len(),
+        2,
+        "the killed restic left its lock behind"
+    );
+
+    let name = repo.path().display().to_string();
+    let pw = repo.password_file().display().to_string();
+    let (out, text, stderr) = exporter(
+        &["--repository", &name, "--password-file", &pw, "once"],
+        &[],
+    );
+    assert!(out.status.success(), "{stderr}");
+    let after = now();
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+
+    assert_eq!(v(&repo_series("repository_up", &name)), 1.0);
+    assert_eq!(v(&repo_series("snapshots", &name)), 4.0);
+    let (p1, p23) = (
+        d1.display().to_string(),
+        format!("{},{}", d2.display(), d3.display()),
+    );
+    assert_eq!(v(&group("group_snapshots", &name, "h1", &p1, "daily")), 2.0);
+    assert_eq!(
+        v(&group(
+            "group_latest_snapshot_timestamp_seconds",
+            &name,
+            "h1",
+            &p1,
+            "daily"
+        )),
+        1_704_189_600.0
+    );
+    assert_eq!(v(&group("group_snapshots", &name, "h1", &p1, "")), 1.0);
+    assert_eq!(
+        v(&group(
+            "group_latest_snapshot_timestamp_seconds",
+            &name,
+            "h1",
+            &p1,
+            ""
+        )),
+        1_709_251_200.0
+    );
+    assert_eq!(v(&group("group_snapshots", &name, "h2", &p23, "a,t2")), 1.0);
+    assert_eq!(
+        v(&group(
+            "group_latest_snapshot_timestamp_seconds",
+            &name,
+            "h2",
+            &p23,
+            "a,t2"
+        )),
+        1_709_251_200.0
+    );
+    assert_eq!(
+        text.matches("sysgauge_restic_group_snapshots{").count(),
+        3,
+        "{text}"
+    );
+    // restic 0.14 records no summary and no program version.
+    assert!(
+        !text.contains("group_latest_added_bytes") && !text.contains("program_info"),
+        "{text}"
+    );
+
+    assert_eq!(v(&repo_series("locks", &name)), 2.0);
+    assert_eq!(v(&repo_series("locks_stale", &name)), 1.0);
+    assert_eq!(v(&repo_series("locks_exclusive", &name)), 0.0);
+    assert_eq!(
+        v(&repo_series("lock_oldest_timestamp_seconds", &name)),
+        1_577_934_245.0
+    );
+    assert!(
+        !text.contains("sysgauge_restic_repository_error{"),
+        "{text}"
+    );
+    assert_eq!(v("sysgauge_restic_version_info{version=\"0.14.0\"}"), 1.0);
+    let duration = v(&repo_series("repository_read_duration_seconds", &name));
+    assert!(
+        duration > 0.0 && duration < after - before_live,
+        "{duration}"
+    );
+    // Stats and check are off by default.
+    assert!(
+        !text.contains("stats_") && !text.contains("check_"),
+        "{text}"
+    );
+    promtool_check_metrics(&text).unwrap();
+    // The exporter took no lock of its own.
+    assert_eq!(repo.files("locks").len(), 2);
+}
+
+/// Each way of failing has its own reason; the good repository is still reported, and the
+/// collection itself succeeds.
+#[test]
+fn failures_have_distinct_reasons() {
+    if !restic_available() {
+        return;
+    }
+    let good = Repo::init();
+    good.backup("h", &[], &[&good.data("d")], "2024-05-05 05:05:05", "UTC");
+    let other = Repo::init();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
+    let config = dir.path().join("restic.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+[[repositories]]
+name = "good"
+repository = "{good}"
+password_file = "{good_pw}"
+
+[[repositories]]
+name = "wrong-password"
+repository = "{good}"
+password_file = "{wrong}"
+
+[[repositories]]
+name = "missing"
+repository = "{missing}"
+password_file = "{good_pw}"
+
+[[repositories]]
+name = "no-password"
+repository = "{other}"
+password_file = "{nopw}"
+
+[[repositories]]
+name = "failing-command"
+repository = "{other}"
+password_command = "false"
+"#,
+            good = good.path().display(),
+            good_pw = good.password_file().display(),
+            wrong = dir.path().join("wrong").display(),
+            missing = dir.path().join("nothing-here").display(),
+            other = other.path().display(),
+            nopw = dir.path().join("no-such-file").display(),
+        ),
+    )
+    .unwrap();
+    let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    assert!(
+        out.status.success(),
+        "a repository's failure is not the collector's: {stderr}"
+    );
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(v(&repo_series("repository_up", "good")), 1.0);
+    assert_eq!(v(&repo_series("snapshots", "good")), 1.0);
+    for (name, reason) in [
+        ("wrong-password", "wrong_password"),
+        ("missing", "repository_missing"),
+        ("no-password", "password_unavailable"),
+        ("failing-command", "password_unavailable"),
+    ] {
+        assert_eq!(v(&repo_series("repository_up", name)), 0.0, "{name}");
+        assert_eq!(
+            v(&format!(
+                "sysgauge_restic_repository_error{{repository=\"{name}\",reason=\"{reason}\"}}"
+            )),
+            1.0,
+            "{name}\n{text}"
+        );
+        assert!(!text.contains(&repo_series("snapshots", name)), "{name}");
+        assert!(
+            stderr.contains(&format!("repository={name} reason={reason}")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(text.matches("sysgauge_restic_repository_error{").count(), 4);
+    assert_eq!(
+        v("sysgauge_restic_collector_success{collector=\"repositories\"}"),
+        1.0
+    );
+    assert!(!stderr.contains(PASSWORD));
+
+    // restic itself missing.
+    let (out, text, _) = exporter(
+        &[
+            "--restic",
+            "/nonexistent/restic",
+            "--repository",
+            "/srv/x",
+            "--password-file",
+            "/p",
+            "once",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        sample(
+            &text,
+            "sysgauge_restic_repository_error{repository=\"/srv/x\",reason=\"restic_missing\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("sysgauge_restic_version_info"));
+}
+
+/// The password reaches restic only through RESTIC_PASSWORD_FILE / _COMMAND / a systemd
+/// credential; stray RESTIC_* variables of the exporter's environment do not reach restic;
+/// backend secrets from the environment file reach restic's environment and nothing else.
+#[test]
+fn secrets_stay_out_of_argv_logs_and_metrics() {
+    if !restic_available() {
+        return;
+    }
+    let repo = Repo::init();
+    repo.backup(
+        "h",
+        &["t"],
+        &[&repo.data("d")],
+        "2024-05-05 05:05:05",
+        "UTC",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // A restic that records its argv and environment, then runs the real one.
+    let record = dir.path().join("record");
+    fs::create_dir(&record).unwrap();
+    let wrapper = dir.path().join("restic");
+    write_script(
+        &wrapper,
+        &format!(
+            "n=$$\nprintf '%s\\n' \"$@\" > {rec}/$n.argv\nenv > {rec}/$n.env\nexec restic \"$@\"\n",
+            rec = record.display()
+        ),
+    );
+    let envfile = dir.path().join("backend.env");
+    fs::write(
+        &envfile,
+        "# B2\nexport AWS_SECRET_ACCESS_KEY=\"topsecret-key\"\n",
+    )
+    .unwrap();
+    let creds = dir.path().join("creds");
+    fs::create_dir(&creds).unwrap();
+    fs::copy(repo.password_file(), creds.join("restic-pw")).unwrap();
+    // A "REST server" that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = dir.path().join("restic.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+restic = "{wrapper}"
+[[repositories]]
+name = "by-credential"
+repository = "{repo}"
+password_credential = "restic-pw"
+environment_file = "{envfile}"
+
+[[repositories]]
+name = "by-command"
+repository = "{repo}"
+password_command = "cat {pw}"
+
+[[repositories]]
+repository = "rest:http://backupuser:hunter2-in-url@127.0.0.1:{port}/repo"
+password_file = "{pw}"
+timeout = "2s"
+"#,
+            wrapper = wrapper.display(),
+            repo = repo.path().display(),
+            envfile = envfile.display(),
+            pw = repo.password_file().display(),
+            port = silent.local_addr().unwrap().port(),
+        ),
+    )
+    .unwrap();
+    let (out, text, stderr) = exporter(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--log.level",
+            "debug",
+            "once",
+        ],
+        &[
+            ("RESTIC_PASSWORD", "stray-password"),
+            ("RESTIC_REPOSITORY", "/elsewhere"),
+            ("RESTIC_PASSWORD_COMMAND", "echo stray"),
+            ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success(), "{stderr}");
+    for name in ["by-credential", "by-command"] {
+        assert_eq!(
+            sample(&text, &repo_series("repository_up", name)),
+            Some(1.0),
+            "{name}\n{text}\n{stderr}"
+        );
+        assert_eq!(sample(&text, &repo_series("snapshots", name)), Some(1.0));
+    }
+    // The URL's credentials are cut from the label and the logs; the silent REST server
+    // makes restic wait until the 2s deadline.
+    let stripped = format!(
+        "rest:http://127.0.0.1:{}/repo",
+        silent.local_addr().unwrap().port()
+    );
+    let url_label = text
+        .lines()
+        .find(|l| l.starts_with("sysgauge_restic_repository_error{"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        url_label.contains(&stripped) && url_label.contains("reason=\"timeout\""),
+        "{url_label}"
+    );
+    for secret in [
+        "hunter2-in-url",
+        "backupuser",
+        "topsecret-key",
+        PASSWORD,
+        "stray",
+    ] {
+        assert!(!text.contains(secret), "{secret} in metrics");
+        assert!(!stderr.contains(secret), "{secret} in logs:\n{stderr}");
+    }
+
+    let mut calls = 0;
+    for entry in fs::read_dir(&record).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "argv") {
+            calls += 1;
+            let argv = fs::read_to_string(&path).unwrap();
+            for secret in ["hunter2", "topsecret", PASSWORD, "cat "] {
+                assert!(!argv.contains(secret), "{secret} in argv {argv}");
+            }
+            assert!(
+                argv == "version\n" || argv.ends_with("--json\n--no-lock\n"),
+                "{argv}"
+            );
+            let env = fs::read_to_string(path.with_extension("env")).unwrap();
+            assert!(
+                !env.contains("stray") && !env.contains("/elsewhere"),
+                "{env}"
+            );
+            let restic_vars: Vec<&str> = env.lines().filter(|l| l.starts_with("RESTIC_")).collect();
+            if argv == "version\n" {
+                assert!(restic_vars.is_empty(), "{env}");
+                continue;
+            }
+            let password_vars = restic_vars
+                .iter()
+                .filter(|l| l.starts_with("RESTIC_PASSWORD"))
+                .count();
+            assert_eq!(password_vars, 1, "{restic_vars:?}");
+            if env.contains("restic-pw") {
+                assert!(env.contains(&format!(
+                    "RESTIC_PASSWORD_FILE={}",
+                    creds.join("restic-pw").display()
+                )));
+                assert!(
+                    env.contains("AWS_SECRET_ACCESS_KEY=topsecret-key"),
+                    "the environment file reaches restic"
+                );
+            } else {
+                assert!(
+                    !env.contains("AWS_SECRET_ACCESS_KEY"),
+                    "only its own repository gets it"
+                );
+            }
+        }
+    }
+    // version, then snapshots and list locks for each of the two good repositories, and at
+    // least the snapshots call of the unreachable one.
+    assert!(calls >= 6, "{calls}");
+}
+
+/// A restic that hangs is killed at the repository's deadline, with everything it started.
+#[test]
+fn hanging_restic_is_killed_with_its_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("restic");
+    write_script(
+        &fake,
+        &format!(
+            "[ \"$1\" = version ] && {{ echo 'restic 0.14.0 compiled with go1.19.8 on linux/amd64'; exit 0; }}\nsleep 300 &\necho $! > {d}/child.pid\necho $$ > {d}/leader.pid\nwait\n",
+            d = dir.path().display()
+        ),
+    );
+    let start = Instant::now();
+    let (out, text, stderr) = exporter(
+        &[
+            "--restic",
+            fake.to_str().unwrap(),
+            "--repository",
+            "/srv/hangs",
+            "--password-file",
+            "/p",
+            "--collector.timeout",
+            "4s",
+            "once",
+        ],
+        &[],
+    );
+    let elapsed = start.elapsed();
+    assert!(out.status.success(), "{stderr}");
+    // Default repository deadline: the collector's minus 10% (at most a second).
+    assert!(
+        elapsed >= Duration::from_millis(3600) && elapsed < Duration::from_millis(4500),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sysgauge_restic_repository_error{repository=\"/srv/hangs\",reason=\"timeout\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sysgauge_restic_collector_success{collector=\"repositories\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(
+        stderr.contains("did not finish within 3s 600ms"),
+        "{stderr}"
+    );
+    let pid = |f: &str| -> u32 {
+        fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (leader, child) = (pid("leader.pid"), pid("child.pid"));
+    wait_for(
+        "the hung restic and its child to be killed",
+        Duration::from_secs(2),
+        || (process_gone(leader) && process_gone(child)).then_some(()),
+    );
+}
+
+/// The JSON of restic >= 0.17 (written from restic's documented schema): summaries, program
+/// versions, progress lines mixed in, the exit_error object and exit code 12.
+#[test]
+fn newer_restic_json_from_fixtures() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("restic");
+    let lock_id = "ab".repeat(32);
+    write_script(
+        &fake,
+        &format!(
+            r#"f={f}
+case "$RESTIC_REPOSITORY" in
+  bad) cat $f/exit-error-0.17.stderr >&2; exit 12 ;;
+esac
+case "$1" in
+  version) echo 'restic 0.17.3 compiled with go1.23.1 on linux/amd64' ;;
+  snapshots) echo '[0:00] 100.00%  1 / 1 index files loaded'; cat $f/snapshots-0.17.json ;;
+  list) echo {lock_id} ;;
+  cat) [ "$3" = {lock_id} ] && cat $f/lock-0.17.json ;;
+  *) exit 1 ;;
+esac
+"#,
+            f = fixtures.display()
+        ),
+    );
+    let (out, text, stderr) = exporter(
+        &[
+            "--restic",
+            fake.to_str().unwrap(),
+            "--repository",
+            "new",
+            "--repository",
+            "bad",
+            "--password-file",
+            "/p",
+            "once",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{stderr}");
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    let db = |m: &str| group(m, "new", "db1", "/var/lib/postgresql", "nightly");
+    assert_eq!(v(&repo_series("snapshots", "new")), 3.0);
+    assert_eq!(v(&db("group_snapshots")), 2.0);
+    assert_eq!(
+        v(&db("group_latest_snapshot_timestamp_seconds")),
+        1_725_235_200.25
+    );
+    assert_eq!(v(&db("group_latest_files_new")), 12.0);
+    assert_eq!(v(&db("group_latest_files_changed")), 5.0);
+    assert_eq!(v(&db("group_latest_added_bytes")), 1_048_576.0);
+    assert_eq!(v(&db("group_latest_added_packed_bytes")), 524_288.0);
+    assert_eq!(v(&db("group_latest_processed_files")), 107.0);
+    assert_eq!(v(&db("group_latest_processed_bytes")), 5_000_000.0);
+    assert_eq!(v(&db("group_latest_backup_duration_seconds")), 42.5);
+    assert_eq!(
+        v(
+            "sysgauge_restic_group_latest_program_info{repository=\"new\",hostname=\"db1\",paths=\"/var/lib/postgresql\",tags=\"nightly\",program_version=\"restic 0.17.3\"}"
+        ),
+        1.0
+    );
+    let web = |m: &str| group(m, "new", "web1", "/etc/nginx,/srv/www", "");
+    assert_eq!(
+        v(&web("group_latest_snapshot_timestamp_seconds")),
+        1_725_255_000.0
+    );
+    assert!(
+        sample(&text, &web("group_latest_added_bytes")).is_none(),
+        "no summary before 0.17"
+    );
+    assert_eq!(v(&repo_series("locks", "new")), 1.0);
+    assert_eq!(v(&repo_series("locks_exclusive", "new")), 1.0);
+    assert_eq!(v(&repo_series("locks_stale", "new")), 1.0);
+    assert_eq!(
+        v(&repo_series("lock_oldest_timestamp_seconds", "new")),
+        1_725_238_800.0
+    );
+    assert_eq!(v("sysgauge_restic_version_info{version=\"0.17.3\"}"), 1.0);
+    assert_eq!(
+        v("sysgauge_restic_repository_error{repository=\"bad\",reason=\"wrong_password\"}"),
+        1.0
+    );
+    promtool_check_metrics(&text).unwrap();
+}
+
+/// `stats` and `check` when enabled: exact size, a failing check on a damaged repository, the
+/// time each was taken; under `serve` they run in the background and once per interval.
+#[test]
+fn stats_and_check_inline_and_in_serve() {
+    if !restic_available() {
+        return;
+    }
+    let repo = Repo::init();
+    repo.backup("h", &[], &[&repo.data("d")], "2024-05-05 05:05:05", "UTC");
+    let broken = Repo::init();
+    broken.backup("h", &[], &[&broken.data("d")], "2024-05-05 05:05:05", "UTC");
+    // Truncate a data pack: snapshots still list, check must fail. (A missing pack would make
+    // restic retry for minutes.)
+    let data = broken.path().join("data");
+    let mut packs = Vec::new();
+    for sub in fs::read_dir(&data).unwrap() {
+        for f in fs::read_dir(sub.unwrap().path()).unwrap() {
+            packs.push(f.unwrap().path());
+        }
+    }
+    packs.sort();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&packs[0])
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+
+    let expected: serde_json::Value = serde_json::from_slice(
+        &repo
+            .restic(
+                &["stats", "--mode", "raw-data", "--json", "--no-lock"],
+                None,
+            )
+            .stdout,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let wrapper = dir.path().join("restic");
+    write_script(
+        &wrapper,
+        &format!("echo \"$1\" >> {}\nexec restic \"$@\"\n", log.display()),
+    );
+    let config = dir.path().join("restic.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+restic = "{wrapper}"
+[collector]
+timeout = "60s"
+[[repositories]]
+name = "ok"
+repository = "{repo}"
+password_file = "{pw}"
+stats = true
+check = true
+check_interval = "1h"
+[[repositories]]
+name = "broken"
+repository = "{broken}"
+password_file = "{bpw}"
+check = true
+"#,
+            wrapper = wrapper.display(),
+            repo = repo.path().display(),
+            pw = repo.password_file().display(),
+            broken = broken.path().display(),
+            bpw = broken.password_file().display(),
+        ),
+    )
+    .unwrap();
+
+    let before = now();
+    let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    let after = now();
+    assert!(out.status.success(), "{stderr}");
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(
+        v(&repo_series("repository_size_bytes", "ok")),
+        expected["total_size"].as_f64().unwrap()
+    );
+    assert_eq!(
+        v(&repo_series("repository_blobs", "ok")),
+        expected["total_blob_count"].as_f64().unwrap()
+    );
+    assert_eq!(v(&repo_series("stats_success", "ok")), 1.0);
+    assert_eq!(v(&repo_series("check_success", "ok")), 1.0);
+    assert_eq!(v(&repo_series("check_success", "broken")), 0.0);
+    assert_eq!(v(&repo_series("repository_up", "broken")), 1.0);
+    assert!(
+        sample(&text, &repo_series("stats_success", "broken")).is_none(),
+        "stats is off for broken"
+    );
+    for series in [
+        repo_series("stats_timestamp_seconds", "ok"),
+        repo_series("check_timestamp_seconds", "ok"),
+    ] {
+        let t = v(&series);
+        assert!(
+            t >= before && t <= after,
+            "{series} = {t}, not within [{before}, {after}]"
+        );
+    }
+    assert!(v(&repo_series("check_duration_seconds", "ok")) > 0.0);
+    assert!(
+        stderr.contains("restic check failed") && stderr.contains("repository=broken"),
+        "{stderr}"
+    );
+    promtool_check_metrics(&text).unwrap();
+    fs::remove_file(&log).unwrap();
+
+    // serve: scrapes never wait for check, and check runs once per interval however often
+    // Prometheus scrapes.
+    let port = free_port();
+    let _serve = Process::spawn(
+        "sysgauge-restic serve",
+        Command::new(BIN)
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "serve",
+                "--web.listen-address",
+            ])
+            .arg(format!("127.0.0.1:{port}")),
+        &dir.path().join("serve.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let body = wait_for(
+        "the check result to appear",
+        Duration::from_secs(120),
+        || {
+            let (status, body) = http_get(&url, &[]);
+            (status == 200
+                && body.contains("sysgauge_restic_check_success{repository=\"broken\"}")
+                && body.contains("sysgauge_restic_check_success{repository=\"ok\"}"))
+            .then_some(body)
+        },
+    );
+    assert_eq!(
+        sample(&body, &repo_series("check_success", "ok")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, &repo_series("check_success", "broken")),
+        Some(0.0)
+    );
+    for _ in 0..3 {
+        let (status, body) = http_get(&url, &[]);
+        assert_eq!(status, 200);
+        assert_eq!(
+            sample(&body, &repo_series("check_success", "ok")),
+            Some(1.0)
+        );
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| *l == "check").count(),
+        2,
+        "{calls}"
+    );
+    assert_eq!(
+        calls.lines().filter(|l| *l == "stats").count(),
+        1,
+        "{calls}"
+    );
+    assert!(
+        calls.lines().filter(|l| *l == "snapshots").count() >= 8,
+        "{calls}"
+    );
+}
+
+/// A configuration mistake stops the exporter with a message naming the setting.
+#[test]
+fn bad_configuration_is_an_error_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("restic.toml");
+    fs::write(&config, "[[repositories]]\nrepository = \"/srv/r\"\n").unwrap();
+    let (out, _, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("repositories[0].password_file") && stderr.contains("exactly one of"),
+        "{stderr}"
+    );
+    let (out, _, stderr) = exporter(&["once"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("no repositories to read"), "{stderr}");
+    fs::write(
+        &config,
+        "[[repositories]]\nrepository = \"/srv/r\"\npasword_file = \"/p\"\n",
+    )
+    .unwrap();
+    let (out, _, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("line 3") && stderr.contains("pasword_file"),
+        "{stderr}"
+    );
+}
