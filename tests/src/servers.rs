@@ -255,6 +255,8 @@ pub struct SClient {
     pub certificates: Vec<String>,
     /// The negotiated protocol (`TLSv1.3`), when there was a handshake.
     pub protocol: Option<String>,
+    /// The negotiated cipher suite (`TLS_AES_256_GCM_SHA384`), when there was a handshake.
+    pub cipher: Option<String>,
     /// stdout and stderr, for assertion messages.
     pub output: String,
 }
@@ -275,10 +277,30 @@ pub fn s_client(port: u16, server_name: Option<&str>, starttls: Option<&str>) ->
     }
     let out = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut certificates = Vec::new();
-    let mut rest = stdout.as_str();
+    let certificates = pem_certificates(&stdout);
+    // `New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384` (`(NONE)` when there was no handshake).
+    let (protocol, cipher) = stdout
+        .lines()
+        .find_map(|l| {
+            let (protocol, cipher) = l.strip_prefix("New, ")?.split_once(", Cipher is ")?;
+            (cipher != "(NONE)").then(|| (Some(protocol.to_owned()), Some(cipher.to_owned())))
+        })
+        .unwrap_or_default();
+    SClient {
+        success: out.status.success(),
+        certificates,
+        protocol,
+        cipher,
+        output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// The `CERTIFICATE` PEM blocks in `text`, in order, each ending with a newline.
+pub fn pem_certificates(text: &str) -> Vec<String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
+    let mut certificates = Vec::new();
+    let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
         let Some(len) = rest[start..].find(END) else {
             break;
@@ -287,18 +309,7 @@ pub fn s_client(port: u16, server_name: Option<&str>, starttls: Option<&str>) ->
         certificates.push(format!("{}\n", &rest[start..end]));
         rest = &rest[end..];
     }
-    let protocol = stdout.lines().find_map(|l| {
-        let l = l.trim();
-        l.strip_prefix("Protocol  : ")
-            .or_else(|| l.strip_prefix("Protocol: "))
-            .map(str::to_owned)
-    });
-    SClient {
-        success: out.status.success(),
-        certificates,
-        protocol,
-        output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-    }
+    certificates
 }
 
 /// `openssl x509 -noout FLAG` of a PEM certificate (text, not a path), e.g. `-subject` gives
@@ -332,8 +343,9 @@ pub fn x509(pem: &str, flags: &[&str]) -> String {
 
 /// A private nginx with one TLS listener on 127.0.0.1 and one server block per SNI name.
 ///
-/// Each server block answers every request with `200` and the body `NAME\n`; the default
-/// server (no SNI, or an unknown name) has the first certificate and answers `default\n`.
+/// It offers TLS 1.2 and 1.3 (nginx 1.22's default lacks 1.3). Each server block answers every
+/// request with `200` and the body `NAME\n`; the default server (no SNI, or an unknown name)
+/// has the first certificate and answers `default\n`.
 #[derive(Debug)]
 pub struct Nginx {
     daemon: Daemon,
@@ -343,7 +355,8 @@ pub struct Nginx {
 
 impl Nginx {
     /// Starts nginx serving `vhosts`, each `(server_name, certificate PEM path, key PEM path)`;
-    /// the files are copied into its directory. `None` when nginx is not installed.
+    /// the files are copied into its directory. A certificate file may hold a chain (leaf
+    /// first), which is then presented whole. `None` when nginx is not installed.
     pub fn start(vhosts: &[(&str, &Path, &Path)]) -> Option<Nginx> {
         assert!(!vhosts.is_empty(), "Nginx::start needs at least one vhost");
         if !available("nginx", "nginx") {
@@ -376,7 +389,7 @@ impl Nginx {
                 servers.push_str(&server(name, i, false));
             }
             let conf = format!(
-                "{user}daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log info;\nevents {{\n  worker_connections 64;\n}}\nhttp {{\n  access_log {d}/logs/access.log;\n  client_body_temp_path {d}/temp/body;\n  proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n{servers}}}\n",
+                "{user}daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log info;\nevents {{\n  worker_connections 64;\n}}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  access_log {d}/logs/access.log;\n  client_body_temp_path {d}/temp/body;\n  proxy_temp_path {d}/temp/proxy;\n  fastcgi_temp_path {d}/temp/fastcgi;\n  uwsgi_temp_path {d}/temp/uwsgi;\n  scgi_temp_path {d}/temp/scgi;\n{servers}}}\n",
                 d = d.display(),
             );
             fs::write(d.join("nginx.conf"), conf).unwrap();
@@ -465,8 +478,10 @@ impl Postgres {
             .or_else(|| Some(which("postgres")?.parent()?.to_owned()))
     }
 
-    /// Makes a cluster and starts it; with `tls = Some((certificate, key))` (PEM paths) it has
-    /// `ssl = on` with copies of them. `None` when PostgreSQL is not installed.
+    /// Makes a cluster and starts it; with `tls = Some((certificate, key))` (PEM paths; the
+    /// certificate file may hold a chain, leaf first) it has `ssl = on` with copies of them,
+    /// `server.crt` and `server.key` in the data directory. `None` when PostgreSQL is not
+    /// installed.
     pub fn start(tls: Option<(&Path, &Path)>) -> Option<Postgres> {
         let Some(bin) = Self::bin_dir() else {
             available("postgres", "postgresql");
@@ -693,8 +708,8 @@ impl Postfix {
     /// The name smtpd greets with (`220 sysgauge.test ESMTP`).
     pub const HOSTNAME: &'static str = "sysgauge.test";
 
-    /// Starts Postfix with `cert` and `key` (PEM paths, copied into its directory). `None` when
-    /// Postfix is not installed.
+    /// Starts Postfix with `cert` and `key` (PEM paths, copied into its directory; the
+    /// certificate file may hold a chain, leaf first). `None` when Postfix is not installed.
     pub fn start(cert: &Path, key: &Path) -> Option<Postfix> {
         if !available("postconf", "postfix") {
             return None;
@@ -811,8 +826,8 @@ impl Dovecot {
     /// The password of every user of the static passdb.
     pub const PASSWORD: &'static str = "sysgauge-test";
 
-    /// Starts Dovecot with `cert` and `key` (PEM paths, copied into its directory). `None` when
-    /// Dovecot is not installed.
+    /// Starts Dovecot with `cert` and `key` (PEM paths, copied into its directory; the
+    /// certificate file may hold a chain, leaf first). `None` when Dovecot is not installed.
     pub fn start(cert: &Path, key: &Path) -> Option<Dovecot> {
         if !available("dovecot", "dovecot-imapd dovecot-pop3d") {
             return None;

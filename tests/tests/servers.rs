@@ -14,19 +14,25 @@ use sysgauge_testkit::{
     http_get, openssl,
     servers::{
         ClosesMidHandshake, Dovecot, Nginx, PlainText, Postfix, Postgres, SClient, Silent,
-        s_client, x509,
+        pem_certificates, s_client, x509,
     },
     tempfile,
 };
 
+const NOT_BEFORE: &str = "20250101000000Z";
+const NOT_AFTER: &str = "20350101000000Z";
+
 /// A self-signed certificate for `cn` under `dir`, valid 2025 to 2035.
 fn cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
-    openssl::certificate(dir, name, cn, "20250101000000Z", "20350101000000Z", None)
+    openssl::certificate(dir, name, cn, NOT_BEFORE, NOT_AFTER, None)
 }
 
-/// `openssl x509 -subject` and `-fingerprint -sha256` of a PEM file.
-fn identity_of_file(pem: &Path) -> (String, String) {
-    identity(&std::fs::read_to_string(pem).unwrap())
+/// `openssl x509 -subject` and `-fingerprint -sha256` of each certificate in a PEM file.
+fn identities_in_file(pem: &Path) -> Vec<(String, String)> {
+    pem_certificates(&std::fs::read_to_string(pem).unwrap())
+        .iter()
+        .map(|c| identity(c))
+        .collect()
 }
 
 fn identity(pem: &str) -> (String, String) {
@@ -36,19 +42,26 @@ fn identity(pem: &str) -> (String, String) {
     )
 }
 
-/// Asserts that the handshake succeeded and the leaf certificate is exactly `pem`'s.
+/// Asserts that a TLS 1.3 handshake succeeded and that the certificates presented are exactly
+/// the ones in the file `pem`, in order.
 fn assert_presents(seen: &SClient, pem: &Path, what: &str) {
     assert!(seen.success, "{what}: handshake failed:\n{}", seen.output);
     assert_eq!(
-        seen.certificates.len(),
-        1,
-        "{what}: expected one self-signed certificate:\n{}",
-        seen.output
+        seen.protocol.as_deref(),
+        Some("TLSv1.3"),
+        "{what}: {seen:?}"
     );
+    assert!(
+        seen.cipher
+            .as_deref()
+            .is_some_and(|c| c.starts_with("TLS_")),
+        "{what}: {seen:?}"
+    );
+    let presented: Vec<_> = seen.certificates.iter().map(|c| identity(c)).collect();
     assert_eq!(
-        identity(&seen.certificates[0]),
-        identity_of_file(pem),
-        "{what}: wrong certificate"
+        presented,
+        identities_in_file(pem),
+        "{what}: wrong certificates"
     );
 }
 
@@ -64,40 +77,65 @@ fn refused(port: u16) -> bool {
 #[test]
 fn nginx_serves_each_sni_name_its_own_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let names = ["alpha.test", "beta.test", "gamma.test"];
-    let certs: Vec<_> = names
-        .iter()
-        .map(|n| cert(dir.path(), n.split('.').next().unwrap(), n))
-        .collect();
-    let vhosts: Vec<_> = names
-        .iter()
-        .zip(&certs)
-        .map(|(n, (pem, key))| (*n, pem.as_path(), key.as_path()))
-        .collect();
+    let d = dir.path();
+    let (alpha, alpha_key) = cert(d, "alpha", "alpha.test");
+    let (beta, beta_key) = cert(d, "beta", "beta.test");
+    // gamma.test: signed by a private CA, served with its chain (leaf, then the CA).
+    let (ca, ca_key) = cert(d, "ca", "Private Test CA");
+    let (gamma_leaf, gamma_key) = openssl::certificate(
+        d,
+        "gamma",
+        "gamma.test",
+        NOT_BEFORE,
+        NOT_AFTER,
+        Some((&ca, &ca_key)),
+    );
+    let gamma = d.join("gamma-chain.pem");
+    std::fs::write(
+        &gamma,
+        std::fs::read_to_string(&gamma_leaf).unwrap() + &std::fs::read_to_string(&ca).unwrap(),
+    )
+    .unwrap();
+    let vhosts = [
+        ("alpha.test", alpha.as_path(), alpha_key.as_path()),
+        ("beta.test", beta.as_path(), beta_key.as_path()),
+        ("gamma.test", gamma.as_path(), gamma_key.as_path()),
+    ];
     let Some(nginx) = Nginx::start(&vhosts) else {
         return;
     };
     let port = nginx.port();
-    for (name, (pem, _)) in names.iter().zip(&certs) {
+    for (name, pem, _) in vhosts {
         let seen = s_client(port, Some(name), None);
         assert_presents(&seen, pem, name);
         assert_eq!(
-            identity_of_file(pem).0,
-            format!("subject=CN = {name}"),
-            "the test's own certificate"
+            x509(&seen.certificates[0], &["-subject"]),
+            format!("subject=CN = {name}")
         );
         // The server block for the name answers, not only its certificate.
         let (status, body) = http_get(
             &format!("https://{name}:{port}/"),
             &["-k", "--resolve", &format!("{name}:{port}:127.0.0.1")],
         );
-        assert_eq!((status, body.as_str()), (200, format!("{name}\n").as_str()));
+        assert_eq!((status, body), (200, format!("{name}\n")));
     }
+    let chain = s_client(port, Some("gamma.test"), None).certificates;
+    assert_eq!(chain.len(), 2);
+    assert_eq!(
+        x509(&chain[1], &["-subject"]),
+        "subject=CN = Private Test CA"
+    );
+    // The test's certificates carry the dates asked for.
+    assert_eq!(
+        x509(&chain[0], &["-dates"]),
+        "notBefore=Jan  1 00:00:00 2025 GMT\nnotAfter=Jan  1 00:00:00 2035 GMT"
+    );
+
     // No SNI, or a name it does not serve: the default server with the first certificate.
-    assert_presents(&s_client(port, None, None), &certs[0].0, "no SNI");
+    assert_presents(&s_client(port, None, None), &alpha, "no SNI");
     assert_presents(
         &s_client(port, Some("unknown.test"), None),
-        &certs[0].0,
+        &alpha,
         "unknown name",
     );
     let (status, body) = http_get(&format!("https://127.0.0.1:{port}/"), &["-k"]);
@@ -111,6 +149,26 @@ fn nginx_serves_each_sni_name_its_own_certificate() {
         refused(port),
         "port {port} still open after drop: workers left behind"
     );
+}
+
+#[test]
+fn nginx_that_cannot_start_fails_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alpha, _) = cert(dir.path(), "alpha", "alpha.test");
+    let (_, beta_key) = cert(dir.path(), "beta", "beta.test");
+    let started = std::panic::catch_unwind(|| {
+        Nginx::start(&[("alpha.test", alpha.as_path(), beta_key.as_path())]).map(|n| n.port())
+    });
+    let message = match started {
+        Ok(None) => return, // not installed: skipped
+        Ok(Some(port)) => panic!("nginx started on {port} with a key of another certificate"),
+        Err(e) => e.downcast::<String>().map(|s| *s).unwrap_or_default(),
+    };
+    assert!(
+        message.starts_with("nginx exited at start-up; its log:\n"),
+        "{message}"
+    );
+    assert!(message.contains("key values mismatch"), "{message}");
 }
 
 #[test]
