@@ -5,9 +5,9 @@ deliberately broken TCP peers.
 Every server starts from a fresh temporary directory that holds its whole configuration, its
 certificates, pid file, logs, sockets and state; nothing of the system's own configuration
 (`/etc/nginx`, `/etc/postgresql`, `/etc/postfix/main.cf`, `/etc/dovecot`) is read, and nothing
-listens anywhere but `127.0.0.1` on ports picked by [`free_port`](crate::free_port) (never 25,
-143, 443 or 5432). A server that cannot be started because its program is not installed makes
-`start` return `None` after a loud `SKIP` from [`available`](crate::available) (a panic under
+listens anywhere but `127.0.0.1` on ports picked by [`free_port`] (never 25, 143, 443 or
+5432). A server that cannot be started because its program is not installed makes
+`start` return `None` after a loud `SKIP` from [`available`] (a panic under
 `SYSGAUGE_REQUIRE_COMPONENTS=1`); one that is installed but fails to start panics with its log.
 Dropping a server stops it: a graceful signal to the pid the guard started (the daemon's master
 process, which stops its own children), then `SIGKILL` to that same pid if it did not exit.
@@ -19,8 +19,9 @@ process, which stops its own children), then `SIGKILL` to that same pid if it di
   [`Postgres::pg_dumpall`]. PostgreSQL negotiates TLS in-protocol (`SSLRequest`, what
   `openssl s_client -starttls postgres` does). Direct TLS (a TLS ClientHello first, ALPN
   `postgresql`, `sslnegotiation=direct`) exists only from PostgreSQL 17; Debian bookworm ships
-  15, so a probe's direct-TLS path cannot be tested against it and a direct ClientHello to it
-  is simply refused by the server.
+  15, so a probe's direct-TLS path cannot be tested against it: PostgreSQL 15 reads a
+  ClientHello as a startup packet of invalid length, logs `invalid length of startup packet`
+  and closes the connection without a byte.
 - [`Postfix`]: a private Postfix (`master -c DIR -d`) whose smtpd offers STARTTLS.
 - [`Dovecot`]: a private Dovecot (`dovecot -F -c FILE`) with IMAP STARTTLS and POP3 STLS.
 - [`Silent`], [`PlainText`], [`ClosesMidHandshake`]: broken peers written with `std::net`.
@@ -141,14 +142,14 @@ struct Daemon {
 
 impl Daemon {
     /// Spawns `cmd` with stdout and stderr in `logs[0]` (the other `logs` are files it writes
-    /// itself) and polls `ready` every 50 ms while it runs. `Err` with its logs when it exits;
+    /// itself) and polls `ready(pid)` every 50 ms while it runs. `Err` with its logs when it exits;
     /// a panic with its logs when it is not ready within [`START_TIMEOUT`].
     fn spawn(
         name: &str,
         cmd: &mut Command,
         logs: Vec<PathBuf>,
         stop_signal: &'static str,
-        mut ready: impl FnMut() -> bool,
+        mut ready: impl FnMut(u32) -> bool,
     ) -> Result<Daemon, Exited> {
         let mut daemon = Daemon {
             process: Process::spawn(name, cmd, &logs[0]),
@@ -157,7 +158,7 @@ impl Daemon {
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if ready() {
+            if ready(daemon.pid()) {
                 return Ok(daemon);
             }
             if daemon.process.exited() {
@@ -216,6 +217,11 @@ fn with_free_ports<T>(what: &str, mut attempt: impl FnMut() -> Result<T, Exited>
         Ok(v) => v,
         Err(Exited(log)) => panic!("{what} exited at start-up; its log:\n{log}"),
     }
+}
+
+/// The pid in a pid file.
+fn pid_file(path: &Path) -> Option<u32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
@@ -406,7 +412,9 @@ impl Nginx {
                 vec![d.join("logs/nginx.out"), d.join("logs/error.log")],
                 // Graceful shutdown: the master waits for its workers.
                 "QUIT",
-                || accepts(port),
+                // The pid file is written after the listener is bound: a port that answers
+                // before that may be someone else's.
+                |pid| pid_file(&d.join("nginx.pid")) == Some(pid) && accepts(port),
             )?;
             Ok((daemon, port))
         });
@@ -553,9 +561,15 @@ impl Postgres {
             as_owner(&mut cmd);
             let pg_isready = bin.join("pg_isready");
             let port_arg = port.to_string();
-            let ready = || {
+            // postmaster.pid: line 1 the pid, line 8 the status, `ready` once it is bound and
+            // has finished starting up.
+            let ready = |pid: u32| {
+                let status = fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+                let lines: Vec<_> = status.lines().map(str::trim).collect();
                 let args = ["-q", "-h", "127.0.0.1", "-p", &port_arg, "-U", Self::USER];
-                run(Command::new(&pg_isready).args(args)).status.success()
+                lines.first() == Some(&pid.to_string().as_str())
+                    && lines.get(7) == Some(&"ready")
+                    && run(Command::new(&pg_isready).args(args)).status.success()
             };
             // Fast shutdown (SIGINT): disconnects clients, then stops the children.
             let logs = vec![d.join("postgres.log")];
@@ -780,7 +794,7 @@ impl Postfix {
                     .current_dir(d),
                 vec![d.join("master.out"), d.join("maillog")],
                 "TERM",
-                || greets(port, "220 "),
+                |_| greets(port, &format!("220 {} ESMTP", Self::HOSTNAME)),
             )?;
             Ok((daemon, port))
         });
@@ -897,7 +911,7 @@ service pop3-login {{
                     .current_dir(d),
                 vec![d.join("dovecot.out"), d.join("dovecot.log")],
                 "TERM",
-                || greets(imap_port, "* OK") && greets(pop3_port, "+OK"),
+                |_| greets(imap_port, "* OK") && greets(pop3_port, "+OK"),
             )?;
             Ok((daemon, imap_port, pop3_port))
         });

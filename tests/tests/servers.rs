@@ -180,6 +180,24 @@ fn postgres_offers_tls_after_sslrequest_and_dumps() {
     };
     let seen = s_client(pg.port(), Some("db.test"), Some("postgres"));
     assert_presents(&seen, &pem, "postgres SSLRequest");
+    // PostgreSQL 15 has no direct TLS: a ClientHello first is a bad startup packet, closed
+    // without an answer.
+    let direct = s_client(pg.port(), Some("db.test"), None);
+    assert!(
+        !direct.success && direct.certificates.is_empty(),
+        "{}",
+        direct.output
+    );
+    assert!(
+        direct.output.contains("unexpected eof"),
+        "{}",
+        direct.output
+    );
+    assert!(
+        pg.log().contains("invalid length of startup packet"),
+        "{}",
+        pg.log()
+    );
     assert_eq!(pg.psql("show ssl"), "on");
     assert_eq!(pg.psql("show port"), pg.port().to_string());
     // libpq over TLS too: the server reports the connection as encrypted.
