@@ -29,6 +29,21 @@ process, which stops its own children), then `SIGKILL` to that same pid if it di
 [`s_client`] runs the real `openssl s_client` against any of them and returns the certificates
 presented, and [`x509`] prints fields of a certificate with `openssl x509`, so that tests can
 compare a prober's findings with OpenSSL's.
+```no_run
+use sysgauge_testkit::{openssl, servers::{Nginx, Postgres, s_client, x509}, tempfile};
+
+let dir = tempfile::tempdir().unwrap();
+let (pem, key) = openssl::certificate(
+    dir.path(), "a", "a.test", "20250101000000Z", "20350101000000Z", None,
+);
+let Some(nginx) = Nginx::start(&[("a.test", &pem, &key)]) else { return };
+let seen = s_client(nginx.port(), Some("a.test"), None);
+assert_eq!(x509(&seen.certificates[0], &["-subject"]), "subject=CN = a.test");
+
+let Some(pg) = Postgres::start(Some((&pem, &key))) else { return };
+pg.psql("create table t (x int)");
+let dump = pg.pg_dump("postgres", &[], &dir.path().join("postgres.sql"));
+```
 */
 
 use std::{
