@@ -22,6 +22,8 @@ use std::{
 
 pub use tempfile;
 
+pub mod servers;
+
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
 /// `SYSGAUGE_REQUIRE_COMPONENTS=1` it panics instead.
 pub fn available(program: &str, package: &str) -> bool {
