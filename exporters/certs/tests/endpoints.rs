@@ -1,0 +1,385 @@
+//! Live endpoints: real nginx virtual hosts, PostgreSQL, Postfix and Dovecot from Debian, and
+//! deliberately broken peers. Dates are compared with what `openssl x509` reads from the files
+//! the servers were given.
+
+use std::time::{Duration, Instant};
+
+use sysgauge_testkit::{
+    openssl, sample,
+    servers::{ClosesMidHandshake, Dovecot, Nginx, PlainText, Postfix, Postgres, Silent},
+};
+
+use crate::util::*;
+
+/// `once` over `urls` (each a `--endpoint`); returns the metrics and the log.
+fn probe(urls: &[String], extra: &[&str]) -> (String, String) {
+    let mut args: Vec<&str> = extra.to_vec();
+    for url in urls {
+        args.extend(["--endpoint", url]);
+    }
+    args.push("once");
+    let out = certs(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (stdout(&out), stderr(&out))
+}
+
+fn value(text: &str, metric: &str, labels: &str) -> Option<f64> {
+    sample(text, &format!("{metric}{{{labels}}}"))
+}
+
+#[test]
+fn nginx_virtual_hosts_each_report_their_own_certificate() {
+    let Some(f) = Fixture::new() else { return };
+    let d = f.dir.path();
+    let (ca, ca_key) = (f.path("ca.pem"), f.path("ca.key"));
+    let ca_pair = Some((ca.as_path(), ca_key.as_path()));
+    let (good, good_key) = openssl::certificate(
+        d,
+        "good",
+        "good.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        ca_pair,
+    );
+    let (old, old_key) = openssl::certificate(
+        d,
+        "old",
+        "old.test",
+        "20000101000000Z",
+        "20010101000000Z",
+        ca_pair,
+    );
+    // Served for wrong.test, but made for another name.
+    let (other, other_key) = openssl::certificate(
+        d,
+        "other",
+        "other.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        ca_pair,
+    );
+    let Some(nginx) = Nginx::start(&[
+        ("good.test", &good, &good_key),
+        ("old.test", &old, &old_key),
+        ("wrong.test", &other, &other_key),
+        ("self.test", &f.path("valid.pem"), &f.path("valid.key")),
+    ]) else {
+        return;
+    };
+    let url = |name: &str| format!("tls://127.0.0.1:{}?server_name={name}", nginx.port());
+    let config = f.path("endpoints.toml");
+    let mut toml = String::new();
+    for name in ["good.test", "old.test", "wrong.test", "self.test"] {
+        toml += &format!(
+            "[[endpoints]]\nurl = \"{}\"\nca_bundle = \"{}\"\n",
+            url(name),
+            ca.display()
+        );
+    }
+    // The same virtual host once more, verified against the system's roots instead.
+    toml += &format!(
+        "[[endpoints]]\nurl = \"{}\"\n",
+        url("good.test").replace("127.0.0.1", "localhost")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let out = certs(&["--config", config.to_str().unwrap(), "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let ca_label = ca.display().to_string();
+
+    for (name, pem, cn, issuer) in [
+        ("good.test", &good, "good.test", "Test Root CA"),
+        ("old.test", &old, "old.test", "Test Root CA"),
+        ("wrong.test", &other, "other.test", "Test Root CA"),
+        (
+            "self.test",
+            &f.path("valid.pem"),
+            "valid.test",
+            "valid.test",
+        ),
+    ] {
+        let endpoint = url(name);
+        let after = endpoint_series(
+            "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+            &endpoint,
+            0,
+            cn,
+            issuer,
+            pem,
+        );
+        let before = endpoint_series(
+            "sysgauge_cert_endpoint_not_before_timestamp_seconds",
+            &endpoint,
+            0,
+            cn,
+            issuer,
+            pem,
+        );
+        assert_eq!(
+            sample(&text, &after),
+            Some(openssl::not_after(pem) as f64),
+            "{after} in\n{text}"
+        );
+        assert_eq!(
+            sample(&text, &before),
+            Some(openssl::not_before(pem) as f64),
+            "{before}"
+        );
+        let e = format!("endpoint=\"{endpoint}\"");
+        assert_eq!(
+            value(&text, "sysgauge_cert_probe_success", &e),
+            Some(1.0),
+            "{name}: an untrusted or expired certificate is still a successful probe"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds",
+                &e
+            ),
+            Some(openssl::not_after(pem) as f64)
+        );
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_probe_tls_info",
+                &format!("{e},version=\"TLSv1_3\",cipher=\"TLS13_AES_256_GCM_SHA384\"")
+            ),
+            Some(1.0),
+            "{text}"
+        );
+    }
+    let verified = |name: &str| {
+        value(
+            &text,
+            "sysgauge_cert_endpoint_chain_verified",
+            &format!("endpoint=\"{}\",ca_bundle=\"{ca_label}\"", url(name)),
+        )
+    };
+    let name_matches = |name: &str| {
+        value(
+            &text,
+            "sysgauge_cert_endpoint_name_matches",
+            &format!("endpoint=\"{}\",server_name=\"{name}\"", url(name)),
+        )
+    };
+    assert_eq!(
+        (verified("good.test"), name_matches("good.test")),
+        (Some(1.0), Some(1.0))
+    );
+    assert_eq!(
+        (verified("old.test"), name_matches("old.test")),
+        (Some(0.0), Some(1.0)),
+        "expired"
+    );
+    assert_eq!(
+        (verified("wrong.test"), name_matches("wrong.test")),
+        (Some(1.0), Some(0.0)),
+        "wrong name"
+    );
+    assert_eq!(
+        (verified("self.test"), name_matches("self.test")),
+        (Some(0.0), Some(0.0)),
+        "self-signed"
+    );
+    // Against the system's roots a private CA does not verify.
+    let system = url("good.test").replace("127.0.0.1", "localhost");
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_endpoint_chain_verified",
+            &format!("endpoint=\"{system}\",ca_bundle=\"system\"")
+        ),
+        Some(0.0)
+    );
+    assert!(
+        stderr(&out).contains("UnknownIssuer"),
+        "why a chain does not verify is logged"
+    );
+}
+
+#[test]
+fn postgresql_with_ssl_on_and_off() {
+    let Some(f) = Fixture::new() else { return };
+    let pem = f.path("leaf.pem");
+    let Some(pg) = Postgres::start(Some((&pem, &f.path("leaf.key")))) else {
+        return;
+    };
+    let sslrequest = format!("postgres://127.0.0.1:{}?server_name=leaf.test", pg.port());
+    // PostgreSQL 15 (Debian bookworm) has no direct TLS: it closes the connection.
+    let direct = format!("postgres://127.0.0.1:{}?sslnegotiation=direct", pg.port());
+    let (text, _) = probe(&[sslrequest.clone(), direct.clone()], &[]);
+    let after = endpoint_series(
+        "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+        &sslrequest,
+        0,
+        "leaf.test",
+        "Test Root CA",
+        &pem,
+    );
+    assert_eq!(
+        sample(&text, &after),
+        Some(openssl::not_after(&pem) as f64),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_probe_success",
+            &format!("endpoint=\"{sslrequest}\"")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_probe_error",
+            &format!("endpoint=\"{direct}\",reason=\"handshake\"")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    drop(pg);
+
+    let Some(plain) = Postgres::start(None) else {
+        return;
+    };
+    let url = format!("postgres://127.0.0.1:{}", plain.port());
+    let (text, log) = probe(std::slice::from_ref(&url), &[]);
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_probe_error",
+            &format!("endpoint=\"{url}\",reason=\"protocol\"")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(log.contains("ssl = off"), "{log}");
+}
+
+#[test]
+fn postfix_smtp_starttls() {
+    let Some(f) = Fixture::new() else { return };
+    let pem = f.path("leaf.pem");
+    let Some(postfix) = Postfix::start(&pem, &f.path("leaf.key")) else {
+        return;
+    };
+    let url = format!("smtp://127.0.0.1:{}?server_name=leaf.test", postfix.port());
+    let (text, _) = probe(std::slice::from_ref(&url), &[]);
+    let after = endpoint_series(
+        "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+        &url,
+        0,
+        "leaf.test",
+        "Test Root CA",
+        &pem,
+    );
+    assert_eq!(
+        sample(&text, &after),
+        Some(openssl::not_after(&pem) as f64),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_endpoint_name_matches",
+            &format!("endpoint=\"{url}\",server_name=\"leaf.test\"")
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn dovecot_imap_starttls_and_pop3_stls() {
+    let Some(f) = Fixture::new() else { return };
+    let pem = f.path("leaf.pem");
+    let Some(dovecot) = Dovecot::start(&pem, &f.path("leaf.key")) else {
+        return;
+    };
+    let imap = format!("imap://127.0.0.1:{}", dovecot.imap_port());
+    let pop3 = format!("pop3://127.0.0.1:{}", dovecot.pop3_port());
+    let (text, _) = probe(&[imap.clone(), pop3.clone()], &[]);
+    for url in [&imap, &pop3] {
+        let after = endpoint_series(
+            "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+            url,
+            0,
+            "leaf.test",
+            "Test Root CA",
+            &pem,
+        );
+        assert_eq!(
+            sample(&text, &after),
+            Some(openssl::not_after(&pem) as f64),
+            "{url} in\n{text}"
+        );
+        // Probed by address alone, the name checked is the IP address, which the certificate lacks.
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_endpoint_name_matches",
+                &format!("endpoint=\"{url}\",server_name=\"127.0.0.1\"")
+            ),
+            Some(0.0)
+        );
+    }
+}
+
+#[test]
+fn broken_peers_fail_with_their_reason_within_the_deadline() {
+    let silent = Silent::start();
+    let plain = PlainText::start();
+    let closes = ClosesMidHandshake::start();
+    let closed_port = sysgauge_testkit::free_port();
+    let urls = [
+        format!("tls://127.0.0.1:{}", silent.port()),
+        format!("smtp://127.0.0.1:{}", silent.port()),
+        format!("tls://127.0.0.1:{}", plain.port()),
+        format!("tls://127.0.0.1:{}", closes.port()),
+        format!("tls://127.0.0.1:{closed_port}"),
+        "tls://does-not-exist.invalid:443".to_owned(),
+    ];
+    let started = Instant::now();
+    // Probes get 5s each by default, but only what is left of the 2s collector deadline.
+    let (text, _) = probe(&urls, &["--collector.timeout", "2s"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "the deadline was not kept: {took:?}"
+    );
+    for (url, reason) in urls.iter().zip([
+        "timeout",
+        "timeout",
+        "handshake",
+        "handshake",
+        "refused",
+        "dns",
+    ]) {
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_probe_error",
+                &format!("endpoint=\"{url}\",reason=\"{reason}\"")
+            ),
+            Some(1.0),
+            "{url} should fail with {reason}:\n{text}"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_probe_success",
+                &format!("endpoint=\"{url}\"")
+            ),
+            Some(0.0)
+        );
+    }
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_collector_success",
+            "collector=\"endpoints\""
+        ),
+        Some(1.0)
+    );
+}

@@ -1,0 +1,413 @@
+//! Certificate files: `once`, `textfile` and node_exporter, configuration errors.
+
+use std::{
+    path::Path,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sysgauge_testkit::{
+    NodeExporter, available, family_type, openssl, promtool_check_metrics, run, sample, tempfile,
+};
+
+use crate::util::*;
+
+#[test]
+fn once_reports_every_certificate_with_the_dates_openssl_reads() {
+    let Some(f) = Fixture::new() else { return };
+    // A bundle: a good certificate, a corrupt block, a private key, another good one.
+    let valid = std::fs::read_to_string(f.path("valid.pem")).unwrap();
+    let expired = std::fs::read_to_string(f.path("expired.pem")).unwrap();
+    let corrupt = valid.replacen("MII", "M!I", 1);
+    let key = std::fs::read_to_string(f.path("valid.key")).unwrap();
+    let bundle_dir = f.path("bundles");
+    std::fs::create_dir(&bundle_dir).unwrap();
+    let bundle = bundle_dir.join("bundle.pem");
+    std::fs::write(&bundle, format!("{valid}{corrupt}{key}{expired}")).unwrap();
+    // The same certificate as DER.
+    let der = bundle_dir.join("future.der");
+    run(Command::new("openssl")
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(f.path("future.pem"))
+        .arg("-out")
+        .arg(&der));
+    std::fs::write(bundle_dir.join("notes.txt"), "not a certificate\n").unwrap();
+
+    let pattern = format!("{}/*.pem", f.dir.path().display());
+    let out = certs(&[
+        "--path",
+        &pattern,
+        "--path",
+        bundle_dir.to_str().unwrap(),
+        "once",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    for (name, cn, issuer) in [
+        ("valid", "valid.test", "valid.test"),
+        ("expired", "expired.test", "expired.test"),
+        ("future", "future.test", "future.test"),
+        ("leaf", "leaf.test", "Test Root CA"),
+    ] {
+        let pem = f.path(&format!("{name}.pem"));
+        let after = cert_series(
+            "sysgauge_cert_not_after_timestamp_seconds",
+            &pem,
+            0,
+            cn,
+            issuer,
+            &pem,
+        );
+        let before = cert_series(
+            "sysgauge_cert_not_before_timestamp_seconds",
+            &pem,
+            0,
+            cn,
+            issuer,
+            &pem,
+        );
+        assert_eq!(
+            sample(&text, &after),
+            Some(openssl::not_after(&pem) as f64),
+            "{after} in\n{text}"
+        );
+        assert_eq!(
+            sample(&text, &before),
+            Some(openssl::not_before(&pem) as f64),
+            "{before}"
+        );
+    }
+    // The bundle: certificates 0 and 2 are good, certificate 1 (PEM block 1) is corrupt, and
+    // the key (PEM block 2) is not counted.
+    let b = |i: usize, cn: &str, pem: &str| {
+        cert_series(
+            "sysgauge_cert_not_after_timestamp_seconds",
+            &bundle,
+            i,
+            cn,
+            cn,
+            &f.path(pem),
+        )
+    };
+    assert_eq!(
+        sample(&text, &b(0, "valid.test", "valid.pem")),
+        Some(openssl::not_after(&f.path("valid.pem")) as f64)
+    );
+    assert_eq!(
+        sample(&text, &b(2, "expired.test", "expired.pem")),
+        Some(openssl::not_after(&f.path("expired.pem")) as f64)
+    );
+    let file = |metric: &str, path: &Path, extra: &str| {
+        format!("{metric}{{path=\"{}\"{extra}}}", path.display())
+    };
+    assert_eq!(
+        sample(&text, &file("sysgauge_cert_file_certificates", &bundle, "")),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &file(
+                "sysgauge_cert_file_errors",
+                &bundle,
+                ",reason=\"bad_certificate\""
+            )
+        ),
+        Some(1.0)
+    );
+    assert!(
+        stderr(&out).contains(&format!("{}: PEM block 1 (line", bundle.display())),
+        "{}",
+        stderr(&out)
+    );
+    // DER, and a file that is no certificate at all.
+    let future = f.path("future.pem");
+    assert_eq!(
+        sample(
+            &text,
+            &cert_series(
+                "sysgauge_cert_not_after_timestamp_seconds",
+                &der,
+                0,
+                "future.test",
+                "future.test",
+                &future
+            )
+        ),
+        Some(openssl::not_after(&future) as f64)
+    );
+    let notes = bundle_dir.join("notes.txt");
+    assert_eq!(
+        sample(
+            &text,
+            &file(
+                "sysgauge_cert_file_errors",
+                &notes,
+                ",reason=\"no_certificate\""
+            )
+        ),
+        Some(1.0)
+    );
+    // Each source says how many files it matched: 6 PEM files in the fixture directory.
+    assert_eq!(
+        sample(
+            &text,
+            &format!("sysgauge_cert_source_files{{source=\"{pattern}\"}}")
+        ),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sysgauge_cert_collector_success{collector=\"files\"}"
+        ),
+        Some(1.0)
+    );
+    if available("promtool", "prometheus") {
+        promtool_check_metrics(&text).unwrap();
+    }
+}
+
+#[test]
+fn chain_verification_and_key_match_from_the_config_file() {
+    let Some(f) = Fixture::new() else { return };
+    let config = f.path("certs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{d}/leaf.pem\", \"{d}/oldleaf.pem\", \"{d}/valid.pem\"]\nca_bundle = \"{d}/ca.pem\"\n\n\
+             [[files]]\npaths = [\"{d}/expired.pem\"]\nkey = \"valid.key\"\n\n\
+             [[files]]\npaths = [\"{d}/future.pem\"]\nkey = \"{d}/future.key\"\n",
+            d = f.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = certs(&["--config", config.to_str().unwrap(), "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let ca = f.path("ca.pem");
+    let verified = |name: &str| {
+        let series = format!(
+            "sysgauge_cert_file_chain_verified{{path=\"{}\",ca_bundle=\"{}\"}}",
+            f.path(name).display(),
+            ca.display()
+        );
+        sample(&text, &series)
+    };
+    assert_eq!(verified("leaf.pem"), Some(1.0), "{text}");
+    assert_eq!(
+        verified("oldleaf.pem"),
+        Some(0.0),
+        "an expired leaf must not verify"
+    );
+    assert_eq!(
+        verified("valid.pem"),
+        Some(0.0),
+        "a certificate of another issuer must not verify"
+    );
+    assert!(
+        stderr(&out).contains("does not verify"),
+        "the reason must be logged"
+    );
+    let key_match = |name: &str, key: &str| {
+        sample(
+            &text,
+            &format!(
+                "sysgauge_cert_file_key_match{{path=\"{}\",key_path=\"{}\"}}",
+                f.path(name).display(),
+                f.path(key).display()
+            ),
+        )
+    };
+    assert_eq!(
+        key_match("expired.pem", "valid.key"),
+        Some(0.0),
+        "a relative key path is taken from the certificate's directory"
+    );
+    assert_eq!(key_match("future.pem", "future.key"), Some(1.0));
+}
+
+#[test]
+fn textfile_is_read_by_a_real_node_exporter() {
+    let Some(f) = Fixture::new() else { return };
+    let textdir = tempfile::tempdir().unwrap();
+    let pem = f.path("valid.pem");
+    let out = certs(&[
+        "--path",
+        pem.to_str().unwrap(),
+        "textfile",
+        "--directory",
+        textdir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = textdir.path().join("sysgauge-certs.prom");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    if available("promtool", "prometheus") {
+        promtool_check_metrics(&written).unwrap();
+    }
+    let Some(node) = NodeExporter::start(textdir.path(), f.dir.path()) else {
+        return;
+    };
+    let scraped = node.scrape();
+    assert_eq!(
+        sample(&scraped, "node_textfile_scrape_error"),
+        Some(0.0),
+        "{scraped}"
+    );
+    for family in [
+        "sysgauge_cert_not_after_timestamp_seconds",
+        "sysgauge_cert_collector_success",
+        "sysgauge_cert_build_info",
+    ] {
+        assert_eq!(
+            family_type(&scraped, family),
+            Some("gauge"),
+            "{family} in\n{scraped}"
+        );
+    }
+    let series = cert_series(
+        "sysgauge_cert_not_after_timestamp_seconds",
+        &pem,
+        0,
+        "valid.test",
+        "valid.test",
+        &pem,
+    );
+    assert_eq!(
+        sample(&scraped, &series),
+        Some(openssl::not_after(&pem) as f64)
+    );
+}
+
+#[test]
+fn textfile_that_cannot_be_written_fails_and_says_why() {
+    let out = certs(&[
+        "--path",
+        "/etc/hostname",
+        "textfile",
+        "--directory",
+        "/nonexistent/dir",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/dir/sysgauge-certs.prom"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_polling_reader_never_sees_a_partial_textfile_over_2000_rewrites() {
+    let Some(f) = Fixture::new() else { return };
+    let textdir = tempfile::tempdir().unwrap();
+    let file = textdir.path().join("sysgauge-certs.prom");
+    let pattern = format!("{}/*.pem", f.dir.path().display());
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (file, done) = (file.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let (mut reads, mut partial) = (0u64, 0u64);
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    reads += 1;
+                    // A whole file ends with the build_info sample, the last family written.
+                    let whole =
+                        text.ends_with("\"} 1\n") && text.contains("sysgauge_cert_build_info{");
+                    partial += u64::from(!whole);
+                }
+            }
+            (reads, partial)
+        })
+    };
+    let started = Instant::now();
+    for i in 0..2000 {
+        let out = certs(&[
+            "--path",
+            &pattern,
+            "textfile",
+            "--directory",
+            textdir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "rewrite {i}: {}", stderr(&out));
+    }
+    done.store(true, Ordering::Relaxed);
+    let (reads, partial) = reader.join().unwrap();
+    eprintln!(
+        "2000 rewrites in {:?}; the reader read the file {reads} times",
+        started.elapsed()
+    );
+    assert!(
+        reads > 100,
+        "the reader barely read the file ({reads} times)"
+    );
+    assert_eq!(
+        partial, 0,
+        "the reader saw a partial file {partial} times out of {reads}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(textdir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        ["sysgauge-certs.prom"],
+        "temporary files were left behind"
+    );
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("certs.toml");
+    std::fs::write(
+        &config,
+        "[[files]]\npaths = [\"/etc/ssl/certs/*.pem\"]\nca_bundel = \"/x\"\n",
+    )
+    .unwrap();
+    let out = certs(&["--config", config.to_str().unwrap(), "once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&config.display().to_string()), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("ca_bundel"), "{err}");
+
+    let out = certs(&["--path", "/etc/[", "once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid path pattern \"/etc/[\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = certs(&["once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--path"), "{}", stderr(&out));
+
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  alice: notahash\n").unwrap();
+    let out = certs(&[
+        "--path",
+        "/etc/hostname",
+        "serve",
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("basic_auth_users.alice"),
+        "{}",
+        stderr(&out)
+    );
+}
