@@ -206,23 +206,6 @@ fn dashboards_are_generated() {
     }
 }
 
-/// The queries of a dashboard: every target's expression and every variable's query.
-fn dashboard_queries(d: &Value) -> Vec<String> {
-    let mut out: Vec<String> = d["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .map(|t| t["expr"].as_str().unwrap().to_owned())
-        .collect();
-    for v in d["templating"]["list"].as_array().unwrap() {
-        if v["type"] == "query" {
-            out.push(v["query"]["query"].as_str().unwrap().to_owned());
-        }
-    }
-    out
-}
-
 /// `label_values(expr, label)` split into its parts.
 fn label_values(query: &str) -> Option<(&str, &str)> {
     let inner = query.strip_prefix("label_values(")?.strip_suffix(')')?;
@@ -827,4 +810,347 @@ fn every_runbook_alert_section_has_an_alert() {
             );
         }
     }
+}
+
+/// The sysgauge-certs binary, built (or found up to date) by cargo: this crate cannot name
+/// another package's binary with `CARGO_BIN_EXE_*`.
+fn certs_binary() -> PathBuf {
+    let out = run(Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            "sysgauge-certs",
+            "--bin",
+            "sysgauge-certs",
+            "--message-format=json",
+        ])
+        .current_dir(root()));
+    assert!(
+        out.status.success(),
+        "cargo build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no sysgauge-certs executable")
+}
+
+/// `date` in openssl's `YYYYMMDDHHMMSSZ`, `offset` from now (`+10 days`).
+fn openssl_date(offset: &str) -> String {
+    let out = run(Command::new("date").args(["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Replaces the dashboards' variables with what "All" selects.
+fn expand_variables(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$job", ".+")
+        .replace("$instance", ".+")
+}
+
+/// End to end: a real Prometheus with every rules file loaded scrapes the real sysgauge-certs
+/// (serve mode, fed certificates made by the real openssl) and a real node_exporter reading its
+/// textfile. The fixture creates every condition the certs and suite alerts look for — a
+/// certificate expiring in ten days, an expired one, one not yet valid, a chain that does not
+/// verify, a key that does not match, a file without a certificate, a pattern matching nothing,
+/// a stale textfile, a corrupt textfile, a collector overrunning its deadline and a target that
+/// is down — so every alert expression returns series for real instead of only its inner
+/// selector. A healthy certificate must raise none. Then every panel and variable query of the
+/// overview and certs dashboards must return series.
+#[test]
+fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() {
+    if !available("openssl", "openssl") || !available("prometheus", "prometheus") {
+        return;
+    }
+    let bin = certs_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["certs", "chain", "keyed", "text", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let certs = d.join("certs");
+    let (ca, ca_key) = openssl::certificate(
+        d,
+        "ca",
+        "Mixin Root CA",
+        "20200101000000Z",
+        "20450101000000Z",
+        None,
+    );
+    let (other_ca, _) = openssl::certificate(
+        d,
+        "other-ca",
+        "Other Root CA",
+        "20200101000000Z",
+        "20450101000000Z",
+        None,
+    );
+    let soon_end = openssl_date("+10 days");
+    openssl::certificate(
+        &certs,
+        "good",
+        "good.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    openssl::certificate(
+        &certs,
+        "soon",
+        "soon.test",
+        "20200101000000Z",
+        &soon_end,
+        Some((&ca, &ca_key)),
+    );
+    openssl::certificate(
+        &certs,
+        "expired",
+        "expired.test",
+        "20000101000000Z",
+        "20010101000000Z",
+        None,
+    );
+    openssl::certificate(
+        &certs,
+        "future",
+        "future.test",
+        "20900101000000Z",
+        "20910101000000Z",
+        None,
+    );
+    std::fs::write(certs.join("notes.pem"), "not a certificate\n").unwrap();
+    openssl::certificate(
+        &d.join("chain"),
+        "leaf",
+        "chain.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    let (_, wrong_key) = openssl::certificate(
+        &d.join("keyed"),
+        "other",
+        "other.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        None,
+    );
+    openssl::certificate(
+        &d.join("keyed"),
+        "leaf",
+        "keyed.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    let config = d.join("certs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{c}/*.pem\"]\n\n\
+             [[files]]\npaths = [\"{d}/chain/leaf.pem\"]\nca_bundle = \"{other}\"\n\n\
+             [[files]]\npaths = [\"{d}/keyed/leaf.pem\"]\nkey = \"{wrong}\"\nca_bundle = \"{ca}\"\n\n\
+             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n",
+            c = certs.display(),
+            d = d.display(),
+            other = other_ca.display(),
+            wrong = wrong_key.display(),
+            ca = ca.display(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+
+    // Textfile mode: a file last written three hours ago, and a corrupt one.
+    let text = d.join("text");
+    let out = run(Command::new(&bin).args([
+        "--config",
+        cfg,
+        "textfile",
+        "--directory",
+        text.to_str().unwrap(),
+    ]));
+    assert!(
+        out.status.success(),
+        "textfile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prom = text.join("sysgauge-certs.prom");
+    assert!(
+        run(Command::new("touch").args(["-d", "3 hours ago"]).arg(&prom))
+            .status
+            .success()
+    );
+    std::fs::write(text.join("sysgauge-broken.prom"), "sysgauge_broken{ 1\n").unwrap();
+    let Some(node) = NodeExporter::start(&text, &d.join("logs")) else {
+        return;
+    };
+    let node_port = node.port();
+
+    // Serve mode: a healthy instance, one whose collector overruns its deadline, and a target
+    // where nothing listens.
+    let serve = |name: &str, extra: &[&str]| {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let process = Process::spawn(
+            name,
+            Command::new(&bin)
+                .args(["--config", cfg])
+                .args(extra)
+                .args(["serve", "--web.listen-address", &address]),
+            &d.join("logs").join(format!("{name}.log")),
+        );
+        (process, port)
+    };
+    let (mut healthy, healthy_port) = serve("healthy", &[]);
+    let (mut overrun, overrun_port) = serve("overrun", &["--collector.timeout", "1ns"]);
+    let dead_port = free_port();
+    for (p, port) in [(&mut healthy, healthy_port), (&mut overrun, overrun_port)] {
+        wait_for(
+            "sysgauge-certs serve to answer",
+            Duration::from_secs(20),
+            || {
+                p.assert_running();
+                (sysgauge_testkit::http_get(&format!("http://127.0.0.1:{port}/metrics"), &[]).0
+                    == 200)
+                    .then_some(())
+            },
+        );
+    }
+
+    let rules = rule_files();
+    let rule_refs: Vec<&Path> = rules.iter().map(PathBuf::as_path).collect();
+    let Some(prometheus) = Prometheus::start_with_rules(
+        &format!(
+            "  - job_name: sysgauge-certs\n    static_configs:\n      - targets: ['127.0.0.1:{healthy_port}', '127.0.0.1:{overrun_port}', '127.0.0.1:{dead_port}']\n\
+             \x20 - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n"
+        ),
+        &rule_refs,
+    ) else {
+        return;
+    };
+
+    // Every certs and suite alert becomes active (pending, or firing where it has no `for:`),
+    // for the object that causes it.
+    let t = Duration::from_secs(60);
+    let active = |alert: &str, labels: &str| {
+        let q = format!(r#"ALERTS{{alertname="{alert}"{labels}}}"#);
+        prometheus.wait_for_series(&q, t)
+    };
+    let job = r#",job="sysgauge-certs""#;
+    let healthy_i = format!(r#",instance="127.0.0.1:{healthy_port}""#);
+    active(
+        "SysgaugeCertificateExpiringSoon",
+        &format!(r#"{job}{healthy_i},subject_cn="soon.test""#),
+    );
+    active(
+        "SysgaugeCertificateExpiring",
+        &format!(r#"{job}{healthy_i},subject_cn="expired.test""#),
+    );
+    active(
+        "SysgaugeCertificateNotYetValid",
+        &format!(r#"{job}{healthy_i},subject_cn="future.test""#),
+    );
+    active(
+        "SysgaugeCertificateChainNotVerified",
+        &format!(r#"{job}{healthy_i},path="{}/chain/leaf.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeCertificateKeyMismatch",
+        &format!(r#"{job}{healthy_i},path="{}/keyed/leaf.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeCertificateFileError",
+        &format!(r#"{job}{healthy_i},reason="no_certificate""#),
+    );
+    active(
+        "SysgaugeCertificateSourceEmpty",
+        &format!(r#"{job}{healthy_i},source="{}/missing/*.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeExporterDown",
+        &format!(r#"{job},instance="127.0.0.1:{dead_port}""#),
+    );
+    active(
+        "SysgaugeTextfileStale",
+        &format!(r#",job="node",file="{}""#, prom.display()),
+    );
+    active("SysgaugeTextfileScrapeError", r#",job="node""#);
+    active(
+        "SysgaugeCollectorFailing",
+        &format!(r#"{job},instance="127.0.0.1:{overrun_port}",exporter="cert",collector="files""#),
+    );
+    // Read from the textfile too: the alerts work in textfile mode.
+    active(
+        "SysgaugeCertificateExpiring",
+        r#",job="node",subject_cn="expired.test""#,
+    );
+
+    // Not active: the healthy certificate, the healthy instance's collector, the live targets,
+    // the verified chain.
+    for (alert, labels) in [
+        (
+            "SysgaugeCertificateExpiringSoon",
+            r#"subject_cn=~"good.test|expired.test|future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateExpiring",
+            r#"subject_cn=~"good.test|soon.test|future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateNotYetValid",
+            r#"subject_cn!="future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateChainNotVerified",
+            format!(r#"path="{}/keyed/leaf.pem""#, d.display()),
+        ),
+        (
+            "SysgaugeCollectorFailing",
+            format!(r#"instance="127.0.0.1:{healthy_port}""#),
+        ),
+        (
+            "SysgaugeExporterDown",
+            format!(r#"instance!="127.0.0.1:{dead_port}""#),
+        ),
+    ] {
+        let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);
+        assert_eq!(prometheus.query(&q), vec![], "{q}");
+    }
+
+    // Every rule of every file loaded, evaluated, and healthy.
+    let groups = prometheus.api("/api/v1/rules");
+    let mut evaluated = 0;
+    for group in groups["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "{rule}");
+            evaluated += 1;
+        }
+    }
+    assert_eq!(evaluated, alerts().len());
+
+    // Every query of the overview and certs dashboards returns series.
+    for (file, d) in dashboard_files() {
+        if !["sysgauge-overview.json", "sysgauge-certs.json"].contains(&file.as_str()) {
+            continue;
+        }
+        for panel in d["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = expand_variables(target["expr"].as_str().unwrap());
+                let r = prometheus.wait_for_series(&expr, t);
+                assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
+            }
+        }
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"]["query"].as_str() {
+                let (expr, label) = label_values(q).unwrap();
+                let r = prometheus.wait_for_series(&expand_variables(expr), t);
+                assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
+            }
+        }
+    }
+    healthy.assert_running();
+    overrun.assert_running();
 }

@@ -290,6 +290,11 @@ impl NodeExporter {
         })
     }
 
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// One scrape of node_exporter's /metrics.
     pub fn scrape(&self) -> String {
         let (status, body) = http_get(&format!("http://127.0.0.1:{}/metrics", self.port), &[]);
