@@ -4,8 +4,8 @@
 //! every panel and target uses (provisioning does not resolve `__inputs`), `job` and `instance`
 //! query variables, a description and a unit on every panel, `$__rate_interval` in every rate,
 //! `editable: false` and a uid that is the MD5 of the file name (as kubernetes-mixin does).
-//! The per-exporter dashboards live in [`certs`], [`restic`], [`gpu`] and [`systemd`]; the fleet
-//! overview in [`overview`].
+//! The per-exporter dashboards are [`certs`], [`restic`], [`gpu`] and [`systemd`]; the fleet
+//! overview is [`overview`].
 
 use serde_json::{Value, json};
 
@@ -269,7 +269,7 @@ impl Dashboard {
 
 /// Every dashboard.
 pub fn all() -> Vec<Dashboard> {
-    vec![overview(), certs()]
+    vec![overview(), certs(), restic(), gpu(), systemd()]
 }
 
 /// The fleet overview: every exporter's health, whichever exporters exist.
@@ -475,6 +475,435 @@ pub fn certs() -> Dashboard {
                 vec![(
                     sel("sysgauge_cert_collector_duration_seconds"),
                     "{{instance}} {{collector}}",
+                )],
+            ),
+        ],
+    }
+}
+
+/// sysgauge-restic.
+pub fn restic() -> Dashboard {
+    let latest = sel("sysgauge_restic_group_latest_snapshot_timestamp_seconds");
+    let group = "{{hostname}} {{paths}} {{tags}}";
+    Dashboard {
+        file: "sysgauge-restic.json",
+        title: "sysgauge / restic",
+        description: "restic repositories watched by sysgauge-restic: readability, snapshot age per group, size, locks and check results.",
+        variable_selector: "sysgauge_restic_build_info",
+        panels: vec![
+            stat(
+                "Repositories",
+                "none",
+                "Repositories the exporters watch.",
+                format!("count({})", sel("sysgauge_restic_repository_up")),
+            ),
+            stat(
+                "Unreadable",
+                "none",
+                "Repositories whose snapshots and locks could not be read in the last collection.",
+                format!(
+                    "count({} == 0) or vector(0)",
+                    sel("sysgauge_restic_repository_up")
+                ),
+            ),
+            stat(
+                "Oldest latest snapshot",
+                "s",
+                "Age of the most out-of-date group's latest snapshot, over every repository.",
+                format!("max(time() - {latest})"),
+            ),
+            stat(
+                "Stale locks",
+                "none",
+                "Locks older than 30 minutes, over every repository; they block prune and check.",
+                format!("sum({}) or vector(0)", sel("sysgauge_restic_locks_stale")),
+            ),
+            table(
+                24,
+                "Latest snapshot age per group",
+                "dtdurations",
+                "Each group of snapshots (same host, paths and tags) with the age of its latest snapshot.",
+                format!("time() - {latest}"),
+            ),
+            graph(
+                "Repository size",
+                "bytes",
+                "Bytes stored in each repository (restic stats --mode raw-data), as of the last stats run.",
+                vec![(
+                    sel("sysgauge_restic_repository_size_bytes"),
+                    "{{instance}} {{repository}}",
+                )],
+            ),
+            graph(
+                "Snapshots",
+                "none",
+                "Number of snapshots in each repository; drops are forget/prune runs.",
+                vec![(
+                    sel("sysgauge_restic_snapshots"),
+                    "{{instance}} {{repository}}",
+                )],
+            ),
+            graph(
+                "Data added by the latest backup",
+                "bytes",
+                "Bytes each group's latest backup added to the repository, as stored (restic >= 0.17).",
+                vec![(
+                    sel("sysgauge_restic_group_latest_added_packed_bytes"),
+                    group,
+                )],
+            ),
+            graph(
+                "Latest backup duration",
+                "s",
+                "How long each group's latest backup took (restic >= 0.17).",
+                vec![(
+                    sel("sysgauge_restic_group_latest_backup_duration_seconds"),
+                    group,
+                )],
+            ),
+            graph(
+                "Locks",
+                "none",
+                "Lock files in each repository, and how many of them are stale.",
+                vec![
+                    (sel("sysgauge_restic_locks"), "all {{repository}}"),
+                    (sel("sysgauge_restic_locks_stale"), "stale {{repository}}"),
+                ],
+            ),
+            graph(
+                "Time since the last check",
+                "s",
+                "Time since restic check last finished for each repository.",
+                vec![(
+                    format!(
+                        "time() - {}",
+                        sel("sysgauge_restic_check_timestamp_seconds")
+                    ),
+                    "{{instance}} {{repository}}",
+                )],
+            ),
+            table(
+                12,
+                "Check results",
+                "none",
+                "1 when the last restic check found no errors, 0 when it failed.",
+                sel("sysgauge_restic_check_success"),
+            ),
+            table(
+                12,
+                "Read errors",
+                "none",
+                "Repositories that could not be read, with the reason.",
+                format!("{} == 1", sel("sysgauge_restic_repository_error")),
+            ),
+        ],
+    }
+}
+
+/// sysgauge-gpu.
+pub fn gpu() -> Dashboard {
+    let by_gpu = "{{instance}} {{uuid}}";
+    Dashboard {
+        file: "sysgauge-gpu.json",
+        title: "sysgauge / GPUs",
+        description: "NVIDIA GPUs watched by sysgauge-gpu: utilization, memory, temperature, power, throttling, ECC and XID errors.",
+        variable_selector: "sysgauge_gpu_build_info",
+        panels: vec![
+            stat(
+                "GPUs",
+                "none",
+                "GPUs NVML reports, lost ones included.",
+                format!("sum({})", sel("sysgauge_gpu_devices")),
+            ),
+            stat(
+                "Lost GPUs",
+                "none",
+                "GPUs that fell off the bus or no longer answer.",
+                format!("sum({}) or vector(0)", sel("sysgauge_gpu_lost")),
+            ),
+            stat(
+                "Hosts without a usable driver",
+                "none",
+                "Hosts where NVML cannot be used (no library or no driver loaded).",
+                format!("count({} == 0) or vector(0)", sel("sysgauge_gpu_nvml_up")),
+            ),
+            stat(
+                "GPUs above 85°C",
+                "none",
+                "GPUs hotter than SysgaugeGpuHot's threshold now.",
+                format!(
+                    "count({} > 85) or vector(0)",
+                    sel("sysgauge_gpu_temperature_celsius")
+                ),
+            ),
+            table(
+                24,
+                "GPUs",
+                "none",
+                "Each GPU's index, model and PCI bus id by uuid.",
+                sel("sysgauge_gpu_info"),
+            ),
+            graph(
+                "Utilization",
+                "percentunit",
+                "Fraction of time a kernel ran on each GPU.",
+                vec![(sel("sysgauge_gpu_utilization_ratio"), by_gpu)],
+            ),
+            graph(
+                "Memory used",
+                "percentunit",
+                "Device memory in use as a fraction of the installed memory.",
+                vec![(
+                    format!(
+                        "{} / {}",
+                        sel("sysgauge_gpu_memory_used_bytes"),
+                        sel("sysgauge_gpu_memory_total_bytes")
+                    ),
+                    by_gpu,
+                )],
+            ),
+            graph(
+                "Temperature",
+                "celsius",
+                "GPU core temperature; SysgaugeGpuHot fires above 85°C.",
+                vec![(sel("sysgauge_gpu_temperature_celsius"), by_gpu)],
+            ),
+            graph(
+                "Power",
+                "watt",
+                "Power drawn by each board (measured, and averaged from the energy counter) and the enforced limit.",
+                vec![
+                    (sel("sysgauge_gpu_power_draw_watts"), "draw {{uuid}}"),
+                    (
+                        format!(
+                            "rate({}[$__rate_interval])",
+                            sel("sysgauge_gpu_energy_joules_total")
+                        ),
+                        "average {{uuid}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_power_limit_enforced_watts"),
+                        "limit {{uuid}}",
+                    ),
+                ],
+            ),
+            graph(
+                "Clock events (throttling)",
+                "none",
+                "1 while a reason holds the clocks down: thermal and power reasons slow jobs; gpu_idle is harmless.",
+                vec![(
+                    format!("{} == 1", sel("sysgauge_gpu_clock_event_active")),
+                    "{{uuid}} {{reason}}",
+                )],
+            ),
+            graph(
+                "Clocks",
+                "hertz",
+                "Current clock frequency per clock domain.",
+                vec![(sel("sysgauge_gpu_clock_hertz"), "{{uuid}} {{clock}}")],
+            ),
+            graph(
+                "ECC errors",
+                "none",
+                "ECC errors per interval, by type: corrected ones are harmless in small numbers, uncorrected ones corrupt work.",
+                vec![(
+                    format!(
+                        "increase({}[$__rate_interval])",
+                        sel("sysgauge_gpu_ecc_errors_total")
+                    ),
+                    "{{uuid}} {{type}}",
+                )],
+            ),
+            graph(
+                "XID errors",
+                "none",
+                "XID errors per interval, by code (serve mode only; the kernel log has the messages).",
+                vec![(
+                    format!(
+                        "increase({}[$__rate_interval])",
+                        sel("sysgauge_gpu_xid_errors_total")
+                    ),
+                    "{{uuid}} XID {{xid}}",
+                )],
+            ),
+            graph(
+                "PCIe throughput",
+                "binBps",
+                "Bytes per second over PCIe, to and from each GPU.",
+                vec![
+                    (
+                        sel("sysgauge_gpu_pcie_transmit_bytes_per_second"),
+                        "tx {{uuid}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_pcie_receive_bytes_per_second"),
+                        "rx {{uuid}}",
+                    ),
+                ],
+            ),
+            graph(
+                "Fan speed",
+                "percentunit",
+                "Intended speed of each fan as a fraction of its maximum.",
+                vec![(sel("sysgauge_gpu_fan_speed_ratio"), "{{uuid}} fan {{fan}}")],
+            ),
+            table(
+                12,
+                "Processes",
+                "bytes",
+                "Compute processes and the device memory each uses.",
+                sel("sysgauge_gpu_process_memory_used_bytes"),
+            ),
+        ],
+    }
+}
+
+/// sysgauge-systemd.
+pub fn systemd() -> Dashboard {
+    Dashboard {
+        file: "sysgauge-systemd.json",
+        title: "sysgauge / systemd",
+        description: "systemd units watched by sysgauge-systemd: failed and critical units, service restarts and resources, timers and sockets.",
+        variable_selector: "sysgauge_systemd_build_info",
+        panels: vec![
+            stat(
+                "Failed units",
+                "none",
+                "Units in the failed state, as the managers count them.",
+                format!("sum({})", sel("sysgauge_systemd_failed_units")),
+            ),
+            stat(
+                "Degraded hosts",
+                "none",
+                "Hosts whose manager reports the system as degraded.",
+                format!(
+                    "count({} == 1) or vector(0)",
+                    sel_with("sysgauge_systemd_system_state", r#"state="degraded""#)
+                ),
+            ),
+            stat(
+                "Critical units not active",
+                "none",
+                "Units configured as critical that are not active or do not exist.",
+                format!(
+                    "count({} == 1 unless on (job, instance, name) ({} == 1)) or vector(0)",
+                    sel("sysgauge_systemd_unit_critical"),
+                    sel_with("sysgauge_systemd_unit_state", r#"state="active""#)
+                ),
+            ),
+            stat(
+                "Units",
+                "none",
+                "Units reported, all types and states.",
+                format!("sum({})", sel("sysgauge_systemd_units")),
+            ),
+            table(
+                12,
+                "Failed units",
+                "none",
+                "Units in the failed state now.",
+                format!(
+                    "{} == 1",
+                    sel_with("sysgauge_systemd_unit_state", r#"state="failed""#)
+                ),
+            ),
+            table(
+                12,
+                "System state",
+                "none",
+                "Each manager's state (running, degraded, starting, ...).",
+                format!("{} == 1", sel("sysgauge_systemd_system_state")),
+            ),
+            graph(
+                "Units by state",
+                "none",
+                "Units by load and active state.",
+                vec![(
+                    sel("sysgauge_systemd_units"),
+                    "{{instance}} {{load_state}}/{{active_state}}",
+                )],
+            ),
+            graph(
+                "Service restarts",
+                "none",
+                "Automatic restarts per interval; a service that keeps restarting is crashing.",
+                vec![(
+                    format!(
+                        "increase({}[$__rate_interval]) > 0",
+                        sel("sysgauge_systemd_service_restarts_total")
+                    ),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Service CPU",
+                "percentunit",
+                "CPU time per second used by each service's cgroup (1 = one core).",
+                vec![(
+                    format!(
+                        "topk(10, rate({}[$__rate_interval]))",
+                        sel("sysgauge_systemd_service_cpu_seconds_total")
+                    ),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Service memory",
+                "bytes",
+                "Memory used by each service's cgroup, the ten largest.",
+                vec![(
+                    format!("topk(10, {})", sel("sysgauge_systemd_service_memory_bytes")),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            table(
+                12,
+                "Timers: time until the next run",
+                "dtdurations",
+                "Time until each timer next fires; negative means overdue.",
+                format!(
+                    "{} - time()",
+                    sel("sysgauge_systemd_timer_next_elapse_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "Timers: time since the last run",
+                "dtdurations",
+                "Time since each timer last triggered its unit.",
+                format!(
+                    "time() - {}",
+                    sel("sysgauge_systemd_timer_last_trigger_timestamp_seconds")
+                ),
+            ),
+            graph(
+                "Socket connections",
+                "ops",
+                "Connections accepted and refused per second by each socket unit.",
+                vec![
+                    (
+                        format!(
+                            "rate({}[$__rate_interval])",
+                            sel("sysgauge_systemd_socket_accepted_connections_total")
+                        ),
+                        "accepted {{name}}",
+                    ),
+                    (
+                        format!(
+                            "rate({}[$__rate_interval])",
+                            sel("sysgauge_systemd_socket_refused_connections_total")
+                        ),
+                        "refused {{name}}",
+                    ),
+                ],
+            ),
+            graph(
+                "Service tasks",
+                "none",
+                "Processes and threads in each service's cgroup, the ten largest.",
+                vec![(
+                    format!("topk(10, {})", sel("sysgauge_systemd_service_tasks")),
+                    "{{instance}} {{name}}",
                 )],
             ),
         ],
