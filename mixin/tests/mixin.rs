@@ -1154,3 +1154,106 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
     healthy.assert_running();
     overrun.assert_running();
 }
+
+/// nix/monitoring.nix, evaluated by the real nix-instantiate against a stub of nixpkgs' lib
+/// (nix/tests/monitoring-eval.nix): the files it provisions are the repository's, for the
+/// exporters chosen, and the scrape jobs carry the names the rules expect.
+#[test]
+fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
+    if !available("nix-instantiate", "nix-bin") {
+        return;
+    }
+    // A private store, so that the files the module copies can be read without touching the
+    // machine's /nix/store.
+    let store = tempfile::tempdir().unwrap();
+    let out = run(Command::new("nix-instantiate")
+        .arg("--store")
+        .arg(store.path())
+        .args([
+            "--read-write-mode",
+            "--eval",
+            "--strict",
+            "--json",
+            "nix/tests/monitoring-eval.nix",
+        ])
+        .current_dir(root()));
+    let physical = |p: &str| store.path().join(p.trim_start_matches('/'));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let base = |p: &Value| {
+        let p = p.as_str().unwrap();
+        // /nix/store/<hash>-<name>
+        p.rsplit('/')
+            .next()
+            .unwrap()
+            .split_once('-')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+
+    let full = &v["full"]["services"];
+    let rules: Vec<String> = full["prometheus"]["ruleFiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(base)
+        .collect();
+    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd"]
+        .iter()
+        .map(|n| format!("{n}.rules.yml"))
+        .collect();
+    assert_eq!(rules, expected);
+    // Every rules file of alerts/ is provisioned when every exporter is chosen.
+    let mut on_disk: Vec<String> = rule_files().iter().map(|p| name_of(p)).collect();
+    let mut provisioned = rules.clone();
+    on_disk.sort();
+    provisioned.sort();
+    assert_eq!(on_disk, provisioned);
+    for p in full["prometheus"]["ruleFiles"].as_array().unwrap() {
+        let copied = std::fs::read_to_string(physical(p.as_str().unwrap())).unwrap();
+        let repo = std::fs::read_to_string(root().join("alerts").join(base(p))).unwrap();
+        assert_eq!(copied, repo);
+    }
+    let provider = &full["grafana"]["provision"]["dashboards"]["settings"]["providers"][0];
+    assert_eq!(full["grafana"]["provision"]["enable"], true);
+    assert_eq!(provider["allowUiUpdates"], false);
+    let dir = provider["options"]["path"].as_str().unwrap();
+    let mut in_store: Vec<String> = std::fs::read_dir(physical(dir))
+        .unwrap()
+        .map(|e| name_of(&e.unwrap().path()))
+        .collect();
+    in_store.sort();
+    let mut dashboards: Vec<String> = files("dashboards", ".json")
+        .iter()
+        .map(|p| name_of(p))
+        .collect();
+    dashboards.sort();
+    assert_eq!(in_store, dashboards);
+    assert_eq!(
+        full["prometheus"]["scrapeConfigs"],
+        serde_json::json!([
+            {"job_name": "sysgauge-certs", "static_configs": [{"targets": ["localhost:9862", "web2:9862"]}]},
+            {"job_name": "sysgauge-gpu", "static_configs": [{"targets": ["localhost:9863"]}]},
+        ]),
+        "serve-mode exporters only (restic runs in textfile mode), as jobs sysgauge-<name>"
+    );
+
+    let certs = &v["certsOnly"]["services"];
+    let rules: Vec<String> = certs["prometheus"]["ruleFiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(base)
+        .collect();
+    assert_eq!(rules, ["sysgauge.rules.yml", "certs.rules.yml"]);
+    assert_eq!(certs["prometheus"]["scrapeConfigs"], serde_json::json!([]));
+    assert!(
+        certs.get("grafana").is_none(),
+        "grafana not enabled: {certs}"
+    );
+}
