@@ -292,6 +292,11 @@ impl NodeExporter {
         })
     }
 
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// One scrape of node_exporter's /metrics.
     pub fn scrape(&self) -> String {
         let (status, body) = http_get(&format!("http://127.0.0.1:{}/metrics", self.port), &[]);
@@ -312,12 +317,27 @@ impl Prometheus {
     /// Starts Prometheus with `scrape_config` (a YAML list item under `scrape_configs:`, e.g.
     /// job, static targets and scheme); `None` when it is not installed.
     pub fn start(scrape_config: &str) -> Option<Prometheus> {
+        Self::start_with_rules(scrape_config, &[])
+    }
+
+    /// Like [`Prometheus::start`], with `rule_files` (alerting and recording rules) loaded and
+    /// evaluated every second.
+    pub fn start_with_rules(scrape_config: &str, rule_files: &[&Path]) -> Option<Prometheus> {
         if !available("prometheus", "prometheus") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        let rules: String = rule_files
+            .iter()
+            .map(|p| format!("  - {:?}\n", p.display().to_string()))
+            .collect();
+        let rules = if rules.is_empty() {
+            String::new()
+        } else {
+            format!("rule_files:\n{rules}")
+        };
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape_config}\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{rules}scrape_configs:\n{scrape_config}\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
         let port = free_port();
@@ -365,6 +385,14 @@ impl Prometheus {
                 (labels, value)
             })
             .collect()
+    }
+
+    /// GET of an HTTP API path such as `/api/v1/rules`; returns the JSON answer's `data`.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(&format!("http://127.0.0.1:{}{path}", self.port), &[]);
+        assert_eq!(status, 200, "GET {path} failed: {body}");
+        let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"].take()
     }
 
     /// Waits until `promql` returns at least one series, and returns the results.

@@ -1,0 +1,1259 @@
+//! Tests of the dashboards and alert rules: generated files up to date, the dashboard-linter
+//! rules, no query naming what the exporters do not produce, promtool's checks and unit tests,
+//! the structure of every alert, and end to end a real Prometheus with the rules loaded
+//! scraping the real sysgauge-certs and node_exporter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+use sysgauge_mixin::{
+    dashboards, md5,
+    produced::{self, Family},
+    promql, repository_root,
+};
+use sysgauge_testkit::{
+    NodeExporter, Process, Prometheus, available, free_port, openssl, run, tempfile, wait_for,
+};
+
+const RUNBOOK: &str = "https://github.com/sysgauge/sysgauge/blob/main/docs/runbook.md";
+
+/// Grafana unit ids the dashboards may use.
+const UNITS: &[&str] = &[
+    "none",
+    "short",
+    "s",
+    "dtdurations",
+    "percentunit",
+    "bytes",
+    "decbytes",
+    "binBps",
+    "celsius",
+    "watt",
+    "joule",
+    "hertz",
+    "ops",
+];
+
+fn root() -> PathBuf {
+    repository_root()
+}
+
+/// The files under `dir` ending in `suffix`, sorted.
+fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    out.sort();
+    out
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn dashboard_files() -> Vec<(String, Value)> {
+    files("dashboards", ".json")
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            (name_of(p), serde_json::from_str(&text).unwrap())
+        })
+        .collect()
+}
+
+/// An alert rule: its group file and its fields.
+#[derive(Debug)]
+struct Alert {
+    file: String,
+    name: String,
+    expr: String,
+    for_: Option<Duration>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+fn string_map(v: &Yaml) -> BTreeMap<String, String> {
+    v.as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().unwrap().to_owned(),
+                        v.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rule_files() -> Vec<PathBuf> {
+    files("alerts", ".rules.yml")
+}
+
+fn alerts() -> Vec<Alert> {
+    let mut out = Vec::new();
+    for path in rule_files() {
+        let y: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for group in y["groups"].as_sequence().unwrap() {
+            for rule in group["rules"].as_sequence().unwrap() {
+                let Some(name) = rule["alert"].as_str() else {
+                    continue;
+                };
+                out.push(Alert {
+                    file: name_of(&path),
+                    name: name.to_owned(),
+                    expr: rule["expr"].as_str().unwrap().to_owned(),
+                    for_: rule["for"].as_str().map(|d| duration(d).unwrap()),
+                    labels: string_map(&rule["labels"]),
+                    annotations: string_map(&rule["annotations"]),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A Prometheus duration such as `1h30m` or `90s`.
+fn duration(text: &str) -> Result<Duration, String> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("bad duration {text:?}"))?;
+        number.clear();
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            return Err(format!("milliseconds in {text:?}"));
+        } else {
+            c
+        };
+        total += n * match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return Err(format!("bad unit {unit:?} in {text:?}")),
+        };
+    }
+    if !number.is_empty() {
+        return Err(format!("no unit in {text:?}"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// The GitHub anchors of docs/runbook.md's headings.
+fn runbook_anchors() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("docs/runbook.md")).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn dashboards_are_generated() {
+    let bless = std::env::var_os("SYSGAUGE_BLESS").is_some_and(|v| v == "1");
+    let generated = dashboards::all();
+    let on_disk: BTreeSet<String> = files("dashboards", ".json")
+        .iter()
+        .map(|p| name_of(p))
+        .collect();
+    let wanted: BTreeSet<String> = generated.iter().map(|d| d.file.to_owned()).collect();
+    for d in &generated {
+        let path = root().join("dashboards").join(d.file);
+        let text = serde_json::to_string_pretty(&d.to_json()).unwrap() + "\n";
+        if bless {
+            std::fs::write(&path, &text).unwrap();
+        } else {
+            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                current == text,
+                "{} is out of date: run `SYSGAUGE_BLESS=1 cargo test -p sysgauge-mixin --test mixin dashboards_are_generated`",
+                path.display()
+            );
+        }
+    }
+    if !bless {
+        assert_eq!(
+            on_disk, wanted,
+            "dashboards/ holds files the generator does not make"
+        );
+    }
+}
+
+/// `label_values(expr, label)` split into its parts.
+fn label_values(query: &str) -> Option<(&str, &str)> {
+    let inner = query.strip_prefix("label_values(")?.strip_suffix(')')?;
+    let (expr, label) = inner.rsplit_once(',')?;
+    Some((expr.trim(), label.trim()))
+}
+
+#[test]
+fn dashboards_follow_the_dashboard_linter_rules() {
+    let all = dashboard_files();
+    assert!(all.len() >= 2, "an overview and one dashboard per exporter");
+    let mut uids = BTreeSet::new();
+    let mut titles = BTreeSet::new();
+    for (file, d) in &all {
+        let ctx = |what: &str| format!("{file}: {what}");
+        assert_eq!(d["schemaVersion"], 39, "{}", ctx("schemaVersion"));
+        assert_eq!(d["editable"], false, "{}", ctx("uneditable-dashboard"));
+        assert_eq!(
+            d["uid"],
+            md5::hex(file.as_bytes()),
+            "{}",
+            ctx("uid is md5 of the file name")
+        );
+        assert!(
+            uids.insert(d["uid"].to_string()),
+            "{}",
+            ctx("duplicate uid")
+        );
+        assert!(
+            titles.insert(d["title"].to_string()),
+            "{}",
+            ctx("duplicate title")
+        );
+        assert!(
+            !d["description"].as_str().unwrap_or_default().is_empty(),
+            "{}",
+            ctx("description")
+        );
+
+        // template-datasource-rule, template-job-rule, template-instance-rule,
+        // template-on-time-change-reload-rule, template-label-promql-rule
+        let vars = d["templating"]["list"].as_array().unwrap();
+        let datasources: Vec<_> = vars.iter().filter(|v| v["type"] == "datasource").collect();
+        assert_eq!(
+            datasources.len(),
+            1,
+            "{}",
+            ctx("exactly one datasource variable")
+        );
+        assert_eq!(
+            datasources[0]["name"],
+            "datasource",
+            "{}",
+            ctx("datasource variable name")
+        );
+        assert_eq!(
+            datasources[0]["label"],
+            "Data source",
+            "{}",
+            ctx("datasource label")
+        );
+        assert_eq!(
+            datasources[0]["query"],
+            "prometheus",
+            "{}",
+            ctx("datasource plugin")
+        );
+        for (name, label) in [("job", "Job"), ("instance", "Instance")] {
+            let v = vars
+                .iter()
+                .find(|v| v["name"] == name)
+                .unwrap_or_else(|| panic!("{}", ctx(&format!("no {name} variable"))));
+            let c = |what: &str| ctx(&format!("{name} variable: {what}"));
+            assert_eq!(v["type"], "query", "{}", c("type"));
+            assert_eq!(v["label"], label, "{}", c("label"));
+            assert_eq!(
+                v["datasource"]["uid"],
+                "${datasource}",
+                "{}",
+                c("datasource")
+            );
+            assert_eq!(v["multi"], true, "{}", c("multi"));
+            assert_eq!(v["allValue"], ".+", "{}", c("allValue"));
+            assert_eq!(v["refresh"], 2, "{}", c("refresh on time range change"));
+            let (expr, l) = label_values(v["query"]["query"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("{}", c("query is label_values(expr, label)")));
+            assert_eq!(l, name, "{}", c("label_values label"));
+            promql::analyse(expr).unwrap_or_else(|e| panic!("{}", c(&e)));
+        }
+        let instance = vars.iter().find(|v| v["name"] == "instance").unwrap();
+        assert!(
+            instance["query"]["query"]
+                .as_str()
+                .unwrap()
+                .contains(r#"job=~"$job""#),
+            "{}",
+            ctx("the instance variable follows the job variable")
+        );
+
+        let mut ids = BTreeSet::new();
+        for p in d["panels"].as_array().unwrap() {
+            let title = p["title"].as_str().unwrap_or_default();
+            let c = |what: &str| ctx(&format!("panel {title:?}: {what}"));
+            assert!(
+                !title.is_empty(),
+                "{}",
+                c("panel-title-description-rule: title")
+            );
+            assert!(
+                !p["description"].as_str().unwrap_or_default().is_empty(),
+                "{}",
+                c("panel-title-description-rule: description")
+            );
+            assert!(ids.insert(p["id"].to_string()), "{}", c("duplicate id"));
+            let unit = p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                UNITS.contains(&unit),
+                "{}",
+                c(&format!("panel-units-rule: unit {unit:?}"))
+            );
+            assert_eq!(
+                p["datasource"]["uid"],
+                "${datasource}",
+                "{}",
+                c("panel-datasource-rule")
+            );
+            let targets = p["targets"].as_array().cloned().unwrap_or_default();
+            assert!(!targets.is_empty(), "{}", c("panel-no-targets-rule"));
+            let gp = &p["gridPos"];
+            assert!(
+                gp["x"].as_u64().unwrap() + gp["w"].as_u64().unwrap() <= 24,
+                "{}",
+                c("gridPos")
+            );
+            for t in targets {
+                assert_eq!(
+                    t["datasource"]["uid"],
+                    "${datasource}",
+                    "{}",
+                    c("target datasource")
+                );
+                let expr = t["expr"].as_str().unwrap();
+                let c = |what: &str| c(&format!("{expr}: {what}"));
+                let a = promql::analyse(expr)
+                    .unwrap_or_else(|e| panic!("{}", c(&format!("target-promql-rule: {e}"))));
+                assert!(!a.selectors.is_empty(), "{}", c("no selector"));
+                for s in &a.selectors {
+                    let m = |label: &str, value: &str| {
+                        s.matcher(label)
+                            .is_some_and(|m| m.op == "=~" && m.value == value)
+                    };
+                    assert!(m("job", "$job"), "{}", c("target-job-rule"));
+                    assert!(m("instance", "$instance"), "{}", c("target-instance-rule"));
+                    let name = s.metric.clone().unwrap_or_default();
+                    if name.ends_with("_total") {
+                        assert!(
+                            s.within
+                                .iter()
+                                .any(|f| ["rate", "irate", "increase"].contains(&f.as_str())),
+                            "{}",
+                            c("target-counter-agg-rule")
+                        );
+                    }
+                }
+                for (function, range) in &a.ranges {
+                    if ["rate", "irate", "increase"].contains(&function.as_str()) {
+                        assert_eq!(
+                            range,
+                            "$__rate_interval",
+                            "{}",
+                            c("target-rate-interval-rule")
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What may be named: families by name, plus the target labels every series has.
+struct Produced {
+    families: BTreeMap<String, Family>,
+}
+
+impl Produced {
+    fn new(families: impl IntoIterator<Item = Family>) -> Produced {
+        Produced {
+            families: families.into_iter().map(|f| (f.name.clone(), f)).collect(),
+        }
+    }
+
+    /// Names matched by a `__name__` regex of the only shapes the mixin uses: literal text
+    /// and `.+`/`.*`.
+    fn matching(&self, regex: &str) -> Vec<&Family> {
+        fn matches(pattern: &str, name: &str) -> bool {
+            match pattern
+                .find(".+")
+                .into_iter()
+                .chain(pattern.find(".*"))
+                .min()
+            {
+                None => pattern == name,
+                Some(i) => {
+                    let (prefix, rest) = (&pattern[..i], &pattern[i + 2..]);
+                    let plus = pattern[i..].starts_with(".+");
+                    let Some(after) = name.strip_prefix(prefix) else {
+                        return false;
+                    };
+                    (usize::from(plus)..=after.len())
+                        .any(|k| after.is_char_boundary(k) && matches(rest, &after[k..]))
+                }
+            }
+        }
+        assert!(
+            !regex.contains(['[', '(', '|', '?', '\\']),
+            "unsupported __name__ regex {regex:?}"
+        );
+        self.families
+            .values()
+            .filter(|f| matches(regex, &f.name))
+            .collect()
+    }
+
+    /// Problems with what `expr` names; `extra_labels` are labels the context adds (an alert's
+    /// `$labels` may also use its rule labels).
+    fn check(&self, expr: &str) -> Result<BTreeSet<String>, Vec<String>> {
+        let a = promql::analyse(expr).map_err(|e| vec![e])?;
+        let mut problems = Vec::new();
+        let mut labels: BTreeSet<String> = ["job", "instance", "__name__"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for s in &a.selectors {
+            let families: Vec<&Family> = match (&s.metric, s.matcher("__name__")) {
+                (Some(name), _) => self.families.get(name).into_iter().collect(),
+                (None, Some(m)) if m.op == "=~" || m.op == "=" => self.matching(&m.value),
+                _ => {
+                    problems.push(format!("a selector without a metric name in {expr}"));
+                    continue;
+                }
+            };
+            if families.is_empty() {
+                problems.push(format!(
+                    "{} is not produced by any exporter",
+                    s.metric
+                        .clone()
+                        .unwrap_or_else(|| format!("{:?}", s.matchers))
+                ));
+                continue;
+            }
+            let known: BTreeSet<&String> = families.iter().flat_map(|f| &f.labels).collect();
+            for m in &s.matchers {
+                if !["job", "instance", "__name__"].contains(&m.label.as_str())
+                    && !known.contains(&m.label)
+                {
+                    problems.push(format!(
+                        "label {} is not a label of {:?}",
+                        m.label, s.metric
+                    ));
+                }
+            }
+            labels.extend(known.into_iter().cloned());
+        }
+        labels.extend(a.introduced_labels.iter().cloned());
+        for l in &a.grouping_labels {
+            if !labels.contains(l) {
+                problems.push(format!(
+                    "label {l} in a grouping clause is produced by no metric of {expr}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(labels)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The labels a template or legend refers to: `{{ $labels.x }}` or `{{x}}`.
+fn template_labels(text: &str, legend: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        let inner = rest[start + 2..end].trim();
+        if legend {
+            out.push(inner.to_owned());
+        } else {
+            let mut s = inner;
+            while let Some(i) = s.find("$labels.") {
+                let name: String = s[i + 8..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                out.push(name);
+                s = &s[i + 8..];
+            }
+        }
+        rest = &rest[end.min(rest.len())..];
+        if rest.len() >= 2 {
+            rest = &rest[2..];
+        }
+    }
+    out
+}
+
+#[test]
+fn queries_name_only_metrics_and_labels_the_exporters_produce() {
+    let exporters = produced::exporters(&root()).unwrap();
+    assert!(
+        exporters
+            .iter()
+            .any(|e| e.name == "certs" && e.domain == "cert")
+    );
+    let everything = Produced::new(
+        exporters
+            .iter()
+            .flat_map(|e| e.families.clone())
+            .chain(produced::external_metrics()),
+    );
+    // Which exporter a file belongs to: `certs.rules.yml`, `sysgauge-certs.json`; the suite's
+    // own files (sysgauge.rules.yml, sysgauge-overview.json) may use any exporter's metrics.
+    let owner = |file: &str| -> Option<String> {
+        let stem = file
+            .trim_end_matches(".rules.yml")
+            .trim_end_matches(".json");
+        let stem = stem.strip_prefix("sysgauge-").unwrap_or(stem);
+        (!["sysgauge", "overview"].contains(&stem)).then(|| stem.to_owned())
+    };
+    let for_file = |file: &str| -> Option<Produced> {
+        match owner(file) {
+            None => Some(Produced::new(everything.families.values().cloned())),
+            Some(name) => match exporters.iter().find(|e| e.name == name) {
+                Some(e) => Some(Produced::new(
+                    e.families
+                        .iter()
+                        .cloned()
+                        .chain(produced::external_metrics()),
+                )),
+                None => {
+                    eprintln!(
+                        "\n*** SKIP: {file} belongs to exporters/{name}, which is not in this tree; its metric names are checked once the exporter is merged ***\n"
+                    );
+                    None
+                }
+            },
+        }
+    };
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (file, d) in dashboard_files() {
+        let Some(p) = for_file(&file) else { continue };
+        for panel in d["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                checked += 1;
+                match p.check(expr) {
+                    Ok(labels) => {
+                        for l in
+                            template_labels(t["legendFormat"].as_str().unwrap_or_default(), true)
+                        {
+                            if !labels.contains(&l) {
+                                problems.push(format!("{file}: legend label {l} not in {expr}"));
+                            }
+                        }
+                    }
+                    Err(e) => problems.extend(e.into_iter().map(|e| format!("{file}: {e}"))),
+                }
+            }
+        }
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"]["query"].as_str() {
+                let (expr, label) = label_values(q).unwrap();
+                checked += 1;
+                match p.check(expr) {
+                    Ok(labels) if labels.contains(label) => {}
+                    Ok(_) => problems.push(format!("{file}: {q}: no label {label}")),
+                    Err(e) => problems.extend(e.into_iter().map(|e| format!("{file}: {e}"))),
+                }
+            }
+        }
+    }
+    for a in alerts() {
+        let Some(p) = for_file(&a.file) else { continue };
+        checked += 1;
+        match p.check(&a.expr) {
+            Ok(labels) => {
+                for text in a.annotations.values() {
+                    for l in template_labels(text, false) {
+                        if !labels.contains(&l) {
+                            problems.push(format!(
+                                "{}: {}: $labels.{l} is not a label of its expression",
+                                a.file, a.name
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => problems.extend(
+                e.into_iter()
+                    .map(|e| format!("{}: {}: {e}", a.file, a.name)),
+            ),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 30, "only {checked} queries checked");
+
+    // The check can fail: a misspelt metric, an unknown label and a bad grouping are caught.
+    for bad in [
+        r#"sysgauge_cert_not_after_seconds{job=~"$job"}"#,
+        r#"sysgauge_cert_source_files{job=~"$job",path="x"}"#,
+        "sum by (uuid) (sysgauge_cert_source_files)",
+        r#"{__name__=~"sysgauge_.+_collector_failures"}"#,
+    ] {
+        assert!(everything.check(bad).is_err(), "{bad} passed");
+    }
+}
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    let out = run(Command::new("promtool")
+        .args(args)
+        .current_dir(root().join("alerts")));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn promtool_checks_the_rules_and_passes_their_unit_tests() {
+    if !available("promtool", "prometheus") {
+        return;
+    }
+    let rules: Vec<String> = rule_files().iter().map(|p| name_of(p)).collect();
+    let mut args = vec!["check", "rules"];
+    args.extend(rules.iter().map(String::as_str));
+    let (ok, said) = promtool(&args);
+    assert!(ok, "promtool check rules:\n{said}");
+    assert_eq!(said.matches("SUCCESS").count(), rules.len(), "{said}");
+
+    let tests: Vec<String> = files("alerts/tests", ".yml")
+        .iter()
+        .map(|p| format!("tests/{}", name_of(p)))
+        .collect();
+    let mut args = vec!["test", "rules"];
+    args.extend(tests.iter().map(String::as_str));
+    let (ok, said) = promtool(&args);
+    assert!(ok, "promtool test rules:\n{said}");
+    assert_eq!(said.matches("SUCCESS").count(), tests.len(), "{said}");
+
+    // A wrong expectation makes promtool fail, so the tests above can fail too.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(root().join("alerts/tests/sysgauge.test.yml"))
+        .unwrap()
+        .replace(
+            "../sysgauge.rules.yml",
+            &root()
+                .join("alerts/sysgauge.rules.yml")
+                .display()
+                .to_string(),
+        )
+        .replacen("cannot be scraped.", "is fine.", 1);
+    std::fs::write(dir.path().join("broken.yml"), broken).unwrap();
+    let (ok, said) = promtool(&[
+        "test",
+        "rules",
+        dir.path().join("broken.yml").to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("is fine."), "{said}");
+}
+
+/// The alerts each test file expects, by eval time: (group index, eval time, firing?).
+fn alert_tests() -> BTreeMap<String, Vec<(String, usize, Duration, bool)>> {
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for path in files("alerts/tests", ".yml") {
+        let y: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (i, group) in y["tests"].as_sequence().unwrap().iter().enumerate() {
+            for t in group["alert_rule_test"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let name = t["alertname"].as_str().unwrap().to_owned();
+                let at = duration(t["eval_time"].as_str().unwrap()).unwrap();
+                let firing = t["exp_alerts"].as_sequence().is_some_and(|s| !s.is_empty());
+                out.entry(name)
+                    .or_default()
+                    .push((name_of(&path), i, at, firing));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_alert_is_well_formed_and_tested_firing_and_not_firing() {
+    let alerts = alerts();
+    let tests = alert_tests();
+    let anchors = runbook_anchors();
+    let mut names = BTreeSet::new();
+    let mut problems = Vec::new();
+    for a in &alerts {
+        let mut bad = |what: String| problems.push(format!("{} in {}: {what}", a.name, a.file));
+        if !names.insert(a.name.clone()) {
+            bad("duplicate alert name".into());
+        }
+        let camel = a.name.strip_prefix("Sysgauge").is_some_and(|rest| {
+            rest.starts_with(|c: char| c.is_ascii_uppercase())
+                && rest.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        if !camel {
+            bad("not CamelCase with the Sysgauge prefix".into());
+        }
+        match a.labels.get("severity").map(String::as_str) {
+            Some("critical" | "warning" | "info") => {}
+            other => bad(format!("severity {other:?}")),
+        }
+        let summary = a.annotations.get("summary").cloned().unwrap_or_default();
+        if !(summary.starts_with(|c: char| c.is_uppercase())
+            && summary.ends_with('.')
+            && !summary.contains("{{"))
+        {
+            bad(format!("summary {summary:?} is not one static sentence"));
+        }
+        if summary.trim_end_matches('.').contains(". ") {
+            bad(format!("summary {summary:?} is more than one sentence"));
+        }
+        let description = a
+            .annotations
+            .get("description")
+            .cloned()
+            .unwrap_or_default();
+        if !description.contains("{{") {
+            bad(format!(
+                "description {description:?} has no templated values"
+            ));
+        }
+        match a
+            .annotations
+            .get("runbook_url")
+            .and_then(|u| u.strip_prefix(RUNBOOK))
+        {
+            Some(anchor) => {
+                let anchor = anchor.trim_start_matches('#');
+                if anchor != a.name.to_lowercase() || !anchors.contains(anchor) {
+                    bad(format!(
+                        "runbook anchor #{anchor} is not the section of docs/runbook.md for this alert"
+                    ));
+                }
+            }
+            None => bad(format!("runbook_url does not start with {RUNBOOK}")),
+        }
+        let cases = tests.get(&a.name).cloned().unwrap_or_default();
+        if !cases.iter().any(|c| c.3) {
+            bad("no promtool test where it fires (exp_alerts)".into());
+        }
+        if !cases.iter().any(|c| !c.3) {
+            bad("no promtool test where it does not fire".into());
+        }
+        if let Some(for_) = a.for_ {
+            // The `for:` is exercised: in one test group, not firing (pending) less than `for`
+            // before it fires.
+            let exercised = cases.iter().any(|q| {
+                !q.3 && cases.iter().any(|f| {
+                    f.3 && f.0 == q.0 && f.1 == q.1 && q.2 < f.2 && f.2 >= for_ && f.2 - q.2 <= for_
+                })
+            });
+            if !exercised {
+                bad(format!(
+                    "for: {for_:?} is not exercised (a not-firing eval before a firing one, in one test)"
+                ));
+            }
+        }
+    }
+    for name in tests.keys() {
+        if !names.contains(name) {
+            problems.push(format!("alerts/tests names {name}, which is no alert"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(alerts.len() >= 11, "{} alerts", alerts.len());
+}
+
+#[test]
+fn every_runbook_alert_section_has_an_alert() {
+    let names: BTreeSet<String> = alerts().iter().map(|a| a.name.to_lowercase()).collect();
+    for anchor in runbook_anchors() {
+        if anchor.starts_with("sysgauge") && !anchor.contains('-') {
+            assert!(
+                names.contains(&anchor),
+                "docs/runbook.md has a section #{anchor} without an alert"
+            );
+        }
+    }
+}
+
+/// The sysgauge-certs binary, built (or found up to date) by cargo: this crate cannot name
+/// another package's binary with `CARGO_BIN_EXE_*`.
+fn certs_binary() -> PathBuf {
+    let out = run(Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            "sysgauge-certs",
+            "--bin",
+            "sysgauge-certs",
+            "--message-format=json",
+        ])
+        .current_dir(root()));
+    assert!(
+        out.status.success(),
+        "cargo build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no sysgauge-certs executable")
+}
+
+/// `date` in openssl's `YYYYMMDDHHMMSSZ`, `offset` from now (`+10 days`).
+fn openssl_date(offset: &str) -> String {
+    let out = run(Command::new("date").args(["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Replaces the dashboards' variables with what "All" selects.
+fn expand_variables(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$job", ".+")
+        .replace("$instance", ".+")
+}
+
+/// End to end: a real Prometheus with every rules file loaded scrapes the real sysgauge-certs
+/// (serve mode, fed certificates made by the real openssl) and a real node_exporter reading its
+/// textfile. The fixture creates every condition the certs and suite alerts look for — a
+/// certificate expiring in ten days, an expired one, one not yet valid, a chain that does not
+/// verify, a key that does not match, a file without a certificate, a pattern matching nothing,
+/// a stale textfile, a corrupt textfile, a collector overrunning its deadline and a target that
+/// is down — so every alert expression returns series for real instead of only its inner
+/// selector. A healthy certificate must raise none. Then every panel and variable query of the
+/// overview and certs dashboards must return series.
+#[test]
+fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() {
+    if !available("openssl", "openssl") || !available("prometheus", "prometheus") {
+        return;
+    }
+    let bin = certs_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["certs", "chain", "keyed", "text", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let certs = d.join("certs");
+    let (ca, ca_key) = openssl::certificate(
+        d,
+        "ca",
+        "Mixin Root CA",
+        "20200101000000Z",
+        "20450101000000Z",
+        None,
+    );
+    let (other_ca, _) = openssl::certificate(
+        d,
+        "other-ca",
+        "Other Root CA",
+        "20200101000000Z",
+        "20450101000000Z",
+        None,
+    );
+    let soon_end = openssl_date("+10 days");
+    openssl::certificate(
+        &certs,
+        "good",
+        "good.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    openssl::certificate(
+        &certs,
+        "soon",
+        "soon.test",
+        "20200101000000Z",
+        &soon_end,
+        Some((&ca, &ca_key)),
+    );
+    openssl::certificate(
+        &certs,
+        "expired",
+        "expired.test",
+        "20000101000000Z",
+        "20010101000000Z",
+        None,
+    );
+    openssl::certificate(
+        &certs,
+        "future",
+        "future.test",
+        "20900101000000Z",
+        "20910101000000Z",
+        None,
+    );
+    std::fs::write(certs.join("notes.pem"), "not a certificate\n").unwrap();
+    openssl::certificate(
+        &d.join("chain"),
+        "leaf",
+        "chain.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    let (_, wrong_key) = openssl::certificate(
+        &d.join("keyed"),
+        "other",
+        "other.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        None,
+    );
+    openssl::certificate(
+        &d.join("keyed"),
+        "leaf",
+        "keyed.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    let config = d.join("certs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{c}/*.pem\"]\n\n\
+             [[files]]\npaths = [\"{d}/chain/leaf.pem\"]\nca_bundle = \"{other}\"\n\n\
+             [[files]]\npaths = [\"{d}/keyed/leaf.pem\"]\nkey = \"{wrong}\"\nca_bundle = \"{ca}\"\n\n\
+             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n",
+            c = certs.display(),
+            d = d.display(),
+            other = other_ca.display(),
+            wrong = wrong_key.display(),
+            ca = ca.display(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+
+    // Textfile mode: a file last written three hours ago, and a corrupt one.
+    let text = d.join("text");
+    let out = run(Command::new(&bin).args([
+        "--config",
+        cfg,
+        "textfile",
+        "--directory",
+        text.to_str().unwrap(),
+    ]));
+    assert!(
+        out.status.success(),
+        "textfile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prom = text.join("sysgauge-certs.prom");
+    assert!(
+        run(Command::new("touch").args(["-d", "3 hours ago"]).arg(&prom))
+            .status
+            .success()
+    );
+    std::fs::write(text.join("sysgauge-broken.prom"), "sysgauge_broken{ 1\n").unwrap();
+    let Some(node) = NodeExporter::start(&text, &d.join("logs")) else {
+        return;
+    };
+    let node_port = node.port();
+
+    // Serve mode: a healthy instance, one whose collector overruns its deadline, and a target
+    // where nothing listens.
+    let serve = |name: &str, extra: &[&str]| {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let process = Process::spawn(
+            name,
+            Command::new(&bin)
+                .args(["--config", cfg])
+                .args(extra)
+                .args(["serve", "--web.listen-address", &address]),
+            &d.join("logs").join(format!("{name}.log")),
+        );
+        (process, port)
+    };
+    let (mut healthy, healthy_port) = serve("healthy", &[]);
+    let (mut overrun, overrun_port) = serve("overrun", &["--collector.timeout", "1ns"]);
+    let dead_port = free_port();
+    for (p, port) in [(&mut healthy, healthy_port), (&mut overrun, overrun_port)] {
+        wait_for(
+            "sysgauge-certs serve to answer",
+            Duration::from_secs(20),
+            || {
+                p.assert_running();
+                (sysgauge_testkit::http_get(&format!("http://127.0.0.1:{port}/metrics"), &[]).0
+                    == 200)
+                    .then_some(())
+            },
+        );
+    }
+
+    let rules = rule_files();
+    let rule_refs: Vec<&Path> = rules.iter().map(PathBuf::as_path).collect();
+    let Some(prometheus) = Prometheus::start_with_rules(
+        &format!(
+            "  - job_name: sysgauge-certs\n    static_configs:\n      - targets: ['127.0.0.1:{healthy_port}', '127.0.0.1:{overrun_port}', '127.0.0.1:{dead_port}']\n\
+             \x20 - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n"
+        ),
+        &rule_refs,
+    ) else {
+        return;
+    };
+
+    // Every certs and suite alert becomes active (pending, or firing where it has no `for:`),
+    // for the object that causes it.
+    let t = Duration::from_secs(60);
+    let active = |alert: &str, labels: &str| {
+        let q = format!(r#"ALERTS{{alertname="{alert}"{labels}}}"#);
+        prometheus.wait_for_series(&q, t)
+    };
+    let job = r#",job="sysgauge-certs""#;
+    let healthy_i = format!(r#",instance="127.0.0.1:{healthy_port}""#);
+    active(
+        "SysgaugeCertificateExpiringSoon",
+        &format!(r#"{job}{healthy_i},subject_cn="soon.test""#),
+    );
+    active(
+        "SysgaugeCertificateExpiring",
+        &format!(r#"{job}{healthy_i},subject_cn="expired.test""#),
+    );
+    active(
+        "SysgaugeCertificateNotYetValid",
+        &format!(r#"{job}{healthy_i},subject_cn="future.test""#),
+    );
+    active(
+        "SysgaugeCertificateChainNotVerified",
+        &format!(r#"{job}{healthy_i},path="{}/chain/leaf.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeCertificateKeyMismatch",
+        &format!(r#"{job}{healthy_i},path="{}/keyed/leaf.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeCertificateFileError",
+        &format!(r#"{job}{healthy_i},reason="no_certificate""#),
+    );
+    active(
+        "SysgaugeCertificateSourceEmpty",
+        &format!(r#"{job}{healthy_i},source="{}/missing/*.pem""#, d.display()),
+    );
+    active(
+        "SysgaugeExporterDown",
+        &format!(r#"{job},instance="127.0.0.1:{dead_port}""#),
+    );
+    active(
+        "SysgaugeTextfileStale",
+        &format!(r#",job="node",file="{}""#, prom.display()),
+    );
+    active("SysgaugeTextfileScrapeError", r#",job="node""#);
+    active(
+        "SysgaugeCollectorFailing",
+        &format!(r#"{job},instance="127.0.0.1:{overrun_port}",exporter="cert",collector="files""#),
+    );
+    // Read from the textfile too: the alerts work in textfile mode.
+    active(
+        "SysgaugeCertificateExpiring",
+        r#",job="node",subject_cn="expired.test""#,
+    );
+
+    // Not active: the healthy certificate, the healthy instance's collector, the live targets,
+    // the verified chain.
+    for (alert, labels) in [
+        (
+            "SysgaugeCertificateExpiringSoon",
+            r#"subject_cn=~"good.test|expired.test|future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateExpiring",
+            r#"subject_cn=~"good.test|soon.test|future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateNotYetValid",
+            r#"subject_cn!="future.test""#.to_owned(),
+        ),
+        (
+            "SysgaugeCertificateChainNotVerified",
+            format!(r#"path="{}/keyed/leaf.pem""#, d.display()),
+        ),
+        (
+            "SysgaugeCollectorFailing",
+            format!(r#"instance="127.0.0.1:{healthy_port}""#),
+        ),
+        (
+            "SysgaugeExporterDown",
+            format!(r#"instance!="127.0.0.1:{dead_port}""#),
+        ),
+    ] {
+        let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);
+        assert_eq!(prometheus.query(&q), vec![], "{q}");
+    }
+
+    // Every rule of every file loaded, evaluated, and healthy.
+    let groups = prometheus.api("/api/v1/rules");
+    let mut evaluated = 0;
+    for group in groups["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "{rule}");
+            evaluated += 1;
+        }
+    }
+    assert_eq!(evaluated, alerts().len());
+
+    // Every query of the overview and certs dashboards returns series.
+    for (file, d) in dashboard_files() {
+        if !["sysgauge-overview.json", "sysgauge-certs.json"].contains(&file.as_str()) {
+            continue;
+        }
+        for panel in d["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = expand_variables(target["expr"].as_str().unwrap());
+                let r = prometheus.wait_for_series(&expr, t);
+                assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
+            }
+        }
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"]["query"].as_str() {
+                let (expr, label) = label_values(q).unwrap();
+                let r = prometheus.wait_for_series(&expand_variables(expr), t);
+                assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
+            }
+        }
+    }
+    healthy.assert_running();
+    overrun.assert_running();
+}
+
+/// nix/monitoring.nix, evaluated by the real nix-instantiate against a stub of nixpkgs' lib
+/// (nix/tests/monitoring-eval.nix): the files it provisions are the repository's, for the
+/// exporters chosen, and the scrape jobs carry the names the rules expect.
+#[test]
+fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
+    if !available("nix-instantiate", "nix-bin") {
+        return;
+    }
+    // A private store, so that the files the module copies can be read without touching the
+    // machine's /nix/store.
+    let store = tempfile::tempdir().unwrap();
+    let out = run(Command::new("nix-instantiate")
+        .arg("--store")
+        .arg(store.path())
+        .args([
+            "--read-write-mode",
+            "--eval",
+            "--strict",
+            "--json",
+            "nix/tests/monitoring-eval.nix",
+        ])
+        .current_dir(root()));
+    let physical = |p: &str| store.path().join(p.trim_start_matches('/'));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let base = |p: &Value| {
+        let p = p.as_str().unwrap();
+        // /nix/store/<hash>-<name>
+        p.rsplit('/')
+            .next()
+            .unwrap()
+            .split_once('-')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+
+    let full = &v["full"]["services"];
+    let rules: Vec<String> = full["prometheus"]["ruleFiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(base)
+        .collect();
+    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd"]
+        .iter()
+        .map(|n| format!("{n}.rules.yml"))
+        .collect();
+    assert_eq!(rules, expected);
+    // Every rules file of alerts/ is provisioned when every exporter is chosen.
+    let mut on_disk: Vec<String> = rule_files().iter().map(|p| name_of(p)).collect();
+    let mut provisioned = rules.clone();
+    on_disk.sort();
+    provisioned.sort();
+    assert_eq!(on_disk, provisioned);
+    for p in full["prometheus"]["ruleFiles"].as_array().unwrap() {
+        let copied = std::fs::read_to_string(physical(p.as_str().unwrap())).unwrap();
+        let repo = std::fs::read_to_string(root().join("alerts").join(base(p))).unwrap();
+        assert_eq!(copied, repo);
+    }
+    let provider = &full["grafana"]["provision"]["dashboards"]["settings"]["providers"][0];
+    assert_eq!(full["grafana"]["provision"]["enable"], true);
+    assert_eq!(provider["allowUiUpdates"], false);
+    let dir = provider["options"]["path"].as_str().unwrap();
+    let mut in_store: Vec<String> = std::fs::read_dir(physical(dir))
+        .unwrap()
+        .map(|e| name_of(&e.unwrap().path()))
+        .collect();
+    in_store.sort();
+    let mut dashboards: Vec<String> = files("dashboards", ".json")
+        .iter()
+        .map(|p| name_of(p))
+        .collect();
+    dashboards.sort();
+    assert_eq!(in_store, dashboards);
+    assert_eq!(
+        full["prometheus"]["scrapeConfigs"],
+        serde_json::json!([
+            {"job_name": "sysgauge-certs", "static_configs": [{"targets": ["localhost:9862", "web2:9862"]}]},
+            {"job_name": "sysgauge-gpu", "static_configs": [{"targets": ["localhost:9863"]}]},
+        ]),
+        "serve-mode exporters only (restic runs in textfile mode), as jobs sysgauge-<name>"
+    );
+
+    let certs = &v["certsOnly"]["services"];
+    let rules: Vec<String> = certs["prometheus"]["ruleFiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(base)
+        .collect();
+    assert_eq!(rules, ["sysgauge.rules.yml", "certs.rules.yml"]);
+    assert_eq!(certs["prometheus"]["scrapeConfigs"], serde_json::json!([]));
+    assert!(
+        certs.get("grafana").is_none(),
+        "grafana not enabled: {certs}"
+    );
+}

@@ -1,0 +1,108 @@
+# Evaluates nix/monitoring.nix without nixpkgs: a stub of the few lib functions it uses, the
+# module's options resolved by hand, and its config merged naively. Enough to check what it
+# hands to services.grafana.provision and services.prometheus; nixpkgs' own module system
+# (types, merging) is exercised by `nix flake check` where nixpkgs is available.
+#
+#   nix-instantiate --eval --strict --json nix/tests/monitoring-eval.nix
+let
+  stub = rec {
+    mkOption = o: o;
+    mkEnableOption = d: {
+      default = false;
+      description = d;
+    };
+    mkIf = cond: value: if cond then value else { };
+    mkMerge = builtins.foldl' recursiveUpdate { };
+    recursiveUpdate =
+      a: b:
+      a
+      // builtins.mapAttrs (
+        n: v: if builtins.isAttrs v && builtins.isAttrs (a.${n} or null) then recursiveUpdate a.${n} v else v
+      ) b;
+    types = {
+      listOf = t: "listOf";
+      enum = l: "enum";
+      str = "str";
+      bool = "bool";
+      attrsOf = t: "attrsOf";
+    };
+    inherit (builtins) filter concatLists zipAttrsWith;
+    genAttrs =
+      names: f:
+      builtins.listToAttrs (
+        map (n: {
+          name = n;
+          value = f n;
+        }) names
+      );
+    mapAttrsToList = f: attrs: map (n: f n attrs.${n}) (builtins.attrNames attrs);
+  };
+  evalWith =
+    settings:
+    let
+      module = import ../monitoring.nix;
+      config = {
+        services.sysgauge = settings.sysgauge or { } // {
+          monitoring = settings.monitoring;
+        };
+      };
+    in
+    (module {
+      inherit config;
+      lib = stub;
+    }).config;
+in
+{
+  # Everything on; certs and gpu also run locally in serve mode, restic in textfile mode.
+  full = evalWith {
+    monitoring = {
+      exporters = [
+        "certs"
+        "restic"
+        "gpu"
+        "systemd"
+      ];
+      grafana = {
+        enable = true;
+        folder = "sysgauge";
+      };
+      prometheus = {
+        enable = true;
+        scrapeLocalExporters = true;
+        targets.certs = [ "web2:9862" ];
+      };
+    };
+    sysgauge = {
+      certs = {
+        enable = true;
+        mode = "serve";
+        port = 9862;
+      };
+      gpu = {
+        enable = true;
+        mode = "serve";
+        port = 9863;
+      };
+      restic = {
+        enable = true;
+        mode = "textfile";
+        port = 9864;
+      };
+    };
+  };
+  # Only certs, rules only.
+  certsOnly = evalWith {
+    monitoring = {
+      exporters = [ "certs" ];
+      grafana = {
+        enable = false;
+        folder = "sysgauge";
+      };
+      prometheus = {
+        enable = true;
+        scrapeLocalExporters = false;
+        targets = { };
+      };
+    };
+  };
+}
