@@ -22,6 +22,8 @@ use std::{
 
 pub use tempfile;
 
+pub mod units;
+
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
 /// `SYSGAUGE_REQUIRE_COMPONENTS=1` it panics instead.
 pub fn available(program: &str, package: &str) -> bool {
@@ -487,4 +489,35 @@ pub mod openssl {
         let out = run(Command::new("date").args(["-u", "-d", &date, "+%s"]));
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
+}
+
+/// The path of binary `name` of this workspace (`target/debug/<name>`), built with `cargo build`
+/// first when it is not there yet; `None` when no crate of the workspace is called `name`.
+/// For tests outside the binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let root = units::workspace_root();
+    let short = name.strip_prefix("sysgauge-").unwrap_or(name);
+    if !root
+        .join("exporters")
+        .join(short)
+        .join("Cargo.toml")
+        .is_file()
+    {
+        return None;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug").join(name);
+    if !binary.is_file() {
+        let out = run(Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .current_dir(&root));
+        assert!(
+            out.status.success(),
+            "cargo build -p {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(binary)
 }
