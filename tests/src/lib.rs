@@ -6,6 +6,8 @@ Test support for sysgauge's end-to-end tests: real components from Debian's pack
 - [`Prometheus`] runs a real Prometheus that scrapes a target, and answers PromQL queries.
 - [`promtool_check_metrics`] validates exposition text with `promtool check metrics`.
 - [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
+- [`systemd::SystemdBoot`] boots a real systemd as PID 1 of new namespaces on an overlay root,
+  with the units a test defines, for code that talks to systemd and for unit files.
 
 A component that is not installed makes the test print a loud `SKIP` line and return, unless
 `SYSGAUGE_REQUIRE_COMPONENTS=1` is set (the project's test script sets it, so that CI fails
@@ -21,6 +23,8 @@ use std::{
 };
 
 pub use tempfile;
+
+pub mod systemd;
 
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
 /// `SYSGAUGE_REQUIRE_COMPONENTS=1` it panics instead.
@@ -63,7 +67,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -98,7 +105,10 @@ impl Process {
 
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -154,7 +164,12 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let said = format!(
         "{}{}",
@@ -171,12 +186,10 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
 /// The value of the sample `series` (name plus exact label text, e.g.
 /// `node_textfile_scrape_error` or `foo{a="b"}`) in exposition text.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok())?
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
 }
 
 /// The `# TYPE` of `family` in exposition text.
@@ -208,7 +221,10 @@ impl NodeExporter {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--collector.disable-defaults")
                 .arg("--collector.textfile")
-                .arg(format!("--collector.textfile.directory={}", textfile_dir.display())),
+                .arg(format!(
+                    "--collector.textfile.directory={}",
+                    textfile_dir.display()
+                )),
             &log_dir.join("node_exporter.log"),
         );
         let url = format!("http://127.0.0.1:{port}/metrics");
@@ -253,8 +269,14 @@ impl Prometheus {
         let process = Process::spawn(
             "prometheus",
             Command::new("prometheus")
-                .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--config.file={}",
+                    dir.path().join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}")),
             &dir.path().join("prometheus.log"),
         );
@@ -272,7 +294,10 @@ impl Prometheus {
     /// An instant query; returns each result's labels and value.
     pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
         let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let (status, body) = http_get(&url, &["-G", "--data-urlencode", &format!("query={promql}")]);
+        let (status, body) = http_get(
+            &url,
+            &["-G", "--data-urlencode", &format!("query={promql}")],
+        );
         assert_eq!(status, 200, "query {promql} failed: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         v["data"]["result"]
@@ -319,12 +344,26 @@ pub mod openssl {
         let pem = dir.join(format!("{name}.pem"));
         let csr = dir.join(format!("{name}.csr"));
         let ok = |out: Output| {
-            assert!(out.status.success(), "openssl failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         ok(run(Command::new("openssl")
-            .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-            .arg("-keyout").arg(&key)
-            .arg("-out").arg(&csr)
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
             .args(["-subj", &format!("/CN={cn}")])));
         // `openssl ca` is the only command of openssl 3.0 that takes explicit dates.
         let db = dir.join(format!("{name}.db"));
@@ -341,11 +380,26 @@ pub mod openssl {
             ),
         )
         .unwrap();
-        std::fs::write(dir.join(format!("{name}.srl")), format!("{:02X}\n", 0x10 + name.len())).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.srl")),
+            format!("{:02X}\n", 0x10 + name.len()),
+        )
+        .unwrap();
         let mut cmd = Command::new("openssl");
-        cmd.args(["ca", "-batch", "-notext", "-config"]).arg(&conf)
-            .args(["-extensions", "ext", "-startdate", not_before, "-enddate", not_after])
-            .arg("-in").arg(&csr).arg("-out").arg(&pem);
+        cmd.args(["ca", "-batch", "-notext", "-config"])
+            .arg(&conf)
+            .args([
+                "-extensions",
+                "ext",
+                "-startdate",
+                not_before,
+                "-enddate",
+                not_after,
+            ])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-out")
+            .arg(&pem);
         match ca {
             Some((ca_pem, ca_key)) => cmd.arg("-cert").arg(ca_pem).arg("-keyfile").arg(ca_key),
             None => cmd.arg("-selfsign").arg("-keyfile").arg(&key),
@@ -365,7 +419,9 @@ pub mod openssl {
     }
 
     fn x509_date(pem: &Path, flag: &str) -> i64 {
-        let out = run(Command::new("openssl").args(["x509", "-noout", flag, "-in"]).arg(pem));
+        let out = run(Command::new("openssl")
+            .args(["x509", "-noout", flag, "-in"])
+            .arg(pem));
         let text = String::from_utf8_lossy(&out.stdout);
         let date = text.trim().split_once('=').unwrap().1.to_owned();
         let out = run(Command::new("date").args(["-u", "-d", &date, "+%s"]));

@@ -68,7 +68,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }]
         };
         if sources.is_empty() {
-            anyhow::bail!("no certificates to watch: give --path, or [[files]] in the --config file");
+            anyhow::bail!(
+                "no certificates to watch: give --path, or [[files]] in the --config file"
+            );
         }
         for source in &sources {
             source.validate()?;

@@ -28,7 +28,12 @@ impl CaBundle {
         let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         let mut anchors = Vec::new();
         for block in x509::read_certificates(&data) {
-            let cert = block.map_err(|b| err(format!("block {} (line {}): {}", b.block, b.line, b.message)))?;
+            let cert = block.map_err(|b| {
+                err(format!(
+                    "block {} (line {}): {}",
+                    b.block, b.line, b.message
+                ))
+            })?;
             let anchor = webpki::anchor_from_trusted_cert(&cert.der)
                 .map_err(|e| err(format!("{}: {e:?}", cert.subject_cn)))?
                 .to_owned();

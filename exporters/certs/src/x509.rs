@@ -176,7 +176,10 @@ QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
 
     #[test]
     fn bundle_with_corrupt_block_and_key_keeps_the_good_ones() {
-        let corrupt = CERT.replace("MIIBTDCB8qADAgECAgQSNKvNMAoG", "MIIBTDCB8qADAgECAgQSNKvNMAo!");
+        let corrupt = CERT.replace(
+            "MIIBTDCB8qADAgECAgQSNKvNMAoG",
+            "MIIBTDCB8qADAgECAgQSNKvNMAo!",
+        );
         let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         let bundle = format!("{CERT}{key}{corrupt}{CERT}");
         let certs = read_certificates(bundle.as_bytes());
@@ -191,11 +194,26 @@ QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
     fn truncated_pem_and_garbage() {
         let truncated = &CERT[..CERT.len() - 30];
         let certs = read_certificates(truncated.as_bytes());
-        assert!(certs[0].as_ref().unwrap_err().message.contains("END CERTIFICATE"));
+        assert!(
+            certs[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("END CERTIFICATE")
+        );
         assert!(read_certificates(b"hello world\n").is_empty());
         assert!(read_certificates(b"").is_empty());
-        let wrong_der = CERT.replace("MIIBTDCB8qADAgECAgQSNKvNMAoG", "AAAATDCB8qADAgECAgQSNKvNMAoG");
-        assert!(read_certificates(wrong_der.as_bytes())[0].as_ref().unwrap_err().message.contains("DER"));
+        let wrong_der = CERT.replace(
+            "MIIBTDCB8qADAgECAgQSNKvNMAoG",
+            "AAAATDCB8qADAgECAgQSNKvNMAoG",
+        );
+        assert!(
+            read_certificates(wrong_der.as_bytes())[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("DER")
+        );
     }
 
     #[test]
