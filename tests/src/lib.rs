@@ -6,6 +6,8 @@ Test support for sysgauge's end-to-end tests: real components from Debian's pack
 - [`Prometheus`] runs a real Prometheus that scrapes a target, and answers PromQL queries.
 - [`promtool_check_metrics`] validates exposition text with `promtool check metrics`.
 - [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
+- [`systemd::SystemdBoot`] boots a real systemd as PID 1 of new namespaces on an overlay root,
+  with the units a test defines, for code that talks to systemd and for unit files.
 
 A component that is not installed makes the test print a loud `SKIP` line and return, unless
 `SYSGAUGE_REQUIRE_COMPONENTS=1` is set (the project's test script sets it, so that CI fails
@@ -22,6 +24,7 @@ use std::{
 
 pub use tempfile;
 
+pub mod systemd;
 pub mod units;
 
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
