@@ -6,6 +6,8 @@ Test support for sysgauge's end-to-end tests: real components from Debian's pack
 - [`Prometheus`] runs a real Prometheus that scrapes a target, and answers PromQL queries.
 - [`promtool_check_metrics`] validates exposition text with `promtool check metrics`.
 - [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
+- [`systemd::SystemdBoot`] boots a real systemd as PID 1 of new namespaces on an overlay root,
+  with the units a test defines, for code that talks to systemd and for unit files.
 
 A component that is not installed makes the test print a loud `SKIP` line and return, unless
 `SYSGAUGE_REQUIRE_COMPONENTS=1` is set (the project's test script sets it, so that CI fails
@@ -23,6 +25,8 @@ use std::{
 pub use tempfile;
 
 pub mod servers;
+pub mod systemd;
+pub mod units;
 
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
 /// `SYSGAUGE_REQUIRE_COMPONENTS=1` it panics instead.
@@ -517,4 +521,35 @@ pub mod openssl {
         let out = run(Command::new("date").args(["-u", "-d", &date, "+%s"]));
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
+}
+
+/// The path of binary `name` of this workspace (`target/debug/<name>`), built with `cargo build`
+/// first when it is not there yet; `None` when no crate of the workspace is called `name`.
+/// For tests outside the binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let root = units::workspace_root();
+    let short = name.strip_prefix("sysgauge-").unwrap_or(name);
+    if !root
+        .join("exporters")
+        .join(short)
+        .join("Cargo.toml")
+        .is_file()
+    {
+        return None;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug").join(name);
+    if !binary.is_file() {
+        let out = run(Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .current_dir(&root));
+        assert!(
+            out.status.success(),
+            "cargo build -p {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(binary)
 }

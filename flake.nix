@@ -1,0 +1,51 @@
+{
+  description = "sysgauge: small, hardened Prometheus exporters";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems =
+        f:
+        nixpkgs.lib.genAttrs systems (
+          system:
+          f (
+            import nixpkgs {
+              inherit system;
+              overlays = [ self.overlays.default ];
+            }
+          )
+        );
+    in
+    {
+      overlays.default = final: _prev: { sysgauge = final.callPackage ./nix/package.nix { }; };
+
+      packages = forAllSystems (pkgs: {
+        default = pkgs.sysgauge;
+        inherit (pkgs) sysgauge;
+      });
+
+      # services.sysgauge.<name>; brings pkgs.sysgauge with it.
+      nixosModules.default = {
+        imports = [ ./nix/module.nix ];
+        nixpkgs.overlays = [ self.overlays.default ];
+      };
+
+      # One NixOS VM test per exporter, in the style of nixpkgs' prometheus-exporters tests.
+      checks = forAllSystems (
+        pkgs:
+        { package = pkgs.sysgauge; }
+        // import ./nix/tests/vm.nix {
+          inherit pkgs;
+          module = self.nixosModules.default;
+        }
+      );
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}
