@@ -30,11 +30,17 @@
         inherit (pkgs) sysgauge;
       });
 
-      # services.sysgauge.<name>; brings pkgs.sysgauge with it.
+      # services.sysgauge.<name>, and services.sysgauge.monitoring (dashboards into Grafana,
+      # rules and scrape jobs into Prometheus); brings pkgs.sysgauge with it.
       nixosModules.default = {
-        imports = [ ./nix/module.nix ];
+        imports = [
+          ./nix/module.nix
+          ./nix/monitoring.nix
+        ];
         nixpkgs.overlays = [ self.overlays.default ];
       };
+      # The monitoring side alone, for the Prometheus/Grafana host of a fleet.
+      nixosModules.monitoring = import ./nix/monitoring.nix;
 
       # One NixOS VM test per exporter, in the style of nixpkgs' prometheus-exporters tests.
       checks = forAllSystems (
