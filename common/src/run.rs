@@ -60,7 +60,7 @@ pub fn run<C: ExporterConfig>(
 
     match mode {
         Mode::Once => {
-            let collection = runtime(false)?.block_on(exporter.collect());
+            let collection = collect_once(&exporter)?;
             let text = encode(&collection.metrics, Format::Text);
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`once | head`) is the reader's choice, not an error.
@@ -103,7 +103,7 @@ pub fn run<C: ExporterConfig>(
             if !name.ends_with(".prom") {
                 tracing::warn!(file = %name, "node_exporter only reads files ending in .prom");
             }
-            let collection = runtime(false)?.block_on(exporter.collect());
+            let collection = collect_once(&exporter)?;
             let text = encode(&collection.metrics, Format::Text);
             match textfile::write(&directory, &name, text.as_bytes()) {
                 Ok(path) => {
@@ -146,10 +146,25 @@ pub fn run<C: ExporterConfig>(
                 .into());
             }
             tracing::info!(version = identity.version, "starting {}", identity.binary);
-            runtime(true)?.block_on(serve(exporter, settings))?;
+            let runtime = runtime(true)?;
+            let served = runtime.block_on(serve(exporter, settings));
+            // Blocking work abandoned at a deadline (a hung driver call) must not keep the
+            // process from exiting.
+            runtime.shutdown_background();
+            served?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// One collection on a fresh runtime. A collector's blocking task that overran the deadline
+/// (a hung driver call in `spawn_blocking`) is abandoned rather than waited for, so the process
+/// still exits on time.
+fn collect_once(exporter: &Exporter) -> std::io::Result<crate::collector::Collection> {
+    let runtime = runtime(false)?;
+    let collection = runtime.block_on(exporter.collect());
+    runtime.shutdown_background();
+    Ok(collection)
 }
 
 /// A single-threaded runtime for one collection; a small multi-threaded one for `serve`.

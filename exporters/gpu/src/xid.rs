@@ -54,10 +54,18 @@ impl XidCounts {
 
 /// Starts the listener of `session`; it ends when the session does.
 pub fn spawn(session: Arc<Session>, counts: Arc<XidCounts>) {
+    // Counted as listening from the start, so that the scrape that opened the session
+    // already says so; the listener takes itself off when it gives up or its session ends.
+    counts.listeners.fetch_add(1, Ordering::AcqRel);
+    let thread_counts = Arc::clone(&counts);
     let spawned = std::thread::Builder::new()
         .name("nvml-xid".into())
-        .spawn(move || listen(&session, &counts));
+        .spawn(move || {
+            listen(&session, &thread_counts);
+            thread_counts.listeners.fetch_sub(1, Ordering::AcqRel);
+        });
     if let Err(e) = spawned {
+        counts.listeners.fetch_sub(1, Ordering::AcqRel);
         tracing::warn!(error = %e, "cannot start the XID listener; XIDs are not counted");
     }
 }
@@ -77,7 +85,6 @@ fn listen(session: &Session, counts: &XidCounts) {
     let Some(set) = register(nvml) else {
         return;
     };
-    counts.listeners.fetch_add(1, Ordering::AcqRel);
     tracing::debug!("listening for XID errors");
     while !session.has_ended() {
         match set.wait(WAIT_SLICE_MS) {
@@ -102,7 +109,6 @@ fn listen(session: &Session, counts: &XidCounts) {
             }
         }
     }
-    counts.listeners.fetch_sub(1, Ordering::AcqRel);
     tracing::debug!("XID listener stopped");
 }
 

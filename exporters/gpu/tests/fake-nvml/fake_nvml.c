@@ -2,7 +2,9 @@
  * A fake libnvidia-ml for sysgauge-gpu's tests: the exporter loads it through the same
  * nvml-wrapper path (dlopen + symbol lookup) as the real library on a host with a GPU.
  *
- * Build:  gcc -shared -fPIC -O2 -o libnvidia-ml.so.1 fake_nvml.c
+ * Build:  gcc -shared -fPIC -O2 -Wl,-z,nodelete -o libnvidia-ml.so.1 fake_nvml.c
+ *         (nodelete: the state survives dlclose between NVML sessions, as the kernel driver's
+ *         does for the real library)
  *         add -DFAKE_NO_SHUTDOWN to leave out nvmlShutdown,
  *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol").
  *
@@ -30,6 +32,7 @@
  *   gpu0.lost_after 3           from the 4th call on this GPU (counted from init), GPU_IS_LOST
  *   gpu0.lost_file /path        GPU_IS_LOST while this file exists
  *   gpu0.xid 79,48              XIDs delivered one per nvmlEventSetWait_v2, then TIMEOUT
+ *   gpu0.sleep_ms 5000          every call on this GPU first sleeps (a hung driver)
  *
  * A value "!N" makes the call return NVML error code N instead (e.g. "!4", NO_PERMISSION).
  * A value that is not configured at all is NOT_SUPPORTED, as on a GPU that lacks the sensor.
@@ -170,6 +173,12 @@ static nvmlReturn_t dev_check(nvmlDevice_t dev) {
     if (!initialised) return ERR_UNINITIALIZED;
     if (!dev || dev < devices || dev >= devices + ngpus) return ERR_INVALID_ARGUMENT;
     dev->calls++;
+    const char *sleep_ms = dev_get(dev->index, "sleep_ms");
+    if (sleep_ms) {
+        long ms = atol(sleep_ms);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     const char *after = dev_get(dev->index, "lost_after");
     if (after && dev->calls > atol(after)) return ERR_GPU_IS_LOST;
     const char *file = dev_get(dev->index, "lost_file");
@@ -207,9 +216,10 @@ static nvmlReturn_t init_common(void) {
     load_config();
     log_call("init");
     const char *err = get("init_error");
-    if (err && atoi(err) != 0) {
+    int code = err ? atoi(err) : 0;
+    if (code != 0) {
         if (!initialised) clear_config();
-        return atoi(err);
+        return code;
     }
     const char *n = get("gpus");
     ngpus = n ? atoi(n) : 0;
@@ -217,8 +227,7 @@ static nvmlReturn_t init_common(void) {
     for (int i = 0; i < MAX_GPUS; i++) {
         devices[i].index = i;
         devices[i].calls = 0;
-        /* XIDs already delivered to a set that is still open are not delivered again. */
-        if (!initialised) devices[i].xid_next = 0;
+        /* xid_next is never reset: an XID happens once, whatever the sessions. */
     }
     initialised++;
     return OK;
