@@ -146,7 +146,12 @@ pub fn run<C: ExporterConfig>(
                 .into());
             }
             tracing::info!(version = identity.version, "starting {}", identity.binary);
-            runtime(true)?.block_on(serve(exporter, settings))?;
+            let runtime = runtime(true)?;
+            let served = runtime.block_on(serve(exporter, settings));
+            // Blocking work abandoned at a deadline (a hung driver call) must not keep the
+            // process from exiting.
+            runtime.shutdown_background();
+            served?;
             Ok(ExitCode::SUCCESS)
         }
     }

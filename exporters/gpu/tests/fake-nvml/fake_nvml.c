@@ -1,0 +1,505 @@
+/*
+ * A fake libnvidia-ml for sysgauge-gpu's tests: the exporter loads it through the same
+ * nvml-wrapper path (dlopen + symbol lookup) as the real library on a host with a GPU.
+ *
+ * Build:  gcc -shared -fPIC -O2 -Wl,-z,nodelete -o libnvidia-ml.so.1 fake_nvml.c
+ *         (nodelete: the state survives dlclose between NVML sessions, as the kernel driver's
+ *         does for the real library)
+ *         add -DFAKE_NO_SHUTDOWN to leave out nvmlShutdown,
+ *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol").
+ *
+ * Behaviour comes from the file named by $FAKE_NVML_CONFIG, read at every nvmlInit, one
+ * "key value" per line ('#' starts a comment):
+ *
+ *   init_error 18               nvmlInit returns this code (18 = LIB_RM_VERSION_MISMATCH)
+ *   driver_version 550.54.15    nvml_version 12.550.54.15    cuda_version 12040
+ *   gpus 2                      number of GPUs (at most 16)
+ *   log /path                   append "init", "shutdown", "event_wait" ... lines to this file
+ *   gpu0.uuid GPU-...           per GPU: uuid name pci_bus_id minor
+ *   gpu0.util_gpu 37            util_gpu util_memory enc_util dec_util (percent)
+ *   gpu0.mem_total 42949672960  mem_total mem_reserved mem_free mem_used (bytes)
+ *   gpu0.temperature 61         (Celsius)
+ *   gpu0.power_usage 123456     power_usage power_limit enforced_power_limit (milliwatts)
+ *   gpu0.energy 987654321       total energy (millijoules)
+ *   gpu0.fans 2  gpu0.fan0 40   number of fans and each one's speed (percent)
+ *   gpu0.clock_graphics 1410    clock_graphics clock_sm clock_mem clock_video (MHz)
+ *   gpu0.pcie_tx 1000           pcie_tx pcie_rx (KB/s)
+ *   gpu0.ecc_corrected 5        ecc_corrected ecc_uncorrected (aggregate counts)
+ *   gpu0.throttle 0x44          current and supported clock-event reason bitmasks
+ *   gpu0.throttle_supported 0x1ff
+ *   gpu0.mig_current 1          mig_current mig_pending
+ *   gpu0.processes 100:1048576,200:2097152   pid:bytes of compute processes
+ *   gpu0.lost_after 3           from the 4th call on this GPU (counted from init), GPU_IS_LOST
+ *   gpu0.lost_file /path        GPU_IS_LOST while this file exists
+ *   gpu0.xid 79,48              XIDs delivered one per nvmlEventSetWait_v2, then TIMEOUT
+ *   gpu0.sleep_ms 5000          every call on this GPU first sleeps (a hung driver)
+ *
+ * A value "!N" makes the call return NVML error code N instead (e.g. "!4", NO_PERMISSION).
+ * A value that is not configured at all is NOT_SUPPORTED, as on a GPU that lacks the sensor.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int nvmlReturn_t;
+typedef struct fake_device *nvmlDevice_t;
+typedef struct fake_event_set *nvmlEventSet_t;
+
+#define OK 0
+#define ERR_UNINITIALIZED 1
+#define ERR_INVALID_ARGUMENT 2
+#define ERR_NOT_SUPPORTED 3
+#define ERR_INSUFFICIENT_SIZE 7
+#define ERR_TIMEOUT 10
+#define ERR_GPU_IS_LOST 15
+#define ERR_UNKNOWN 999
+
+#define MAX_GPUS 16
+#define MAX_KEYS 512
+
+typedef struct {
+    char busIdLegacy[16];
+    unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+    char busId[32];
+} nvmlPciInfo_t;
+
+typedef struct {
+    unsigned int gpu, memory;
+} nvmlUtilization_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned long long total, reserved, free, used;
+} nvmlMemory_v2_t;
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
+
+typedef struct {
+    nvmlDevice_t device;
+    unsigned long long eventType, eventData;
+    unsigned int gpuInstanceId, computeInstanceId;
+} nvmlEventData_t;
+
+struct fake_device {
+    int index;
+    long calls;
+    int xid_next;
+};
+
+struct fake_event_set {
+    unsigned long long registered[MAX_GPUS];
+};
+
+static char *keys[MAX_KEYS];
+static char *values[MAX_KEYS];
+static int nkeys;
+static int initialised;
+static int ngpus;
+static struct fake_device devices[MAX_GPUS];
+
+static void clear_config(void) {
+    for (int i = 0; i < nkeys; i++) {
+        free(keys[i]);
+        free(values[i]);
+    }
+    nkeys = 0;
+}
+
+static void load_config(void) {
+    clear_config();
+    const char *path = getenv("FAKE_NVML_CONFIG");
+    if (!path) return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[4096];
+    while (fgets(line, sizeof line, f) && nkeys < MAX_KEYS) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *key = line;
+        while (*key == ' ' || *key == '\t') key++;
+        char *end = key;
+        while (*end && *end != ' ' && *end != '\t' && *end != '\n') end++;
+        if (end == key) continue;
+        char *value = end;
+        while (*value == ' ' || *value == '\t') value++;
+        *end = 0;
+        size_t n = strlen(value);
+        while (n && (value[n - 1] == '\n' || value[n - 1] == ' ' || value[n - 1] == '\t')) value[--n] = 0;
+        keys[nkeys] = strdup(key);
+        values[nkeys] = strdup(value);
+        nkeys++;
+    }
+    fclose(f);
+}
+
+static const char *get(const char *key) {
+    for (int i = nkeys - 1; i >= 0; i--)
+        if (strcmp(keys[i], key) == 0) return values[i];
+    return NULL;
+}
+
+static const char *dev_get(int index, const char *key) {
+    char full[128];
+    snprintf(full, sizeof full, "gpu%d.%s", index, key);
+    return get(full);
+}
+
+static void log_call(const char *what) {
+    const char *path = get("log");
+    if (!path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, "%s\n", what);
+    fclose(f);
+}
+
+/* NOT_SUPPORTED when unset, the code N for "!N", else SUCCESS with *out parsed. */
+static nvmlReturn_t parse_u64(const char *value, unsigned long long *out) {
+    if (!value) return ERR_NOT_SUPPORTED;
+    if (value[0] == '!') return atoi(value + 1);
+    *out = strtoull(value, NULL, 0);
+    return OK;
+}
+
+/* Every device call starts here: counts the call and decides whether the GPU is lost. */
+static nvmlReturn_t dev_check(nvmlDevice_t dev) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    if (!dev || dev < devices || dev >= devices + ngpus) return ERR_INVALID_ARGUMENT;
+    dev->calls++;
+    const char *sleep_ms = dev_get(dev->index, "sleep_ms");
+    if (sleep_ms) {
+        long ms = atol(sleep_ms);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    const char *after = dev_get(dev->index, "lost_after");
+    if (after && dev->calls > atol(after)) return ERR_GPU_IS_LOST;
+    const char *file = dev_get(dev->index, "lost_file");
+    if (file && access(file, F_OK) == 0) return ERR_GPU_IS_LOST;
+    return OK;
+}
+
+static nvmlReturn_t dev_u64(nvmlDevice_t dev, const char *key, unsigned long long *out) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!out) return ERR_INVALID_ARGUMENT;
+    return parse_u64(dev_get(dev->index, key), out);
+}
+
+static nvmlReturn_t dev_uint(nvmlDevice_t dev, const char *key, unsigned int *out) {
+    unsigned long long v = 0;
+    nvmlReturn_t r = dev_u64(dev, key, &v);
+    if (r == OK) *out = (unsigned int)v;
+    return r;
+}
+
+static nvmlReturn_t copy_string(const char *value, char *buf, unsigned int len) {
+    if (!value) return ERR_NOT_SUPPORTED;
+    if (value[0] == '!') return atoi(value + 1);
+    if (!buf || strlen(value) + 1 > len) return ERR_INSUFFICIENT_SIZE;
+    strcpy(buf, value);
+    return OK;
+}
+
+/* ---- lifecycle ---- */
+
+/* Like the real library, init and shutdown are reference counted: NVML is shut down by the
+ * last nvmlShutdown. Every init reads the configuration again and restarts the call counts. */
+static nvmlReturn_t init_common(void) {
+    load_config();
+    log_call("init");
+    const char *err = get("init_error");
+    int code = err ? atoi(err) : 0;
+    if (code != 0) {
+        if (!initialised) clear_config();
+        return code;
+    }
+    const char *n = get("gpus");
+    ngpus = n ? atoi(n) : 0;
+    if (ngpus > MAX_GPUS) ngpus = MAX_GPUS;
+    for (int i = 0; i < MAX_GPUS; i++) {
+        devices[i].index = i;
+        devices[i].calls = 0;
+        /* xid_next is never reset: an XID happens once, whatever the sessions. */
+    }
+    initialised++;
+    return OK;
+}
+
+nvmlReturn_t nvmlInit_v2(void) { return init_common(); }
+nvmlReturn_t nvmlInitWithFlags(unsigned int flags) { (void)flags; return init_common(); }
+
+#ifndef FAKE_NO_SHUTDOWN
+nvmlReturn_t nvmlShutdown(void) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    log_call("shutdown");
+    if (--initialised == 0) clear_config();
+    return OK;
+}
+#endif
+
+const char *nvmlErrorString(nvmlReturn_t r) {
+    (void)r;
+    return "fake NVML error";
+}
+
+/* ---- system ---- */
+
+nvmlReturn_t nvmlSystemGetDriverVersion(char *buf, unsigned int len) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    return copy_string(get("driver_version"), buf, len);
+}
+
+nvmlReturn_t nvmlSystemGetNVMLVersion(char *buf, unsigned int len) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    return copy_string(get("nvml_version"), buf, len);
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    unsigned long long v = 0;
+    nvmlReturn_t r = parse_u64(get("cuda_version"), &v);
+    if (r == OK) *version = (int)v;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    *count = (unsigned int)ngpus;
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    if (index >= (unsigned int)ngpus) return ERR_INVALID_ARGUMENT;
+    nvmlReturn_t r = dev_check(&devices[index]);
+    if (r != OK) return r;
+    *dev = &devices[index];
+    return OK;
+}
+
+/* ---- identity ---- */
+
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t dev, char *buf, unsigned int len) {
+    nvmlReturn_t r = dev_check(dev);
+    return r != OK ? r : copy_string(dev_get(dev->index, "uuid"), buf, len);
+}
+
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t dev, char *buf, unsigned int len) {
+    nvmlReturn_t r = dev_check(dev);
+    return r != OK ? r : copy_string(dev_get(dev->index, "name"), buf, len);
+}
+
+nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t dev, unsigned int *index) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r == OK) *index = (unsigned int)dev->index;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t dev, unsigned int *minor) {
+    return dev_uint(dev, "minor", minor);
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t *pci) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    const char *id = dev_get(dev->index, "pci_bus_id");
+    if (!id) return ERR_NOT_SUPPORTED;
+    memset(pci, 0, sizeof *pci);
+    snprintf(pci->busId, sizeof pci->busId, "%s", id);
+    snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%s", id);
+    return OK;
+}
+
+/* ---- metrics ---- */
+
+nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t *u) {
+    nvmlReturn_t r = dev_uint(dev, "util_gpu", &u->gpu);
+    if (r != OK) return r;
+    unsigned long long m = 0;
+    r = parse_u64(dev_get(dev->index, "util_memory"), &m);
+    u->memory = (unsigned int)m;
+    return r;
+}
+
+static nvmlReturn_t engine_util(nvmlDevice_t dev, const char *key, unsigned int *util, unsigned int *period) {
+    nvmlReturn_t r = dev_uint(dev, key, util);
+    if (r == OK && period) *period = 167000;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetEncoderUtilization(nvmlDevice_t dev, unsigned int *util, unsigned int *period) {
+    return engine_util(dev, "enc_util", util, period);
+}
+
+nvmlReturn_t nvmlDeviceGetDecoderUtilization(nvmlDevice_t dev, unsigned int *util, unsigned int *period) {
+    return engine_util(dev, "dec_util", util, period);
+}
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t *m) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    /* NVML_STRUCT_VERSION(Memory, 2): the caller must say which layout it passes. */
+    if (m->version != ((2u << 24) | (unsigned int)sizeof(nvmlMemory_v2_t))) return ERR_INVALID_ARGUMENT;
+    int i = dev->index;
+    if ((r = parse_u64(dev_get(i, "mem_total"), &m->total)) != OK) return r;
+    if ((r = parse_u64(dev_get(i, "mem_free"), &m->free)) != OK) return r;
+    if ((r = parse_u64(dev_get(i, "mem_used"), &m->used)) != OK) return r;
+    m->reserved = 0;
+    parse_u64(dev_get(i, "mem_reserved"), &m->reserved);
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, int sensor, unsigned int *temp) {
+    if (sensor != 0) return ERR_INVALID_ARGUMENT;
+    return dev_uint(dev, "temperature", temp);
+}
+
+#ifndef FAKE_NO_POWER
+nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t dev, unsigned int *mw) {
+    return dev_uint(dev, "power_usage", mw);
+}
+#endif
+
+nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t dev, unsigned int *mw) {
+    return dev_uint(dev, "power_limit", mw);
+}
+
+nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t dev, unsigned int *mw) {
+    return dev_uint(dev, "enforced_power_limit", mw);
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long long *mj) {
+    return dev_u64(dev, "energy", mj);
+}
+
+nvmlReturn_t nvmlDeviceGetNumFans(nvmlDevice_t dev, unsigned int *n) {
+    return dev_uint(dev, "fans", n);
+}
+
+nvmlReturn_t nvmlDeviceGetFanSpeed_v2(nvmlDevice_t dev, unsigned int fan, unsigned int *speed) {
+    char key[32];
+    snprintf(key, sizeof key, "fan%u", fan);
+    return dev_uint(dev, key, speed);
+}
+
+nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t dev, int type, unsigned int *mhz) {
+    static const char *names[] = {"clock_graphics", "clock_sm", "clock_mem", "clock_video"};
+    if (type < 0 || type > 3) return ERR_INVALID_ARGUMENT;
+    return dev_uint(dev, names[type], mhz);
+}
+
+nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t dev, int counter, unsigned int *kbs) {
+    if (counter < 0 || counter > 1) return ERR_INVALID_ARGUMENT;
+    return dev_uint(dev, counter == 0 ? "pcie_tx" : "pcie_rx", kbs);
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t dev, int error_type, int counter_type, unsigned long long *count) {
+    /* Only the aggregate (lifetime) counters are configured; volatile ones are unsupported. */
+    if (counter_type != 1) {
+        nvmlReturn_t r = dev_check(dev);
+        return r != OK ? r : ERR_NOT_SUPPORTED;
+    }
+    return dev_u64(dev, error_type == 0 ? "ecc_corrected" : "ecc_uncorrected", count);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t dev, unsigned long long *reasons) {
+    return dev_u64(dev, "throttle", reasons);
+}
+
+nvmlReturn_t nvmlDeviceGetSupportedClocksThrottleReasons(nvmlDevice_t dev, unsigned long long *reasons) {
+    return dev_u64(dev, "throttle_supported", reasons);
+}
+
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsigned int *pending) {
+    nvmlReturn_t r = dev_uint(dev, "mig_current", current);
+    if (r != OK) return r;
+    unsigned long long p = 0;
+    r = parse_u64(dev_get(dev->index, "mig_pending"), &p);
+    *pending = (unsigned int)(r == OK ? p : *current);
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    const char *list = dev_get(dev->index, "processes");
+    if (list && list[0] == '!') return atoi(list + 1);
+    unsigned int n = 0;
+    nvmlProcessInfo_t found[64];
+    for (const char *p = list; p && *p && n < 64;) {
+        char *end;
+        found[n].pid = (unsigned int)strtoul(p, &end, 10);
+        found[n].usedGpuMemory = *end == ':' ? strtoull(end + 1, &end, 0) : 0;
+        found[n].gpuInstanceId = found[n].computeInstanceId = 0xFFFFFFFFu;
+        n++;
+        p = strchr(end, ',');
+        if (p) p++;
+    }
+    /* The size protocol: a short buffer gets INSUFFICIENT_SIZE and the count needed. */
+    if (*count < n || (!infos && n > 0)) {
+        *count = n;
+        return ERR_INSUFFICIENT_SIZE;
+    }
+    *count = n;
+    if (infos) memcpy(infos, found, n * sizeof *infos);
+    return OK;
+}
+
+/* ---- events ---- */
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    *set = calloc(1, sizeof **set);
+    log_call("event_set_create");
+    return *set ? OK : ERR_UNKNOWN;
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types, nvmlEventSet_t set) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!set) return ERR_INVALID_ARGUMENT;
+    set->registered[dev->index] |= types;
+    return OK;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    for (int i = 0; i < ngpus; i++) {
+        struct fake_device *d = &devices[i];
+        if (!(set->registered[i] & 8ULL)) continue; /* nvmlEventTypeXidCriticalError */
+        const char *list = dev_get(i, "xid");
+        if (!list) continue;
+        const char *p = list;
+        for (int k = 0; k < d->xid_next && p; k++) {
+            p = strchr(p, ',');
+            if (p) p++;
+        }
+        if (!p || !*p) continue;
+        d->xid_next++;
+        memset(data, 0, sizeof *data);
+        data->device = d;
+        data->eventType = 8ULL;
+        data->eventData = strtoull(p, NULL, 10);
+        data->gpuInstanceId = data->computeInstanceId = 0xFFFFFFFFu;
+        log_call("event_delivered");
+        return OK;
+    }
+    /* Nothing pending: wait (in short slices, like the driver would block) and time out. */
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return ERR_TIMEOUT;
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+    log_call("event_set_free");
+    free(set);
+    return OK;
+}

@@ -1,0 +1,711 @@
+//! End-to-end tests of sysgauge-gpu: the real binary loads a fake libnvidia-ml, compiled from
+//! C by each test (tests/fake-nvml/fake_nvml.c), through the same nvml-wrapper path as the
+//! real library on a host with a GPU. The fake's behaviour comes from the file named by
+//! $FAKE_NVML_CONFIG.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use sysgauge_testkit::{
+    NodeExporter, Process, available, free_port, http_get, promtool_check_metrics, run, sample,
+    tempfile::TempDir, wait_for,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-gpu");
+const FAKE_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-nvml/fake_nvml.c");
+
+/// A temporary directory with a fake libnvidia-ml.so.1 built with `defines` (e.g.
+/// `-DFAKE_NO_POWER`); `None` when gcc is missing.
+fn fake(defines: &[&str]) -> Option<(TempDir, PathBuf)> {
+    if !available("gcc", "gcc") {
+        return None;
+    }
+    let dir = TempDir::new().unwrap();
+    let lib = dir.path().join("libnvidia-ml.so.1");
+    let out = run(Command::new("gcc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-Wl,-z,nodelete",
+            "-o",
+        ])
+        .arg(&lib)
+        .arg(FAKE_SOURCE)
+        .args(defines));
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((dir, lib))
+}
+
+/// Writes the fake's configuration and returns its path.
+fn config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("fake-nvml.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `sysgauge-gpu --nvml.library LIB <args>` with the fake configured by `conf`.
+fn exporter(lib: &Path, conf: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("FAKE_NVML_CONFIG", conf)
+        .arg("--nvml.library")
+        .arg(lib);
+    cmd
+}
+
+fn once(cmd: &mut Command) -> (Output, String, String) {
+    let out = run(cmd.arg("once"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+fn absent(text: &str, name_prefix: &str) {
+    assert!(
+        !text.lines().any(|l| l.starts_with(name_prefix)),
+        "{name_prefix} should be left out:\n{text}"
+    );
+}
+
+const TWO_GPUS: &str = "
+driver_version 550.54.15
+nvml_version 12.550.54.15
+cuda_version 12040
+gpus 2
+gpu0.uuid GPU-11111111-2222-3333-4444-555555555555
+gpu0.name NVIDIA A100-SXM4-40GB
+gpu0.pci_bus_id 00000000:3B:00.0
+gpu0.util_gpu 37
+gpu0.util_memory 12
+gpu0.enc_util 5
+gpu0.dec_util 7
+gpu0.mem_total 42949672960
+gpu0.mem_free 40000000000
+gpu0.mem_used 2949672960
+gpu0.temperature 61
+gpu0.power_usage 123456
+gpu0.power_limit 250000
+gpu0.enforced_power_limit 240000
+gpu0.energy 987654321
+gpu0.fans 2
+gpu0.fan0 40
+gpu0.fan1 55
+gpu0.clock_graphics 1410
+gpu0.clock_sm 1395
+gpu0.clock_mem 1215
+gpu0.clock_video 1275
+gpu0.pcie_tx 1000
+gpu0.pcie_rx 2500
+gpu0.ecc_corrected 5
+gpu0.ecc_uncorrected 1
+gpu0.throttle 0x44
+gpu0.throttle_supported 0x1ff
+gpu0.mig_current 1
+gpu1.uuid GPU-99999999-8888-7777-6666-555555555555
+gpu1.name Tesla T4
+gpu1.pci_bus_id 00000000:AF:00.0
+gpu1.util_gpu 100
+gpu1.util_memory 0
+gpu1.mem_total 16106127360
+gpu1.mem_free 16106127360
+gpu1.mem_used 0
+gpu1.temperature 40
+gpu1.power_usage 70000
+gpu1.fans !4
+gpu1.clock_graphics 585
+gpu1.throttle 0x1
+gpu1.mig_current 0
+";
+
+/// Two GPUs with different values: every metric exactly, in base units (bytes, watts,
+/// joules, hertz, bytes per second, ratios); what a GPU does not support (or may not be read)
+/// is left out for that GPU, not reported as zero; the output passes promtool.
+#[test]
+fn two_gpus_report_exact_values_in_base_units() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let me = std::process::id();
+    let conf = config(
+        dir.path(),
+        &format!("{TWO_GPUS}gpu0.processes {me}:1048576,4000000000:2097152\n"),
+    );
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert!(out.status.success(), "{stderr}\n{text}");
+    promtool_check_metrics(&text).unwrap();
+
+    let a = "GPU-11111111-2222-3333-4444-555555555555";
+    let b = "GPU-99999999-8888-7777-6666-555555555555";
+    let s = |name: &str, labels: &str| value(&text, &format!("{name}{{{labels}}}"));
+    assert_eq!(value(&text, "sysgauge_gpu_nvml_up"), 1.0);
+    assert_eq!(value(&text, "sysgauge_gpu_devices"), 2.0);
+    assert_eq!(
+        s(
+            "sysgauge_gpu_driver_info",
+            r#"driver_version="550.54.15",nvml_version="12.550.54.15",cuda_version="12.4""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        s(
+            "sysgauge_gpu_info",
+            &format!(
+                r#"uuid="{a}",index="0",name="NVIDIA A100-SXM4-40GB",pci_bus_id="00000000:3B:00.0""#
+            )
+        ),
+        1.0
+    );
+    assert_eq!(
+        s(
+            "sysgauge_gpu_info",
+            &format!(r#"uuid="{b}",index="1",name="Tesla T4",pci_bus_id="00000000:AF:00.0""#)
+        ),
+        1.0
+    );
+    let ua = format!(r#"uuid="{a}""#);
+    let ub = format!(r#"uuid="{b}""#);
+    // GPU 0: everything.
+    assert_eq!(s("sysgauge_gpu_utilization_ratio", &ua), 0.37);
+    assert_eq!(s("sysgauge_gpu_memory_utilization_ratio", &ua), 0.12);
+    assert_eq!(s("sysgauge_gpu_encoder_utilization_ratio", &ua), 0.05);
+    assert_eq!(s("sysgauge_gpu_decoder_utilization_ratio", &ua), 0.07);
+    assert_eq!(s("sysgauge_gpu_memory_total_bytes", &ua), 42949672960.0);
+    assert_eq!(s("sysgauge_gpu_memory_free_bytes", &ua), 40000000000.0);
+    assert_eq!(s("sysgauge_gpu_memory_used_bytes", &ua), 2949672960.0);
+    assert_eq!(s("sysgauge_gpu_temperature_celsius", &ua), 61.0);
+    assert_eq!(s("sysgauge_gpu_power_draw_watts", &ua), 123.456);
+    assert_eq!(s("sysgauge_gpu_power_limit_watts", &ua), 250.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_enforced_watts", &ua), 240.0);
+    assert_eq!(s("sysgauge_gpu_energy_joules_total", &ua), 987654.321);
+    assert_eq!(
+        s("sysgauge_gpu_fan_speed_ratio", &format!(r#"{ua},fan="0""#)),
+        0.4
+    );
+    assert_eq!(
+        s("sysgauge_gpu_fan_speed_ratio", &format!(r#"{ua},fan="1""#)),
+        0.55
+    );
+    for (clock, mhz) in [
+        ("graphics", 1410.0),
+        ("sm", 1395.0),
+        ("memory", 1215.0),
+        ("video", 1275.0),
+    ] {
+        assert_eq!(
+            s(
+                "sysgauge_gpu_clock_hertz",
+                &format!(r#"{ua},clock="{clock}""#)
+            ),
+            mhz * 1e6
+        );
+    }
+    assert_eq!(
+        s("sysgauge_gpu_pcie_transmit_bytes_per_second", &ua),
+        1_024_000.0
+    );
+    assert_eq!(
+        s("sysgauge_gpu_pcie_receive_bytes_per_second", &ua),
+        2_560_000.0
+    );
+    assert_eq!(
+        s(
+            "sysgauge_gpu_ecc_errors_total",
+            &format!(r#"{ua},type="corrected""#)
+        ),
+        5.0
+    );
+    assert_eq!(
+        s(
+            "sysgauge_gpu_ecc_errors_total",
+            &format!(r#"{ua},type="uncorrected""#)
+        ),
+        1.0
+    );
+    for (reason, on) in [
+        ("gpu_idle", 0.0),
+        ("applications_clocks_setting", 0.0),
+        ("sw_power_cap", 1.0),
+        ("hw_slowdown", 0.0),
+        ("sync_boost", 0.0),
+        ("sw_thermal_slowdown", 0.0),
+        ("hw_thermal_slowdown", 1.0),
+        ("hw_power_brake_slowdown", 0.0),
+        ("display_clock_setting", 0.0),
+    ] {
+        assert_eq!(
+            s(
+                "sysgauge_gpu_clock_event_active",
+                &format!(r#"{ua},reason="{reason}""#)
+            ),
+            on,
+            "{reason}"
+        );
+    }
+    assert_eq!(s("sysgauge_gpu_mig_enabled", &ua), 1.0);
+    assert_eq!(s("sysgauge_gpu_processes", &ua), 2.0);
+    let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+    assert_eq!(
+        s(
+            "sysgauge_gpu_process_memory_used_bytes",
+            &format!(r#"{ua},pid="{me}",process_name="{}""#, comm.trim_end())
+        ),
+        1048576.0
+    );
+    // A process that is gone (or in another PID namespace) still counts, without a name.
+    assert_eq!(
+        s(
+            "sysgauge_gpu_process_memory_used_bytes",
+            &format!(r#"{ua},pid="4000000000",process_name="""#)
+        ),
+        2097152.0
+    );
+    assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="0",{ua}"#)), 0.0);
+
+    // GPU 1: different values, and what it lacks is left out.
+    assert_eq!(s("sysgauge_gpu_utilization_ratio", &ub), 1.0);
+    assert_eq!(s("sysgauge_gpu_memory_utilization_ratio", &ub), 0.0);
+    assert_eq!(s("sysgauge_gpu_memory_total_bytes", &ub), 16106127360.0);
+    assert_eq!(s("sysgauge_gpu_memory_used_bytes", &ub), 0.0);
+    assert_eq!(s("sysgauge_gpu_temperature_celsius", &ub), 40.0);
+    assert_eq!(s("sysgauge_gpu_power_draw_watts", &ub), 70.0);
+    assert_eq!(
+        s(
+            "sysgauge_gpu_clock_hertz",
+            &format!(r#"{ub},clock="graphics""#)
+        ),
+        585e6
+    );
+    assert_eq!(s("sysgauge_gpu_mig_enabled", &ub), 0.0);
+    // Supported reasons unknown: every reason is reported.
+    assert_eq!(
+        s(
+            "sysgauge_gpu_clock_event_active",
+            &format!(r#"{ub},reason="gpu_idle""#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        s(
+            "sysgauge_gpu_clock_event_active",
+            &format!(r#"{ub},reason="sw_power_cap""#)
+        ),
+        0.0
+    );
+    assert_eq!(s("sysgauge_gpu_processes", &ub), 0.0);
+    assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="1",{ub}"#)), 0.0);
+    for name in [
+        "sysgauge_gpu_encoder_utilization_ratio",
+        "sysgauge_gpu_decoder_utilization_ratio",
+        "sysgauge_gpu_power_limit_watts",
+        "sysgauge_gpu_power_limit_enforced_watts",
+        "sysgauge_gpu_energy_joules_total",
+        "sysgauge_gpu_fan_speed_ratio",
+        "sysgauge_gpu_pcie_transmit_bytes_per_second",
+        "sysgauge_gpu_ecc_errors_total",
+    ] {
+        absent(&text, &format!("{name}{{{ub}"));
+    }
+    for clock in ["sm", "memory", "video"] {
+        absent(
+            &text,
+            &format!(r#"sysgauge_gpu_clock_hertz{{{ub},clock="{clock}""#),
+        );
+    }
+    // No permission to read GPU 1's fans is a warning naming the GPU, not a failure.
+    assert!(
+        stderr.contains("level=warn")
+            && stderr.contains("nvmlDeviceGetNumFans")
+            && stderr.contains(b),
+        "{stderr}"
+    );
+    // Counters are typed as such.
+    assert!(text.contains("# TYPE sysgauge_gpu_energy_joules_total counter"));
+    assert!(text.contains("# TYPE sysgauge_gpu_ecc_errors_total counter"));
+    // once cannot see XIDs, and says so in the metrics.
+    assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 0.0);
+    absent(&text, "sysgauge_gpu_xid_errors_total");
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        1.0
+    );
+}
+
+/// A library without nvmlDeviceGetPowerUsage: the power draw is left out, everything else is
+/// still there. The library and a knob come from the configuration file this time.
+#[test]
+fn missing_symbol_leaves_only_that_metric_out() {
+    let Some((dir, lib)) = fake(&["-DFAKE_NO_POWER"]) else {
+        return;
+    };
+    let conf = config(dir.path(), TWO_GPUS);
+    let toml = dir.path().join("gpu.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[nvml]\nlibrary = {:?}\npcie_throughput = false\n",
+            lib.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(BIN)
+        .env("FAKE_NVML_CONFIG", &conf)
+        .arg("--config")
+        .arg(&toml)
+        .arg("once"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    absent(&text, "sysgauge_gpu_power_draw_watts");
+    absent(&text, "sysgauge_gpu_pcie_transmit_bytes_per_second");
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_gpu_power_limit_watts{uuid="GPU-11111111-2222-3333-4444-555555555555"}"#
+        ),
+        250.0
+    );
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        1.0
+    );
+
+    // A typo in the [nvml] section is an error naming the file, line and key.
+    std::fs::write(&toml, "[nvml]\nlibary = \"/x\"\n").unwrap();
+    let out = run(Command::new(BIN).arg("--config").arg(&toml).arg("once"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 2") && err.contains("libary"), "{err}");
+}
+
+/// nvml-wrapper panics when it drops an NVML that lacks nvmlShutdown (exit 101, or an abort
+/// in a release build). Such a library is refused with a clear error instead.
+#[test]
+fn library_without_nvml_shutdown_is_refused_without_a_panic() {
+    let Some((dir, lib)) = fake(&["-DFAKE_NO_SHUTDOWN"]) else {
+        return;
+    };
+    let conf = config(dir.path(), TWO_GPUS);
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("lacks nvmlShutdown"), "{stderr}");
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        0.0
+    );
+}
+
+/// A driver/library version mismatch (after a driver upgrade without a reboot) is a clear log
+/// line and a failed collection; a kernel driver that is not loaded is "absent", not a failure.
+#[test]
+fn init_failures() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let conf = config(dir.path(), &format!("{TWO_GPUS}init_error 18\n"));
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("level=error") && stderr.contains("driver/library version mismatch"),
+        "{stderr}"
+    );
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        0.0
+    );
+    absent(&text, "sysgauge_gpu_nvml_up");
+
+    let conf = config(dir.path(), &format!("{TWO_GPUS}init_error 9\n"));
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(value(&text, "sysgauge_gpu_nvml_up"), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_gpu_nvml_absent{reason="driver_not_loaded"}"#
+        ),
+        1.0
+    );
+    assert!(
+        stderr.contains("NVIDIA kernel driver is not loaded"),
+        "{stderr}"
+    );
+
+    // Any other init error fails the collection, naming the library.
+    let conf = config(dir.path(), &format!("{TWO_GPUS}init_error 999\n"));
+    let (out, _, stderr) = once(&mut exporter(&lib, &conf));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nvmlInit failed") && stderr.contains(&lib.display().to_string()),
+        "{stderr}"
+    );
+}
+
+/// A host without the NVIDIA driver: once says so plainly and exits 0; textfile writes a file
+/// that says NVML is absent, exits 0, and node_exporter reads the file. With no
+/// --nvml.library, the default libnvidia-ml.so.1 is found through the linker's search path.
+#[test]
+fn host_without_driver_and_default_library_lookup() {
+    let Some((dir, _lib)) = fake(&[]) else { return };
+    let conf = config(dir.path(), TWO_GPUS);
+    let missing = dir.path().join("nowhere/libnvidia-ml.so.1");
+    let (out, text, stderr) = once(&mut exporter(&missing, &conf));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NVML is absent: no NVIDIA driver on this host"),
+        "{stderr}"
+    );
+    assert_eq!(value(&text, "sysgauge_gpu_nvml_up"), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_gpu_nvml_absent{reason="library_not_found"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        1.0
+    );
+
+    let textdir = TempDir::new().unwrap();
+    let out = run(exporter(&missing, &conf)
+        .args(["textfile", "--directory"])
+        .arg(textdir.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_to_string(textdir.path().join("sysgauge-gpu.prom")).unwrap();
+    assert_eq!(
+        value(
+            &file,
+            r#"sysgauge_gpu_nvml_absent{reason="library_not_found"}"#
+        ),
+        1.0
+    );
+    if let Some(node) = NodeExporter::start(textdir.path(), dir.path()) {
+        let scraped = node.scrape();
+        assert_eq!(value(&scraped, "sysgauge_gpu_nvml_up"), 0.0);
+        assert_eq!(value(&scraped, "node_textfile_scrape_error"), 0.0);
+    }
+
+    // The default name, found through LD_LIBRARY_PATH like any library the linker finds.
+    let out = run(Command::new(BIN)
+        .env("FAKE_NVML_CONFIG", &conf)
+        .env("LD_LIBRARY_PATH", dir.path())
+        .arg("once"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(value(&text, "sysgauge_gpu_nvml_up"), 1.0);
+    assert_eq!(value(&text, "sysgauge_gpu_devices"), 2.0);
+}
+
+/// A GPU lost in the middle of a collection (after three calls: handle, UUID, name) is
+/// reported as lost under the UUID it had, the other GPU is complete, and the collection
+/// succeeds. A GPU lost before it ever answered is reported by index.
+#[test]
+fn gpu_lost_mid_collection() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let b = "GPU-99999999-8888-7777-6666-555555555555";
+    let conf = config(dir.path(), &format!("{TWO_GPUS}gpu1.lost_after 3\n"));
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_lost{{index="1",uuid="{b}"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_gpu_lost{index="0",uuid="GPU-11111111-2222-3333-4444-555555555555"}"#
+        ),
+        0.0
+    );
+    // Nothing half-read from the lost GPU.
+    absent(&text, &format!(r#"sysgauge_gpu_info{{uuid="{b}""#));
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_gpu_temperature_celsius{uuid="GPU-11111111-2222-3333-4444-555555555555"}"#
+        ),
+        61.0
+    );
+    assert_eq!(value(&text, "sysgauge_gpu_devices"), 2.0);
+    assert!(
+        stderr.contains("GPU lost") && stderr.contains("nvmlDeviceGetPciInfo_v3"),
+        "{stderr}"
+    );
+
+    let conf = config(dir.path(), &format!("{TWO_GPUS}gpu1.lost_after 0\n"));
+    let (out, text, _) = once(&mut exporter(&lib, &conf));
+    assert!(out.status.success());
+    assert_eq!(value(&text, r#"sysgauge_gpu_lost{index="1",uuid=""}"#), 1.0);
+}
+
+/// A driver call that hangs is cut at the collector deadline: the process answers on time and
+/// reports the failure.
+#[test]
+fn hung_nvml_call_is_cut_at_the_deadline() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let conf = config(dir.path(), &format!("{TWO_GPUS}gpu1.sleep_ms 30000\n"));
+    let start = Instant::now();
+    let (out, text, stderr) = once(exporter(&lib, &conf).args(["--collector.timeout", "1s"]));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        0.0
+    );
+}
+
+fn log_lines(path: &Path, what: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == what)
+        .count()
+}
+
+/// serve: XIDs delivered through nvmlEventSetWait_v2 are counted by GPU and code; a GPU that
+/// falls off the bus is reported lost, NVML is shut down (nvmlShutdown) and initialised again
+/// at the next scrape, and the GPU is back once it answers again. XID counts survive the new
+/// session and are not counted twice.
+#[test]
+fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let lost = dir.path().join("gpu1-lost");
+    let log = dir.path().join("calls.log");
+    let conf = config(
+        dir.path(),
+        &format!(
+            "{TWO_GPUS}gpu0.xid 79,79,48\ngpu1.lost_file {}\nlog {}\n",
+            lost.display(),
+            log.display()
+        ),
+    );
+    let port = free_port();
+    let _server = Process::spawn(
+        "sysgauge-gpu serve",
+        exporter(&lib, &conf)
+            .args(["serve", "--web.listen-address"])
+            .arg(format!("127.0.0.1:{port}")),
+        &dir.path().join("serve.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let a = "GPU-11111111-2222-3333-4444-555555555555";
+    let b = "GPU-99999999-8888-7777-6666-555555555555";
+    let scrape = || {
+        let (status, body) = http_get(&url, &[]);
+        (status == 200).then_some(body)
+    };
+    let xid79 = format!(r#"sysgauge_gpu_xid_errors_total{{uuid="{a}",xid="79"}}"#);
+    let xid48 = format!(r#"sysgauge_gpu_xid_errors_total{{uuid="{a}",xid="48"}}"#);
+    let text = wait_for("three XIDs counted", Duration::from_secs(20), || {
+        scrape().filter(|t| sample(t, &xid48) == Some(1.0) && sample(t, &xid79) == Some(2.0))
+    });
+    assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 1.0);
+    assert!(text.contains("# TYPE sysgauge_gpu_xid_errors_total counter"));
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_lost{{index="1",uuid="{b}"}}"#)
+        ),
+        0.0
+    );
+    assert_eq!(
+        log_lines(&log, "init"),
+        1,
+        "one session serves many scrapes"
+    );
+
+    // GPU 1 falls off the bus.
+    std::fs::write(&lost, "").unwrap();
+    let text = scrape().unwrap();
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_lost{{index="1",uuid="{b}"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
+        1.0
+    );
+    absent(
+        &text,
+        &format!(r#"sysgauge_gpu_temperature_celsius{{uuid="{b}"}}"#),
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_temperature_celsius{{uuid="{a}"}}"#)
+        ),
+        61.0
+    );
+    // The session ends: the XID listener lets go and NVML is shut down.
+    wait_for(
+        "nvmlShutdown after the lost GPU",
+        Duration::from_secs(10),
+        || (log_lines(&log, "shutdown") == 1).then_some(()),
+    );
+    assert_eq!(log_lines(&log, "event_set_free"), 1);
+
+    // While it is still lost, each scrape starts a new session and reports it lost again.
+    let text = scrape().unwrap();
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_lost{{index="1",uuid="{b}"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(log_lines(&log, "init"), 2);
+
+    // It comes back.
+    std::fs::remove_file(&lost).unwrap();
+    let text = wait_for("GPU 1 back", Duration::from_secs(10), || {
+        scrape().filter(|t| {
+            sample(t, &format!(r#"sysgauge_gpu_lost{{index="1",uuid="{b}"}}"#)) == Some(0.0)
+        })
+    });
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_temperature_celsius{{uuid="{b}"}}"#)
+        ),
+        40.0
+    );
+    assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 1.0);
+    // The counts of the first session are kept and nothing is delivered twice.
+    assert_eq!(value(&text, &xid79), 2.0);
+    assert_eq!(value(&text, &xid48), 1.0);
+    assert_eq!(log_lines(&log, "event_delivered"), 3);
+}
