@@ -5,17 +5,10 @@ use std::{
     net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use sysgauge_testkit::{
-    NodeExporter, Process, Prometheus, available, family_type, free_port, http_get, openssl,
-    promtool_check_metrics, run, sample, tempfile, wait_for,
-};
+use sysgauge_testkit::{Process, available, free_port, http_get, openssl, run, tempfile, wait_for};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-certs");
 
