@@ -82,7 +82,8 @@ pub struct ServeArgs {
     #[arg(long = "web.systemd-socket")]
     pub systemd_socket: bool,
 
-    /// Most requests served at once, further ones get 503; 0 means no limit [default: 40].
+    /// Most requests served at once; one over the limit waits up to 1s for a slot, then gets
+    /// 503; 0 means no limit [default: 40].
     #[arg(long = "web.max-requests", value_name = "N")]
     pub max_requests: Option<usize>,
 }

@@ -8,7 +8,7 @@ use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
 
 use crate::{
     cli::{GlobalArgs, LogFormat, LogLevel, Mode},
-    collector::{Collector, Exporter, Identity, error_chain},
+    collector::{Collection, Collector, Exporter, Identity, error_chain},
     config::{self, ExporterConfig},
     encode::{Format, encode},
     error::Error,
@@ -60,7 +60,7 @@ pub fn run<C: ExporterConfig>(
 
     match mode {
         Mode::Once => {
-            let collection = runtime(false)?.block_on(exporter.collect());
+            let collection = collect_once(&exporter)?;
             let text = encode(&collection.metrics, Format::Text);
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`once | head`) is the reader's choice, not an error.
@@ -103,7 +103,7 @@ pub fn run<C: ExporterConfig>(
             if !name.ends_with(".prom") {
                 tracing::warn!(file = %name, "node_exporter only reads files ending in .prom");
             }
-            let collection = runtime(false)?.block_on(exporter.collect());
+            let collection = collect_once(&exporter)?;
             let text = encode(&collection.metrics, Format::Text);
             match textfile::write(&directory, &name, text.as_bytes()) {
                 Ok(path) => {
@@ -150,6 +150,16 @@ pub fn run<C: ExporterConfig>(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// One collection on a single-threaded runtime.
+fn collect_once(exporter: &Exporter) -> std::io::Result<Collection> {
+    let rt = runtime(false)?;
+    let collection = rt.block_on(exporter.collect());
+    // A collector abandoned at the deadline may still sit in a blocking call (a hung NFS
+    // read, a stuck library); dropping the runtime would wait for it forever.
+    rt.shutdown_background();
+    Ok(collection)
 }
 
 /// A single-threaded runtime for one collection; a small multi-threaded one for `serve`.

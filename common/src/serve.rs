@@ -40,6 +40,8 @@ use crate::{
 
 /// How long a client gets to send its request headers or finish a TLS handshake.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request over `--web.max-requests` waits for a slot before it gets 503.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long open requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -247,16 +249,20 @@ impl State {
     }
 
     async fn route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        // Over the limit, a request waits briefly for a slot: a burst of scrapes is smoothed
+        // out, while a flood still gets 503 instead of unbounded work.
         let _permit = match &self.limit {
-            Some(limit) => match Arc::clone(limit).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    return plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "too many requests in flight (--web.max-requests)\n",
-                    );
+            Some(limit) => {
+                match tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(limit).acquire_owned()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        return plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too many requests in flight (--web.max-requests)\n",
+                        );
+                    }
                 }
-            },
+            }
             None => None,
         };
         if let Some(auth) = &self.auth

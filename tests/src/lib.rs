@@ -24,6 +24,7 @@ use std::{
 
 pub use tempfile;
 
+pub mod servers;
 pub mod systemd;
 
 /// Whether `program` can be run. When it cannot, prints why and the test should return; under
@@ -80,6 +81,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 pub struct Process {
     child: Child,
     name: String,
+    log: PathBuf,
 }
 
 impl Process {
@@ -95,6 +97,24 @@ impl Process {
         Process {
             child,
             name: name.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    /// What the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the process's log if it has exited; for use inside `wait_for` loops, so
+    /// that a server that died at start-up says why instead of timing out.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "{} exited with {status}; its log:\n{}",
+                self.name,
+                self.log()
+            );
         }
     }
 
@@ -143,7 +163,8 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// A GET with curl. `extra` are more curl arguments (`-u user:pw`, `--cacert`, headers).
-/// Returns the HTTP status and the body.
+/// Returns the HTTP status and the body; status 0 and curl's complaint when there was no HTTP
+/// answer at all.
 pub fn http_get(url: &str, extra: &[&str]) -> (u16, String) {
     let out = run(Command::new("curl")
         .args(["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
@@ -151,7 +172,10 @@ pub fn http_get(url: &str, extra: &[&str]) -> (u16, String) {
         .arg(url));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    match code.trim().parse().unwrap_or(0) {
+        0 => (0, String::from_utf8_lossy(&out.stderr).into_owned()),
+        code => (code, body.to_owned()),
+    }
 }
 
 /// Runs `promtool check metrics` on `text`; `Err` carries promtool's complaint.
@@ -183,13 +207,47 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
     }
 }
 
-/// The value of the sample `series` (name plus exact label text, e.g.
-/// `node_textfile_scrape_error` or `foo{a="b"}`) in exposition text.
+/// The value of the sample `series` in exposition text, e.g. `node_textfile_scrape_error` or
+/// `foo{a="b",c="d"}`. Label order does not matter: node_exporter sorts labels by name.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
+    let wanted = parse_series(series)?;
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let (name, value) = l.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok())?
+        (parse_series(name)? == wanted).then(|| value.parse().ok())?
     })
+}
+
+/// A series' name and its labels sorted by name; label values keep their escapes.
+fn parse_series(series: &str) -> Option<(String, Vec<(String, String)>)> {
+    let Some((name, rest)) = series.split_once('{') else {
+        return Some((series.to_owned(), Vec::new()));
+    };
+    let mut labels = Vec::new();
+    let mut rest = rest.strip_suffix('}')?;
+    while !rest.is_empty() {
+        let (label, after) = rest.split_once("=\"")?;
+        // The value ends at the first quote that is not escaped.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let end = end?;
+        labels.push((
+            label.trim_start_matches(',').to_owned(),
+            after[..end].to_owned(),
+        ));
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels.sort();
+    Some((name.to_owned(), labels))
 }
 
 /// The `# TYPE` of `family` in exposition text.
@@ -342,7 +400,10 @@ pub mod openssl {
     ) -> (PathBuf, PathBuf) {
         let key = dir.join(format!("{name}.key"));
         let pem = dir.join(format!("{name}.pem"));
-        let csr = dir.join(format!("{name}.csr"));
+        // openssl ca's bookkeeping goes to a hidden folder, out of the way of the tests' globs.
+        let work = dir.join(format!(".openssl-{name}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let csr = work.join("req.csr");
         let ok = |out: Output| {
             assert!(
                 out.status.success(),
@@ -366,23 +427,27 @@ pub mod openssl {
             .arg(&csr)
             .args(["-subj", &format!("/CN={cn}")])));
         // `openssl ca` is the only command of openssl 3.0 that takes explicit dates.
-        let db = dir.join(format!("{name}.db"));
+        let db = work.join("index.db");
         std::fs::write(&db, "").unwrap();
-        let conf = dir.join(format!("{name}.cnf"));
+        let conf = work.join("ca.cnf");
         std::fs::write(
             &conf,
             format!(
                 "[ca]\ndefault_ca=d\n[d]\ndatabase={db}\nnew_certs_dir={dir}\nserial={serial}\ndefault_md=sha256\npolicy=p\ncopy_extensions=copy\nunique_subject=no\n[p]\ncommonName=supplied\n[ext]\nbasicConstraints=critical,CA:{is_ca}\nsubjectAltName=DNS:{cn}\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\n",
                 db = db.display(),
-                dir = dir.display(),
-                serial = dir.join(format!("{name}.srl")).display(),
+                dir = work.display(),
+                serial = work.join("serial").display(),
                 is_ca = if ca.is_none() { "TRUE" } else { "FALSE" },
             ),
         )
         .unwrap();
+        // Distinct serials per name, so that certificates of one CA never share one.
+        let serial: u32 = name
+            .bytes()
+            .fold(0x1000, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
         std::fs::write(
-            dir.join(format!("{name}.srl")),
-            format!("{:02X}\n", 0x10 + name.len()),
+            work.join("serial"),
+            format!("{:08X}\n", serial & 0x7fff_ffff),
         )
         .unwrap();
         let mut cmd = Command::new("openssl");

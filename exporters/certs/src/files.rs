@@ -162,7 +162,7 @@ struct Checks<'a> {
 fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
     let shown = path.display().to_string();
     let mut problems = Vec::new();
-    match std::fs::read(path) {
+    match read_regular_file(path) {
         Ok(data) => report_certificates(set, path, &shown, &data, checks, &mut problems),
         Err(source) => problems.push(Error::Read {
             path: path.to_owned(),
@@ -177,6 +177,18 @@ fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
     for (reason, count) in counts {
         set.add(&FILE_ERRORS, [shown.as_str(), reason], f64::from(count));
     }
+}
+
+/// Reads a regular file. Opening a FIFO blocks until a writer appears and a device may never
+/// end, so anything else is refused before it is opened.
+fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    std::fs::read(path)
 }
 
 fn report_certificates(
