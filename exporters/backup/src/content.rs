@@ -147,7 +147,7 @@ fn tar_end(tail: &[u8]) -> Result<(), String> {
 
 /// The tar length rule, which needs the whole length rather than the tail.
 fn tar_length_ok(len: u64) -> bool {
-    len % 512 == 0
+    len.is_multiple_of(512)
 }
 
 #[cfg(test)]

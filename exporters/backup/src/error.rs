@@ -26,9 +26,9 @@ pub enum Error {
     Dbus {
         /// The unit.
         unit: String,
-        /// Why.
+        /// Why (boxed: zbus errors are large, and this enum is in every target's result).
         #[source]
-        source: sysgauge_dbus::Error,
+        source: Box<sysgauge_dbus::Error>,
     },
     /// systemd does not know the unit (not-found, bad-setting, masked, ...).
     #[error("unit {unit} is not loaded (load state {load_state})")]

@@ -90,7 +90,7 @@ impl JobsCollector {
     async fn status(&self, unit: &str) -> Result<JobStatus, Error> {
         let dbus = |source| Error::Dbus {
             unit: unit.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let (mut status, service_path) = if unit.ends_with(".timer") {
             let timer = self.loaded(unit).await?;
@@ -142,7 +142,7 @@ impl JobsCollector {
             .await
             .map_err(|source| Error::Dbus {
                 unit: unit.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let found = list.into_iter().find(|u| u.name == unit);
         match found {
