@@ -34,6 +34,8 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use futures_util::{StreamExt, stream};
+/// The zbus this crate is built on, for callers that need its types (values, paths).
+pub use zbus;
 use zbus::{
     Connection,
     zvariant::{OwnedObjectPath, OwnedValue, Value},
@@ -304,10 +306,9 @@ impl SystemdClient {
                 Bus::Session => zbus::connection::Builder::session(),
                 Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
             }?;
-            builder
-                .method_timeout(self.options.call_timeout)
-                .build()
-                .await
+            // No zbus method timeout: `call` puts its own around every call, whose error
+            // says which call did not answer.
+            builder.build().await
         };
         let connection = tokio::time::timeout(self.options.connect_timeout, connect)
             .await

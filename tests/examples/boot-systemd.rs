@@ -24,16 +24,7 @@ fn main() {
     let Some(boot) = SystemdBoot::start(&refs) else {
         std::process::exit(77);
     };
-    boot.wait_until(
-        "every generated unit to finish",
-        std::time::Duration::from_secs(120),
-        |b| {
-            b.property("sysgauge-test.target", "ActiveState") == "active"
-                && b.exec(&["systemctl", "list-jobs", "--no-legend"])
-                    .stdout
-                    .is_empty()
-        },
-    );
+    boot.wait_settled(std::time::Duration::from_secs(120));
     println!("PID {}", boot.pid());
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);

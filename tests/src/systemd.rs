@@ -222,6 +222,17 @@ impl SystemdBoot {
         self.wait_for_property(unit, "ActiveState", "active");
     }
 
+    /// Waits (up to `timeout`) until the boot target is active and no job is queued: every
+    /// unit started at boot has finished starting (or failed).
+    pub fn wait_settled(&self, timeout: Duration) {
+        self.wait_until("the boot to settle", timeout, |b| {
+            b.property(TARGET, "ActiveState") == "active"
+                && b.exec(&["systemctl", "list-jobs", "--no-legend"])
+                    .stdout
+                    .is_empty()
+        });
+    }
+
     /// A path inside the container, as seen from outside: `/proc/PID/root/<path>`.
     pub fn root_path(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

@@ -450,7 +450,12 @@ mod tests {
             ("MemoryCurrent", 1 << 20),
         ]);
         p.0.insert("ExecMainStatus".into(), 0i32.into());
-        p.0.insert("Result".into(), "success".try_into().unwrap());
+        p.0.insert(
+            "Result".into(),
+            sysgauge_dbus::zbus::zvariant::Value::from("success")
+                .try_into()
+                .unwrap(),
+        );
         let mut set = MetricSet::new();
         report_service(&mut set, "a.service", &p);
         assert_eq!(

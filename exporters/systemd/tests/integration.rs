@@ -1,1 +1,569 @@
-//! placeholder
+//! End-to-end tests of sysgauge-systemd against a real systemd 252 booted in namespaces
+//! (`sysgauge_testkit::systemd`).
+//!
+//! The exporter runs *inside* the container (`nsenter`), as it runs on a host: it finds the
+//! system bus at its default address and talks to the container's dbus-daemon as root. (From
+//! outside, `--bus-address unix:path=/proc/PID/root/run/dbus/system_bus_socket` works too, since
+//! both sides are uid 0 of the same user namespace, but inside is what a deployment looks like
+//! and needs no override.) The overlay's lower layer is `/`, so the binary Cargo built is at the
+//! same path inside.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::{
+    process::Command,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use sysgauge_testkit::{Process, promtool_check_metrics, sample, systemd::SystemdBoot};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-systemd");
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Runs `sysgauge-systemd args... once` inside; returns (exit code, stdout, stderr).
+fn once(boot: &SystemdBoot, args: &[&str]) -> (i32, String, String) {
+    let out = boot.exec(&[&[BIN], args, &["once"]].concat());
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+const FLAKY: &str = r#"[Unit]
+Description=fails three times, then runs
+StartLimitIntervalSec=60
+StartLimitBurst=10
+[Service]
+ExecStart=/bin/sh -c 'n=$$(cat /run/flaky 2>/dev/null || echo 0); echo $$((n+1)) > /run/flaky; [ "$$n" -ge 3 ] && exec sleep infinity; exit 5'
+Restart=on-failure
+RestartSec=100ms
+CPUAccounting=yes
+MemoryAccounting=yes
+TasksAccounting=yes
+"#;
+
+#[test]
+fn real_systemd_units_services_timers_and_sockets_exact_values() {
+    let before = now();
+    let units = [
+        (
+            "ok.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        (
+            "fail.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
+        ),
+        ("flaky.service", FLAKY),
+        // No ExecStart: systemd refuses to load it (bad-setting).
+        ("broken.service", "[Service]\nType=oneshot\n"),
+        // Fires once a second after it starts; the next elapse is then the calendar date.
+        (
+            "tick.timer",
+            "[Timer]\nOnActiveSec=1\nOnCalendar=2099-01-01 00:00:00 UTC\nAccuracySec=1us\n",
+        ),
+        (
+            "tick.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 4'\n",
+        ),
+        (
+            "echo.socket",
+            "[Socket]\nListenStream=/run/echo.sock\nAccept=yes\nMaxConnections=2\n",
+        ),
+        ("echo@.service", "[Service]\nExecStart=/bin/sleep 600\n"),
+    ];
+    let wanted = [
+        "ok.service",
+        "fail.service",
+        "flaky.service",
+        "broken.service",
+        "tick.timer",
+        "echo.socket",
+    ];
+    let Some(boot) = SystemdBoot::start_with(&units, &wanted) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(60));
+    boot.wait_for_property("flaky.service", "NRestarts", "3");
+    boot.wait_active("flaky.service");
+    boot.wait_for_property("tick.service", "ExecMainStatus", "4");
+    boot.wait_for_property("tick.service", "ActiveState", "failed");
+    // Three connections: two are accepted and each gets a service instance that stays,
+    // the third is over MaxConnections and refused.
+    for _ in 0..3 {
+        boot.exec(&[
+            "curl",
+            "-s",
+            "--max-time",
+            "0.5",
+            "--unix-socket",
+            "/run/echo.sock",
+            "http://x/",
+        ]);
+    }
+    boot.wait_for_property("echo.socket", "NConnections", "2");
+
+    let (code, text, stderr) = once(
+        &boot,
+        &[
+            "--unit-include",
+            r"(ok|fail|flaky|broken|tick|echo)\..+",
+            "--critical-unit",
+            "fail.service",
+            "--critical-unit",
+            "absent.service",
+        ],
+    );
+    let after = now();
+    assert_eq!(code, 0, "once failed: {stderr}\n{text}");
+    promtool_check_metrics(&text).unwrap();
+
+    // Manager: fail.service and tick.service failed, so the system is degraded.
+    assert_eq!(
+        value(&text, r#"sysgauge_systemd_system_state{state="degraded"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"sysgauge_systemd_system_state{state="running"}"#),
+        0.0
+    );
+    assert_eq!(value(&text, "sysgauge_systemd_failed_units"), 2.0);
+
+    // Unit states, including the one that failed to load and the missing critical unit.
+    let info = |name: &str, kind: &str, load: &str, active: &str, sub: &str| {
+        value(
+            &text,
+            &format!(
+                r#"sysgauge_systemd_unit_info{{name="{name}",type="{kind}",load_state="{load}",active_state="{active}",sub_state="{sub}"}}"#
+            ),
+        )
+    };
+    assert_eq!(
+        info("ok.service", "service", "loaded", "inactive", "dead"),
+        1.0
+    );
+    assert_eq!(
+        info("fail.service", "service", "loaded", "failed", "failed"),
+        1.0
+    );
+    assert_eq!(
+        info("flaky.service", "service", "loaded", "active", "running"),
+        1.0
+    );
+    assert_eq!(
+        info(
+            "broken.service",
+            "service",
+            "bad-setting",
+            "inactive",
+            "dead"
+        ),
+        1.0
+    );
+    assert_eq!(
+        info("absent.service", "service", "not-found", "inactive", "dead"),
+        1.0
+    );
+    assert_eq!(
+        info("tick.timer", "timer", "loaded", "active", "waiting"),
+        1.0
+    );
+    assert_eq!(
+        info("echo.socket", "socket", "loaded", "active", "listening"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_unit_state{name="fail.service",type="service",state="failed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_unit_state{name="fail.service",type="service",state="active"}"#
+        ),
+        0.0
+    );
+    // Counts over the reported units: ok, broken, absent inactive; fail, tick.service failed;
+    // flaky, tick.timer and echo.socket active (the echo@ instances do not match).
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_units{load_state="loaded",active_state="active"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_units{load_state="loaded",active_state="failed"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_units{load_state="bad-setting",active_state="inactive"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_unit_critical{name="absent.service"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_unit_critical{name="fail.service"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"sysgauge_systemd_unit_critical{name="ok.service"}"#
+        ),
+        None
+    );
+
+    // Services: result and exit status of finished oneshots, restarts, accounting.
+    let svc = |metric: &str, name: &str| {
+        value(
+            &text,
+            &format!(r#"sysgauge_systemd_service_{metric}{{name="{name}"}}"#),
+        )
+    };
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_service_result{name="ok.service",result="success"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_service_result{name="fail.service",result="exit-code"}"#
+        ),
+        1.0
+    );
+    assert_eq!(svc("exit_status", "ok.service"), 0.0);
+    assert_eq!(svc("exit_status", "fail.service"), 3.0);
+    assert_eq!(svc("restarts_total", "flaky.service"), 3.0);
+    assert_eq!(svc("restarts_total", "fail.service"), 0.0);
+    // flaky's main process runs now: systemd clears the exit of the previous run when it
+    // starts a new one, so there is no exit status or exit time to report.
+    assert_eq!(
+        sample(
+            &text,
+            r#"sysgauge_systemd_service_exit_status{name="flaky.service"}"#
+        ),
+        None
+    );
+    let flaky_start = svc("last_start_timestamp_seconds", "flaky.service");
+    assert!(before <= flaky_start && flaky_start <= after);
+    assert_eq!(svc("tasks", "flaky.service"), 1.0);
+    assert!(svc("memory_bytes", "flaky.service") > 0.0);
+    // CPU accounting needs the cpuacct controller, which this container may not get on a
+    // cgroup v1 host: then systemd says "[not set]" and the series must be absent, not 0.
+    let cpu = sample(
+        &text,
+        r#"sysgauge_systemd_service_cpu_seconds_total{name="flaky.service"}"#,
+    );
+    match boot
+        .property("flaky.service", "CPUUsageNSec")
+        .parse::<u64>()
+    {
+        Ok(ns) => assert!(cpu.unwrap() <= ns as f64 / 1e9, "{cpu:?} vs {ns}ns"),
+        Err(_) => assert_eq!(cpu, None),
+    }
+    for name in ["ok.service", "fail.service", "tick.service"] {
+        let start = svc("last_start_timestamp_seconds", name);
+        let exit = svc("last_exit_timestamp_seconds", name);
+        assert!(before <= start && start <= after, "{name} start {start}");
+        assert!(before <= exit && exit <= after, "{name} exit {exit}");
+    }
+    // Not-running services have no accounting values ("not set"), not zeros.
+    assert_eq!(
+        sample(
+            &text,
+            r#"sysgauge_systemd_service_tasks{name="ok.service"}"#
+        ),
+        None
+    );
+
+    // Timer: fired once, next elapse from the calendar, triggered unit's result.
+    let last = value(
+        &text,
+        r#"sysgauge_systemd_timer_last_trigger_timestamp_seconds{name="tick.timer"}"#,
+    );
+    assert!(before <= last && last <= after, "last trigger {last}");
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_timer_next_elapse_timestamp_seconds{name="tick.timer"}"#
+        ),
+        4_070_908_800.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_timer_unit_result{name="tick.timer",unit="tick.service",result="exit-code"}"#
+        ),
+        1.0
+    );
+
+    // Socket counters.
+    let sock = |metric: &str| {
+        value(
+            &text,
+            &format!(r#"sysgauge_systemd_socket_{metric}{{name="echo.socket"}}"#),
+        )
+    };
+    assert_eq!(sock("accepted_connections_total"), 2.0);
+    assert_eq!(sock("connections"), 2.0);
+    assert_eq!(sock("refused_connections_total"), 1.0);
+
+    assert_eq!(value(&text, "sysgauge_systemd_property_errors"), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_collector_success{collector="units"}"#
+        ),
+        1.0
+    );
+    // The patterns keep everything else out.
+    assert!(!text.contains(r#"name="dbus.service""#), "{text}");
+}
+
+/// Scrapes the exporter inside the container; returns (seconds taken, body).
+fn scrape(boot: &SystemdBoot, port: u16) -> (f64, String) {
+    let start = Instant::now();
+    let out = boot.exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "30",
+        &format!("http://127.0.0.1:{port}/metrics"),
+    ]);
+    assert!(out.status.success(), "scrape failed: {out:?}");
+    (
+        start.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const SUCCESS: &str = r#"sysgauge_systemd_collector_success{collector="units"}"#;
+
+#[test]
+fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
+    let Some(boot) = SystemdBoot::start(&[(
+        "ok.service",
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+    )]) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(60));
+    let logs = tempfile::tempdir().unwrap();
+    let port = 9863;
+    let mut cmd = boot.command(BIN);
+    cmd.args([
+        "--collector.timeout",
+        "2s",
+        "--unit-include",
+        r"ok\.service",
+        "serve",
+        "--web.listen-address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
+    let ok_active =
+        r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
+    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
+        b.exec(&[
+            "curl",
+            "-sf",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/-/healthy"),
+        ])
+        .status
+        .success()
+    });
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
+    assert_eq!(value(&body, ok_active), 1.0);
+
+    // 1. dbus-daemon frozen: the connection is open but nothing answers. systemctl as root
+    //    uses systemd's private socket, so it still works.
+    boot.systemctl(&["kill", "--signal=STOP", "dbus.service"]);
+    let (took, body) = scrape(&boot, port);
+    assert_eq!(value(&body, SUCCESS), 0.0, "{body}");
+    assert_eq!(sample(&body, ok_active), None, "no stale unit data");
+    assert!(took < 4.0, "a hung bus held the scrape for {took:.1}s");
+    let log = std::fs::read_to_string(logs.path().join("log")).unwrap();
+    // Whichever expires first, the call's timeout or the collector's deadline, says so.
+    assert!(
+        log.contains("level=error")
+            && (log.contains("did not answer within") || log.contains("deadline")),
+        "no log line: {log}"
+    );
+    boot.systemctl(&["kill", "--signal=CONT", "dbus.service"]);
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(
+        value(&body, SUCCESS),
+        1.0,
+        "no recovery after the freeze: {body}"
+    );
+
+    // 2. D-Bus stopped: the socket is gone, the collection fails at once.
+    boot.systemctl(&["stop", "dbus.socket", "dbus.service"]);
+    let (took, body) = scrape(&boot, port);
+    assert_eq!(value(&body, SUCCESS), 0.0, "{body}");
+    assert!(took < 4.0, "an absent bus held the scrape for {took:.1}s");
+    let log = std::fs::read_to_string(logs.path().join("log")).unwrap();
+    assert!(log.contains("collection failed"), "no log line: {log}");
+
+    // 3. D-Bus started again: once systemd is back on the bus, the exporter reconnects by
+    //    itself, without a restart.
+    boot.systemctl(&["start", "dbus.socket", "dbus.service"]);
+    boot.wait_until("systemd back on the bus", Duration::from_secs(30), |b| {
+        b.exec(&["busctl", "--system", "status", "org.freedesktop.systemd1"])
+            .status
+            .success()
+    });
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(
+        value(&body, SUCCESS),
+        1.0,
+        "no recovery after the restart: {body}"
+    );
+    assert_eq!(value(&body, ok_active), 1.0);
+    assert!(!exporter.exited(), "the exporter died");
+}
+
+#[test]
+fn a_thousand_units_in_one_collection() {
+    let generated = sysgauge_testkit::systemd::generated_services("scale", 1000);
+    let units: Vec<(&str, &str)> = generated
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let Some(boot) = SystemdBoot::start(&units) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(180));
+    let (code, text, stderr) = once(&boot, &["--unit-include", r"scale-\d+\.service"]);
+    assert_eq!(code, 0, "{stderr}");
+    promtool_check_metrics(&text).unwrap();
+    // Every tenth generated service fails with status 1, the rest stay active (exited).
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_units{load_state="loaded",active_state="active"}"#
+        ),
+        900.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_units{load_state="loaded",active_state="failed"}"#
+        ),
+        100.0
+    );
+    let results = text
+        .lines()
+        .filter(|l| l.starts_with("sysgauge_systemd_service_result{"))
+        .count();
+    assert_eq!(results, 1000);
+    let state_series = text
+        .lines()
+        .filter(|l| l.starts_with("sysgauge_systemd_unit_state{"))
+        .count();
+    assert_eq!(state_series, 5000);
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_service_exit_status{name="scale-0999.service"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_service_result{name="scale-0998.service",result="success"}"#
+        ),
+        1.0
+    );
+    assert_eq!(value(&text, "sysgauge_systemd_property_errors"), 0.0);
+    let took = value(
+        &text,
+        r#"sysgauge_systemd_collector_duration_seconds{collector="units"}"#,
+    );
+    // A debug build on a shared machine; the release figure is in bench/systemd.sh.
+    assert!(took < 5.0, "1,000 units took {took}s");
+}
+
+#[test]
+fn invalid_pattern_is_a_configuration_error_naming_it() {
+    let out = Command::new(BIN)
+        .args(["--unit-include", "ok(", "once"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"ok(\"") && err.contains("unit include"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("systemd.toml");
+    std::fs::write(
+        &config,
+        "critical_units = [\"a.service\"]\nunit_exclud = []\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("once")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("unit_exclud"),
+        "{err}"
+    );
+}
+
+#[test]
+fn absent_bus_is_a_failed_collection_not_a_hang() {
+    let start = Instant::now();
+    let out = Command::new(BIN)
+        .args(["--bus-address", "unix:path=/nonexistent/bus", "once"])
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(value(&text, SUCCESS), 0.0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/bus"), "{err}");
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# sysgauge-systemd against node_exporter's systemd collector, over the same 1,000 units of the
+# same real systemd 252 (booted in namespaces on an overlay root by the testkit's
+# boot-systemd example; needs root, see shared/reference/real-systemd.md).
+#
+# Figures: wall time of `once` (process start, connect, collect, print) and of one HTTP scrape
+# of each long-running exporter, the collection time each reports about itself, and peak RSS.
+# Goals (issue 3): >= 3x faster than node_exporter, < 100 ms for 1,000 units, < 20 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UNITS=${UNITS:-1000}
+RUNS=${RUNS:-20}
+
+for tool in hyperfine curl jq prometheus-node-exporter nsenter; do
+  command -v "$tool" >/dev/null || { echo "bench/systemd.sh: $tool is missing (scripts/install-test-deps)" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench/systemd.sh: booting systemd in namespaces needs root" >&2; exit 1; }
+
+cargo build --release -q -p sysgauge-systemd
+cargo build -q -p sysgauge-testkit --example boot-systemd
+BIN=$PWD/target/release/sysgauge-systemd
+NODE=$(command -v prometheus-node-exporter)
+
+# The container lives as long as the boot-systemd's stdin stays open.
+coproc BOOT { exec target/debug/examples/boot-systemd "$UNITS"; }
+trap 'exec {BOOT[1]}>&-; wait "$BOOT_PID" 2>/dev/null || true' EXIT
+read -r _ PID <&"${BOOT[0]}"
+inside() { nsenter -t "$PID" -a -r -w "$@"; }
+OUT=$(mktemp -d /var/tmp/sysgauge-bench-systemd.XXXXXX)
+trap 'exec {BOOT[1]}>&-; wait "$BOOT_PID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+INCLUDE='bench-[0-9]+\.service'
+inside "$BIN" --unit-include "$INCLUDE" serve --web.listen-address 127.0.0.1:9863 >"$OUT/sg.log" 2>&1 &
+inside "$NODE" --collector.disable-defaults --collector.systemd \
+  --collector.systemd.unit-include "$INCLUDE" \
+  --collector.systemd.enable-task-metrics --collector.systemd.enable-restarts-metrics \
+  --collector.systemd.enable-start-time-metrics \
+  --web.listen-address 127.0.0.1:9100 >"$OUT/ne.log" 2>&1 &
+for url in http://127.0.0.1:9863/metrics http://127.0.0.1:9100/metrics; do
+  for _ in $(seq 100); do inside curl -sf -o /dev/null "$url" && break; sleep 0.1; done
+done
+
+sg_units=$(inside curl -s http://127.0.0.1:9863/metrics | grep -c '^sysgauge_systemd_unit_info{')
+ne_units=$(inside curl -s http://127.0.0.1:9100/metrics | grep '^node_systemd_unit_state{' | grep -c 'state="active"')
+echo "units reported: sysgauge $sg_units, node_exporter $ne_units"
+
+inside hyperfine -N --warmup 3 --runs "$RUNS" --export-json /bench.json \
+  -n "sysgauge-systemd once" "$BIN --unit-include $INCLUDE once" \
+  -n "sysgauge-systemd serve, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9863/metrics" \
+  -n "node_exporter --collector.systemd, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9100/metrics" \
+  >"$OUT/hyperfine.txt"
+cp "$(printf /proc/%s/root/bench.json "$PID")" "$OUT/bench.json"
+
+# Self-reported collection times, median of 10 scrapes each.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+sg_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9863/metrics | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}'; done | median)
+ne_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9100/metrics | awk '/^node_scrape_collector_duration_seconds\{collector="systemd"\}/ {print $2}'; done | median)
+
+once_rss=$(inside /usr/bin/time -f %M "$BIN" --unit-include "$INCLUDE" once 2>&1 >/dev/null | tail -1)
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+sg_pid=$(pgrep -f "^$BIN --unit-include .* serve" | head -1)
+ne_pid=$(pgrep -f "^$NODE --collector.disable-defaults --collector.systemd" | head -1)
+sg_rss=$(hwm "$sg_pid"); ne_rss=$(hwm "$ne_pid")
+
+calc() { awk "BEGIN {print $1}"; }
+mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean * 1000' "$OUT/bench.json"; }
+once_ms=$(mean "sysgauge-systemd once")
+sg_ms=$(mean "sysgauge-systemd serve, one scrape")
+ne_ms=$(mean "node_exporter --collector.systemd, one scrape")
+
+echo
+echo "systemd: $UNITS units, $RUNS runs each (hyperfine means; collection = the exporter's own figure, median of 10)"
+printf '%-46s %12s %14s %14s\n' "" "wall ms" "collection ms" "peak RSS KiB"
+printf '%-46s %12.1f %14s %14s\n' "sysgauge-systemd once" "$once_ms" "-" "$once_rss"
+printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd serve, one scrape" "$sg_ms" "$(calc "$sg_collect*1000")" "$sg_rss"
+printf '%-46s %12.1f %14.1f %14s\n' "node_exporter --collector.systemd, one scrape" "$ne_ms" "$(calc "$ne_collect*1000")" "$ne_rss"
+printf 'ratio node_exporter / sysgauge: scrape %.1fx, collection %.1fx, peak RSS %.1fx\n' \
+  "$(calc "$ne_ms/$sg_ms")" "$(calc "$ne_collect/$sg_collect")" "$(calc "$ne_rss/$sg_rss")"

@@ -1,0 +1,366 @@
+//! Artifact targets: the files a path or glob matches, the newest one's age and size, and
+//! content checks that catch a truncated backup.
+//!
+//! `last_success` is the modification time of the newest matching file that passes the
+//! target's checks. Files are checked newest first, at most [`MAX_CHECKED`] of them per
+//! collection, and each verdict is cached by (device, inode, size, mtime), so a file is read
+//! once per version, not once per scrape. Without checks, it is the newest file's mtime.
+//!
+//! A gzip check reads the whole file. When it does not finish within the collection's
+//! deadline it keeps running in its own thread: this collection reports the target from what
+//! is already known (an older verified file, or none), and a later one uses the verdict. A
+//! target whose previous check is still running is reported from the cache only.
+
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use sysgauge_common::{BoxError, Collector, MetricSet};
+
+use crate::{
+    config::{Check, Source, Target},
+    content::{Verdict, check_file},
+    error::Error,
+    metrics::*,
+};
+
+/// The most files checked per target and collection, newest first, when looking for the newest
+/// complete one.
+pub const MAX_CHECKED: usize = 3;
+
+/// Identifies one version of one file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+#[derive(Clone, Debug)]
+enum Cached {
+    Running,
+    Done(Verdict),
+}
+
+/// One matching file.
+#[derive(Clone, Debug)]
+struct Found {
+    path: PathBuf,
+    mtime: f64,
+    len: u64,
+    key: FileKey,
+}
+
+/// What one evaluation of a target found.
+#[derive(Debug)]
+struct Report {
+    files: usize,
+    newest: Option<Found>,
+    /// The newest file's verdict; `None` without checks or while its check runs.
+    newest_complete: Option<bool>,
+    last_success: f64,
+}
+
+/// One artifact target with its verdict cache.
+#[derive(Debug)]
+struct ArtifactTarget {
+    target: Target,
+    path: String,
+    checks: Vec<Check>,
+    cache: Mutex<HashMap<FileKey, Cached>>,
+    /// A full evaluation (which may read whole files) is running.
+    busy: AtomicBool,
+}
+
+/// Resets `busy` when the evaluation thread ends, even by a panic.
+struct BusyGuard(Arc<ArtifactTarget>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The collector of every artifact target.
+#[derive(Debug)]
+pub struct ArtifactsCollector {
+    targets: Vec<Arc<ArtifactTarget>>,
+    deadline: Duration,
+}
+
+impl ArtifactsCollector {
+    /// A collector for the artifact targets among `targets`. `deadline` is how long a target's
+    /// evaluation may take before the collection falls back to cached verdicts; keep it under
+    /// the collector timeout.
+    pub fn new(targets: &[Target], deadline: Duration) -> Option<Self> {
+        let targets: Vec<_> = targets
+            .iter()
+            .filter_map(|t| match &t.source {
+                Source::Artifact { path, checks } => Some(Arc::new(ArtifactTarget {
+                    target: t.clone(),
+                    path: path.clone(),
+                    checks: checks.clone(),
+                    cache: Mutex::new(HashMap::new()),
+                    busy: AtomicBool::new(false),
+                })),
+                _ => None,
+            })
+            .collect();
+        (!targets.is_empty()).then_some(Self { targets, deadline })
+    }
+}
+
+#[async_trait]
+impl Collector for ArtifactsCollector {
+    fn name(&self) -> &'static str {
+        "artifacts"
+    }
+
+    async fn collect(&self) -> Result<MetricSet, BoxError> {
+        let tasks: Vec<_> = self
+            .targets
+            .iter()
+            .map(|t| tokio::spawn(evaluate_within(Arc::clone(t), self.deadline)))
+            .collect();
+        let mut set = MetricSet::new();
+        for (t, task) in self.targets.iter().zip(tasks) {
+            let report = task
+                .await
+                .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))
+                .and_then(|r| r);
+            report_artifact(&mut set, &t.target, &report);
+        }
+        Ok(set)
+    }
+}
+
+/// Evaluates `t` in its own thread, waiting at most `deadline`; after that, or when a previous
+/// evaluation is still running, reports from the cache.
+async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<Report, Error> {
+    let cached_only = |t: Arc<ArtifactTarget>| async move {
+        tokio::task::spawn_blocking(move || evaluate(&t, false))
+            .await
+            .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))?
+    };
+    if t.busy.swap(true, Ordering::SeqCst) {
+        tracing::debug!(target = %t.target.name, "a content check is still running; reporting from the cache");
+        return cached_only(t).await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let guard = BusyGuard(Arc::clone(&t));
+    // A plain thread, not tokio's blocking pool: a long gzip check that outlives the deadline
+    // must not hold up the runtime's shutdown (textfile mode exits after one collection).
+    let spawned = std::thread::Builder::new()
+        .name("artifact-check".into())
+        .spawn(move || {
+            let report = evaluate(&guard.0, true);
+            drop(guard);
+            let _ = tx.send(report);
+        });
+    if let Err(e) = spawned {
+        t.busy.store(false, Ordering::SeqCst);
+        return Err(Error::Read {
+            path: PathBuf::from(&t.path),
+            source: e,
+        });
+    }
+    match tokio::time::timeout(deadline, rx).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(_)) => Err(Error::Config("the check thread panicked".into())),
+        Err(_) => {
+            tracing::warn!(target = %t.target.name, deadline = ?deadline, "content checks still running after the deadline; reporting from the cache");
+            cached_only(t).await
+        }
+    }
+}
+
+fn report_artifact(set: &mut MetricSet, target: &Target, report: &Result<Report, Error>) {
+    let name = target.name.as_str();
+    report_target(set, target, report.as_ref().map(|r| r.last_success));
+    let Ok(report) = report else { return };
+    set.add(&ARTIFACT_FILES, [name], report.files as f64);
+    if let Some(newest) = &report.newest {
+        set.add(&ARTIFACT_NEWEST_MTIME, [name], newest.mtime);
+        set.add(&ARTIFACT_NEWEST_SIZE, [name], newest.len as f64);
+        set.add(
+            &ARTIFACT_NEWEST_INFO,
+            [name, &newest.path.display().to_string()],
+            1.0,
+        );
+    }
+    if let Some(complete) = report.newest_complete {
+        set.add(
+            &ARTIFACT_NEWEST_COMPLETE,
+            [name],
+            if complete { 1.0 } else { 0.0 },
+        );
+    }
+}
+
+/// Finds the target's files and checks the newest. With `may_read` false, content checks are
+/// only looked up in the cache.
+fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
+    let mut files = expand(&t.path)?;
+    files.sort_by(|a, b| {
+        b.mtime
+            .total_cmp(&a.mtime)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let newest = files.first().cloned();
+    if t.checks.is_empty() {
+        return Ok(Report {
+            files: files.len(),
+            last_success: newest.as_ref().map_or(0.0, |f| f.mtime),
+            newest,
+            newest_complete: None,
+        });
+    }
+    let mut newest_complete = None;
+    let mut last_success = 0.0;
+    for (i, file) in files.iter().take(MAX_CHECKED).enumerate() {
+        let verdict = verdict(t, file, may_read);
+        if i == 0 {
+            newest_complete = verdict.as_ref().map(|v| *v == Verdict::Complete);
+        }
+        match verdict {
+            Some(Verdict::Complete) => {
+                last_success = file.mtime;
+                break;
+            }
+            Some(Verdict::Incomplete(why)) => {
+                tracing::warn!(target = %t.target.name, path = %file.path.display(), why = %why, "backup file is incomplete");
+            }
+            None => {}
+        }
+    }
+    if may_read {
+        // Forget the verdicts of files that are gone or changed.
+        let live: std::collections::HashSet<&FileKey> = files.iter().map(|f| &f.key).collect();
+        lock(&t.cache).retain(|k, v| live.contains(k) || matches!(v, Cached::Running));
+    }
+    Ok(Report {
+        files: files.len(),
+        newest,
+        newest_complete,
+        last_success,
+    })
+}
+
+/// The verdict of one file: cached, or checked now when `may_read`; `None` while a check runs
+/// elsewhere, or when it cannot be read (it was probably rotated away meanwhile).
+fn verdict(t: &ArtifactTarget, file: &Found, may_read: bool) -> Option<Verdict> {
+    {
+        let mut cache = lock(&t.cache);
+        match cache.get(&file.key) {
+            Some(Cached::Done(v)) => return Some(v.clone()),
+            Some(Cached::Running) => return None,
+            None if !may_read => return None,
+            None => {
+                cache.insert(file.key.clone(), Cached::Running);
+            }
+        }
+    }
+    let result = check_file(&file.path, &t.checks);
+    let mut cache = lock(&t.cache);
+    match result {
+        Ok(v) => {
+            cache.insert(file.key.clone(), Cached::Done(v.clone()));
+            Some(v)
+        }
+        Err(e) => {
+            cache.remove(&file.key);
+            tracing::warn!(target = %t.target.name, path = %file.path.display(), error = %e, "cannot read backup file for its content check");
+            None
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The regular files a path names: a glob's matches, a directory's files (not recursive), or
+/// the file itself. A path that does not exist matches nothing; a directory that cannot be
+/// read is an error.
+fn expand(pattern: &str) -> Result<Vec<Found>, Error> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let paths: Vec<PathBuf> = if is_glob {
+        let options = glob::MatchOptions {
+            require_literal_leading_dot: true,
+            ..Default::default()
+        };
+        let entries =
+            glob::glob_with(pattern, options).map_err(|e| Error::Config(e.to_string()))?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(p) => paths.push(p),
+                Err(e) => {
+                    let path = e.path().to_owned();
+                    return Err(Error::Read {
+                        path,
+                        source: e.into(),
+                    });
+                }
+            }
+        }
+        paths
+    } else {
+        let path = Path::new(pattern);
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect())
+                .map_err(|source| Error::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            Ok(_) => vec![path.to_owned()],
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+    };
+    let mut found = Vec::with_capacity(paths.len());
+    for path in paths {
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Removed between listing and stat: a rotation in progress.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        let key = FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        };
+        found.push(Found {
+            path,
+            mtime,
+            len: meta.len(),
+            key,
+        });
+    }
+    Ok(found)
+}

@@ -1,0 +1,168 @@
+//! ZFS snapshot targets: the newest snapshot of each dataset, from one run of
+//! `zfs list -Hp -t snapshot -o name,creation -s creation` per collection, shared by every zfs
+//! target.
+//!
+//! A target's `last_success` is the *oldest* of its datasets' newest snapshots: the target is
+//! only as fresh as its stalest dataset. A dataset named in `datasets` that has no snapshot
+//! makes it 0 (the list of snapshots cannot tell a dataset without snapshots from a missing
+//! one).
+
+use std::{collections::BTreeMap, path::PathBuf, process::Stdio, time::Duration};
+
+use async_trait::async_trait;
+use sysgauge_common::{BoxError, Collector, MetricSet};
+
+use crate::{
+    config::{Source, Target},
+    error::Error,
+    metrics::*,
+};
+
+/// The arguments after the command.
+pub const ARGS: [&str; 8] = [
+    "list",
+    "-Hp",
+    "-t",
+    "snapshot",
+    "-o",
+    "name,creation",
+    "-s",
+    "creation",
+];
+
+/// Per dataset: number of snapshots and the newest creation time.
+pub type Snapshots = BTreeMap<String, (u64, f64)>;
+
+/// The collector of every zfs target.
+#[derive(Debug)]
+pub struct ZfsCollector {
+    targets: Vec<Target>,
+    command: PathBuf,
+    timeout: Duration,
+}
+
+impl ZfsCollector {
+    /// A collector for the zfs targets among `targets`, running `command` (the `zfs` program)
+    /// with at most `timeout` per run.
+    pub fn new(targets: &[Target], command: PathBuf, timeout: Duration) -> Option<Self> {
+        let targets: Vec<_> = targets
+            .iter()
+            .filter(|t| matches!(t.source, Source::Zfs { .. }))
+            .cloned()
+            .collect();
+        (!targets.is_empty()).then_some(Self {
+            targets,
+            command,
+            timeout,
+        })
+    }
+
+    async fn list(&self) -> Result<Snapshots, Error> {
+        let shown = format!("{} {}", self.command.display(), ARGS.join(" "));
+        let fail = |message: String| Error::Zfs {
+            command: shown.clone(),
+            message,
+        };
+        let child = tokio::process::Command::new(&self.command)
+            .args(ARGS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(e.to_string()))?;
+        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| fail(format!("no answer within {:?}; killed", self.timeout)))?
+            .map_err(|e| fail(e.to_string()))?;
+        if !out.status.success() {
+            return Err(fail(format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        parse(&String::from_utf8_lossy(&out.stdout)).map_err(fail)
+    }
+}
+
+#[async_trait]
+impl Collector for ZfsCollector {
+    fn name(&self) -> &'static str {
+        "zfs"
+    }
+
+    async fn collect(&self) -> Result<MetricSet, BoxError> {
+        let snapshots = self.list().await;
+        let mut set = MetricSet::new();
+        for target in &self.targets {
+            match &snapshots {
+                Ok(s) => report_zfs(&mut set, target, s),
+                Err(e) => report_target(&mut set, target, Err(e)),
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// Parses `NAME<TAB>CREATION` lines; only snapshots (`dataset@snap`) count.
+pub fn parse(text: &str) -> Result<Snapshots, String> {
+    let mut out = Snapshots::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = || format!("line {}: {line:?} is not NAME<TAB>CREATION", i + 1);
+        let (name, creation) = line.split_once('\t').ok_or_else(bad)?;
+        let creation: u64 = creation.trim().parse().map_err(|_| bad())?;
+        let Some((dataset, _)) = name.split_once('@') else {
+            return Err(bad());
+        };
+        let entry = out.entry(dataset.to_owned()).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 = entry.1.max(creation as f64);
+    }
+    Ok(out)
+}
+
+fn report_zfs(set: &mut MetricSet, target: &Target, snapshots: &Snapshots) {
+    let Source::Zfs { datasets, prefixes } = &target.source else {
+        return;
+    };
+    let mut chosen: BTreeMap<&str, (u64, f64)> = datasets
+        .iter()
+        .map(|d| (d.as_str(), snapshots.get(d).copied().unwrap_or((0, 0.0))))
+        .collect();
+    for (dataset, v) in snapshots {
+        if prefixes.iter().any(|p| dataset.starts_with(p.as_str())) {
+            chosen.insert(dataset, *v);
+        }
+    }
+    let name = target.name.as_str();
+    let oldest_newest = chosen.values().map(|v| v.1).reduce(f64::min);
+    if chosen.is_empty() {
+        tracing::warn!(target = name, source = %target.describe(), "no dataset with snapshots matches the target's prefixes");
+    }
+    report_target(set, target, Ok(oldest_newest.unwrap_or(0.0)));
+    for (dataset, (count, newest)) in chosen {
+        set.add(&ZFS_SNAPSHOTS, [name, dataset], count as f64);
+        set.add(&ZFS_NEWEST_SNAPSHOT, [name, dataset], newest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_counts_and_newest() {
+        let s = parse("tank/db@a\t100\ntank/db@b\t300\ntank/home@x\t200\n\n").unwrap();
+        assert_eq!(s["tank/db"], (2, 300.0));
+        assert_eq!(s["tank/home"], (1, 200.0));
+        assert_eq!(
+            parse("tank/db\t100\n").unwrap_err(),
+            "line 1: \"tank/db\\t100\" is not NAME<TAB>CREATION"
+        );
+        assert!(parse("tank/db@a\t-\n").is_err());
+    }
+}
