@@ -1203,7 +1203,7 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
         .iter()
         .map(base)
         .collect();
-    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd"]
+    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd", "backup"]
         .iter()
         .map(|n| format!("{n}.rules.yml"))
         .collect();
@@ -1237,6 +1237,7 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
     assert_eq!(
         full["prometheus"]["scrapeConfigs"],
         serde_json::json!([
+            {"job_name": "sysgauge-backup", "static_configs": [{"targets": ["localhost:9866"]}]},
             {"job_name": "sysgauge-certs", "static_configs": [{"targets": ["localhost:9862", "web2:9862"]}]},
             {"job_name": "sysgauge-gpu", "static_configs": [{"targets": ["localhost:9863"]}]},
         ]),
