@@ -19,7 +19,8 @@ use sysgauge_mixin::{
     promql, repository_root,
 };
 use sysgauge_testkit::{
-    NodeExporter, Process, Prometheus, available, free_port, openssl, run, tempfile, wait_for,
+    NodeExporter, Process, Prometheus, available, free_port, openssl, run, servers::Nginx,
+    tempfile, wait_for,
 };
 
 const RUNBOOK: &str = "https://github.com/sysgauge/sysgauge/blob/main/docs/runbook.md";
@@ -857,7 +858,9 @@ fn expand_variables(expr: &str) -> String {
 /// verify, a key that does not match, a file without a certificate, a pattern matching nothing,
 /// a stale textfile, a corrupt textfile, a collector overrunning its deadline and a target that
 /// is down — so every alert expression returns series for real instead of only its inner
-/// selector. A healthy certificate must raise none. Then every panel and variable query of the
+/// selector. Live endpoints are virtual hosts of a real nginx presenting a soon-expiring, an
+/// expired, a wrong-name and an untrusted certificate, plus a port where nothing listens (probe
+/// refused). A healthy certificate and a healthy endpoint must raise none. Then every panel and variable query of the
 /// overview and certs dashboards must return series.
 #[test]
 fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() {
@@ -945,6 +948,64 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "20400101000000Z",
         Some((&ca, &ca_key)),
     );
+    // Live endpoints: a real nginx with one virtual host per condition, all signed by the CA
+    // but the untrusted one, plus a port where nothing listens.
+    let ep = d.join("endpoints");
+    std::fs::create_dir(&ep).unwrap();
+    let signed = |name: &str, cn: &str, from: &str, to: &str| {
+        openssl::certificate(&ep, name, cn, from, to, Some((&ca, &ca_key)))
+    };
+    let good_ep = signed("good", "good-ep.test", "20200101000000Z", "20400101000000Z");
+    let soon_ep = signed("soon", "soon-ep.test", "20200101000000Z", &soon_end);
+    let expired_ep = signed(
+        "expired",
+        "expired-ep.test",
+        "20000101000000Z",
+        "20010101000000Z",
+    );
+    let wrong_ep = signed(
+        "wrong",
+        "other-ep.test",
+        "20200101000000Z",
+        "20400101000000Z",
+    );
+    let untrusted_ep = openssl::certificate(
+        &ep,
+        "untrusted",
+        "untrusted-ep.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        None,
+    );
+    let Some(nginx) = Nginx::start(&[
+        ("good-ep.test", &good_ep.0, &good_ep.1),
+        ("soon-ep.test", &soon_ep.0, &soon_ep.1),
+        ("expired-ep.test", &expired_ep.0, &expired_ep.1),
+        ("wrong-ep.test", &wrong_ep.0, &wrong_ep.1),
+        ("untrusted-ep.test", &untrusted_ep.0, &untrusted_ep.1),
+    ]) else {
+        return;
+    };
+    let endpoint = |name: &str| format!("tls://127.0.0.1:{}?server_name={name}", nginx.port());
+    let refused_endpoint = format!("tls://127.0.0.1:{}", free_port());
+    let endpoints: String = [
+        "good-ep.test",
+        "soon-ep.test",
+        "expired-ep.test",
+        "wrong-ep.test",
+        "untrusted-ep.test",
+    ]
+    .iter()
+    .map(|name| endpoint(name))
+    .chain([refused_endpoint.clone()])
+    .map(|url| {
+        format!(
+            "[[endpoints]]\nurl = \"{url}\"\nca_bundle = \"{}\"\ntimeout = \"500ms\"\n\n",
+            ca.display()
+        )
+    })
+    .collect();
+
     let config = d.join("certs.toml");
     std::fs::write(
         &config,
@@ -952,7 +1013,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             "[[files]]\npaths = [\"{c}/*.pem\"]\n\n\
              [[files]]\npaths = [\"{d}/chain/leaf.pem\"]\nca_bundle = \"{other}\"\n\n\
              [[files]]\npaths = [\"{d}/keyed/leaf.pem\"]\nkey = \"{wrong}\"\nca_bundle = \"{ca}\"\n\n\
-             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n",
+             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n\n{endpoints}",
             c = certs.display(),
             d = d.display(),
             other = other_ca.display(),
@@ -1082,6 +1143,49 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "SysgaugeCollectorFailing",
         &format!(r#"{job},instance="127.0.0.1:{overrun_port}",exporter="cert",collector="files""#),
     );
+    // The live endpoints, each alert for the endpoint that causes it.
+    let ep_label = |url: &str| format!(r#"{job}{healthy_i},endpoint="{url}""#);
+    active(
+        "SysgaugeCertificateEndpointExpiringSoon",
+        &ep_label(&endpoint("soon-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointExpiring",
+        &ep_label(&endpoint("expired-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointProbeFailing",
+        &ep_label(&refused_endpoint),
+    );
+    active(
+        "SysgaugeCertificateEndpointChainNotVerified",
+        &ep_label(&endpoint("untrusted-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointNameMismatch",
+        &format!(
+            r#"{},server_name="wrong-ep.test""#,
+            ep_label(&endpoint("wrong-ep.test"))
+        ),
+    );
+    // The probe failure's reason, as the description looks it up.
+    assert_eq!(
+        prometheus.query(&format!(
+            r#"sysgauge_cert_probe_error{{endpoint="{refused_endpoint}"{healthy_i}}} == 1"#
+        ))[0]
+            .0["reason"],
+        "refused"
+    );
+    // The expired endpoint's chain does not verify (so the `unless` of
+    // SysgaugeCertificateEndpointChainNotVerified is what keeps it quiet, below).
+    assert_eq!(
+        prometheus.query(&format!(
+            r#"sysgauge_cert_endpoint_chain_verified{{endpoint="{}"{healthy_i}}}"#,
+            endpoint("expired-ep.test")
+        ))[0]
+            .1,
+        0.0
+    );
     // Read from the textfile too: the alerts work in textfile mode.
     active(
         "SysgaugeCertificateExpiring",
@@ -1110,6 +1214,29 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         (
             "SysgaugeCollectorFailing",
             format!(r#"instance="127.0.0.1:{healthy_port}""#),
+        ),
+        // Only the soon-expiring endpoint warns, only the expired one is critical.
+        (
+            "SysgaugeCertificateEndpointExpiringSoon",
+            format!(r#"endpoint!="{}""#, endpoint("soon-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointExpiring",
+            format!(r#"endpoint!="{}""#, endpoint("expired-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointProbeFailing",
+            format!(r#"endpoint!="{refused_endpoint}""#),
+        ),
+        // The expired endpoint's chain does not verify either, but it is not alerted twice;
+        // the misnamed one's chain verifies.
+        (
+            "SysgaugeCertificateEndpointChainNotVerified",
+            format!(r#"endpoint!="{}""#, endpoint("untrusted-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointNameMismatch",
+            format!(r#"endpoint!="{}""#, endpoint("wrong-ep.test")),
         ),
         (
             "SysgaugeExporterDown",
