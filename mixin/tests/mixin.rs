@@ -19,7 +19,10 @@ use sysgauge_mixin::{
     promql, repository_root,
 };
 use sysgauge_testkit::{
-    NodeExporter, Process, Prometheus, available, free_port, openssl, run, servers::Nginx,
+    NodeExporter, Process, Prometheus, available, fakes, free_port, openssl,
+    restic::{self, Repo},
+    run,
+    servers::Nginx,
     tempfile, wait_for,
 };
 
@@ -813,18 +816,11 @@ fn every_runbook_alert_section_has_an_alert() {
     }
 }
 
-/// The sysgauge-certs binary, built (or found up to date) by cargo: this crate cannot name
-/// another package's binary with `CARGO_BIN_EXE_*`.
-fn certs_binary() -> PathBuf {
+/// A binary of the workspace (`sysgauge-certs`), built (or found up to date) by cargo: this
+/// crate cannot name another package's binary with `CARGO_BIN_EXE_*`.
+fn binary(name: &str) -> PathBuf {
     let out = run(Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            "sysgauge-certs",
-            "--bin",
-            "sysgauge-certs",
-            "--message-format=json",
-        ])
+        .args(["build", "-p", name, "--bin", name, "--message-format=json"])
         .current_dir(root()));
     assert!(
         out.status.success(),
@@ -835,7 +831,124 @@ fn certs_binary() -> PathBuf {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no sysgauge-certs executable")
+        .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
+}
+
+fn certs_binary() -> PathBuf {
+    binary("sysgauge-certs")
+}
+
+/// Starts `cmd` (an exporter with its options) in serve mode on a free port, and waits until
+/// it answers /metrics; its log goes to `log_dir/name.log`.
+fn serve(name: &str, cmd: &mut Command, log_dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let mut process = Process::spawn(
+        name,
+        cmd.args([
+            "serve",
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ]),
+        &log_dir.join(format!("{name}.log")),
+    );
+    wait_for(
+        &format!("{name} to answer"),
+        Duration::from_secs(30),
+        || {
+            process.assert_running();
+            (sysgauge_testkit::http_get(&format!("http://127.0.0.1:{port}/metrics"), &[]).0 == 200)
+                .then_some(())
+        },
+    );
+    (process, port)
+}
+
+/// A real Prometheus with every rules file of alerts/ loaded, scraping `scrape_config`.
+fn prometheus_with_every_rule(scrape_config: &str) -> Option<Prometheus> {
+    let rules = rule_files();
+    let rule_refs: Vec<&Path> = rules.iter().map(PathBuf::as_path).collect();
+    Prometheus::start_with_rules(scrape_config, &rule_refs)
+}
+
+/// How long an alert may take to become active, or a panel to return series.
+const E2E_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until `alert` is active (pending or firing) for the series matching `labels` (a
+/// matcher list starting with a comma, or empty).
+fn assert_active(prometheus: &Prometheus, alert: &str, labels: &str) {
+    prometheus.wait_for_series(
+        &format!(r#"ALERTS{{alertname="{alert}"{labels}}}"#),
+        E2E_WAIT,
+    );
+}
+
+/// `alert` is not active for any series matching `labels` (a matcher list without braces).
+fn assert_not_active(prometheus: &Prometheus, alert: &str, labels: &str) {
+    let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);
+    assert_eq!(prometheus.query(&q), vec![], "{q}");
+}
+
+/// Every alert of `rules_file` is active for some series, but those of `except` (alert, why).
+fn assert_every_alert_of_the_file_active(
+    prometheus: &Prometheus,
+    rules_file: &str,
+    except: &[(&str, &str)],
+) {
+    let mut checked = 0;
+    for a in alerts().iter().filter(|a| a.file == rules_file) {
+        if except.iter().any(|(name, _)| *name == a.name) {
+            continue;
+        }
+        assert_active(prometheus, &a.name, "");
+        checked += 1;
+    }
+    assert!(checked > 0, "no alert of {rules_file} checked");
+}
+
+/// Every rule of every file is loaded, evaluated and healthy.
+fn assert_every_rule_healthy(prometheus: &Prometheus) {
+    let groups = prometheus.api("/api/v1/rules");
+    let mut evaluated = 0;
+    for group in groups["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "{rule}");
+            evaluated += 1;
+        }
+    }
+    assert_eq!(evaluated, alerts().len());
+}
+
+/// Every panel query and variable query of `dashboard` returns series, but the panels of
+/// `except` (title, why).
+fn assert_panels_return_series(prometheus: &Prometheus, dashboard: &str, except: &[(&str, &str)]) {
+    let (file, d) = dashboard_files()
+        .into_iter()
+        .find(|(f, _)| f == dashboard)
+        .unwrap_or_else(|| panic!("no dashboards/{dashboard}"));
+    let mut skipped = 0;
+    for panel in d["panels"].as_array().unwrap() {
+        if except.iter().any(|(title, _)| panel["title"] == *title) {
+            skipped += 1;
+            continue;
+        }
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = expand_variables(target["expr"].as_str().unwrap());
+            let r = prometheus.wait_for_series(&expr, E2E_WAIT);
+            assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
+        }
+    }
+    assert_eq!(
+        skipped,
+        except.len(),
+        "{file}: an excepted panel does not exist"
+    );
+    for v in d["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            let (expr, label) = label_values(q).unwrap();
+            let r = prometheus.wait_for_series(&expand_variables(expr), E2E_WAIT);
+            assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
+        }
+    }
 }
 
 /// `date` in openssl's `YYYYMMDDHHMMSSZ`, `offset` from now (`+10 days`).
@@ -1383,5 +1496,345 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
     assert!(
         certs.get("grafana").is_none(),
         "grafana not enabled: {certs}"
+    );
+}
+
+/// One fake GPU's configuration lines (`gpuN.key value`) for the fake NVML.
+fn fake_gpu(n: usize, uuid: &str, extra: &[(&str, String)]) -> String {
+    let mut lines = vec![
+        ("uuid", uuid.to_owned()),
+        ("name", "NVIDIA A100-SXM4-40GB".to_owned()),
+        ("pci_bus_id", format!("00000000:{:02X}:00.0", 0x3b + n)),
+        ("util_gpu", "37".to_owned()),
+        ("util_memory", "12".to_owned()),
+        ("mem_total", "42949672960".to_owned()),
+        ("mem_used", "2949672960".to_owned()),
+        ("mem_free", "40000000000".to_owned()),
+        ("temperature", "61".to_owned()),
+        ("power_usage", "123456".to_owned()),
+        ("power_limit", "250000".to_owned()),
+        ("enforced_power_limit", "240000".to_owned()),
+        ("energy", "987654321".to_owned()),
+        ("fans", "1".to_owned()),
+        ("fan0", "40".to_owned()),
+        ("clock_graphics", "1410".to_owned()),
+        ("clock_sm", "1395".to_owned()),
+        ("pcie_tx", "1000".to_owned()),
+        ("pcie_rx", "2500".to_owned()),
+        ("ecc_corrected", "0".to_owned()),
+        ("ecc_uncorrected", "0".to_owned()),
+        ("throttle", "0x1".to_owned()),
+        ("throttle_supported", "0x1ff".to_owned()),
+    ];
+    for (k, v) in extra {
+        lines.retain(|(key, _)| key != k);
+        lines.push((k, v.clone()));
+    }
+    lines
+        .iter()
+        .map(|(k, v)| format!("gpu{n}.{k} {v}\n"))
+        .collect()
+}
+
+/// End to end for sysgauge-gpu: a real Prometheus with every rules file scrapes the real
+/// sysgauge-gpu in serve mode, loading the fake libnvidia-ml (compiled by the testkit), which
+/// reports a GPU that is hot, throttled for thermal and power reasons, nearly out of memory,
+/// with compute processes and an XID; a second instance whose GPU's uncorrected ECC count grows
+/// while another GPU is lost (each scrape then opens a new NVML session, which re-reads the
+/// fake's configuration); and a third instance on a host without the library. Every GPU alert
+/// becomes active for the GPU or instance that causes it and for no healthy one, and every
+/// panel of the GPU dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
+    let Some((dir, lib)) = fakes::fake_nvml(&[]) else {
+        return;
+    };
+    let bin = binary("sysgauge-gpu");
+    let d = dir.path();
+    let (sick, healthy, growing, lost) = (
+        "GPU-11111111-2222-3333-4444-555555555555",
+        "GPU-99999999-8888-7777-6666-555555555555",
+        "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "GPU-ffffffff-0000-1111-2222-333333333333",
+    );
+    let head = "driver_version 550.54.15\nnvml_version 12.550.54.15\ncuda_version 12040\ngpus 2\n";
+    // sw_power_cap 0x4, sw_thermal_slowdown 0x20, hw_power_brake_slowdown 0x80.
+    let conf_a = d.join("a.conf");
+    std::fs::write(
+        &conf_a,
+        format!(
+            "{head}{}{}",
+            fake_gpu(
+                0,
+                sick,
+                &[
+                    ("temperature", "91".into()),
+                    ("throttle", "0xa4".into()),
+                    ("mem_used", "42000000000".into()),
+                    ("mem_free", "949672960".into()),
+                    ("ecc_uncorrected", "1".into()),
+                    ("xid", "79".into()),
+                    ("processes", format!("{}:1048576", std::process::id()),),
+                ]
+            ),
+            fake_gpu(1, healthy, &[]),
+        ),
+    )
+    .unwrap();
+    let lost_file = d.join("lost");
+    std::fs::write(&lost_file, "").unwrap();
+    let conf_b = d.join("b.conf");
+    let write_b = |ecc: u32| {
+        std::fs::write(
+            &conf_b,
+            format!(
+                "{head}{}{}",
+                fake_gpu(0, growing, &[("ecc_uncorrected", ecc.to_string())]),
+                fake_gpu(1, lost, &[("lost_file", lost_file.display().to_string())]),
+            ),
+        )
+        .unwrap();
+    };
+    write_b(2);
+    let logs = d.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let gpu = |conf: &Path, library: &Path| {
+        let mut cmd = Command::new(&bin);
+        cmd.env("FAKE_NVML_CONFIG", conf)
+            .arg("--nvml.library")
+            .arg(library);
+        cmd
+    };
+    let (mut a, a_port) = serve("gpu-a", &mut gpu(&conf_a, &lib), &logs);
+    let (mut b, b_port) = serve("gpu-b", &mut gpu(&conf_b, &lib), &logs);
+    let (mut none, none_port) = serve(
+        "gpu-none",
+        &mut gpu(&conf_a, &d.join("missing/libnvidia-ml.so.1")),
+        &logs,
+    );
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: sysgauge-gpu\n    static_configs:\n      - targets: ['127.0.0.1:{a_port}', '127.0.0.1:{b_port}', '127.0.0.1:{none_port}']\n"
+    )) else {
+        return;
+    };
+    // The uncorrected ECC count grows once Prometheus has seen it.
+    let ecc =
+        format!(r#"sysgauge_gpu_ecc_errors_total{{uuid="{growing}",type="uncorrected"}} == 2"#);
+    prometheus.wait_for_series(&ecc, E2E_WAIT);
+    std::thread::sleep(Duration::from_secs(2));
+    write_b(5);
+
+    let on = |uuid: &str| format!(r#",job="sysgauge-gpu",uuid="{uuid}""#);
+    assert_active(&prometheus, "SysgaugeGpuHot", &on(sick));
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuThermalThrottling",
+        &format!(r#"{},reason="sw_thermal_slowdown""#, on(sick)),
+    );
+    assert_active(&prometheus, "SysgaugeGpuPowerBrake", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuPowerCapped", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuMemoryNearlyFull", &on(sick));
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuXidErrors",
+        &format!(r#"{},xid="79""#, on(sick)),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuUncorrectableEccErrors",
+        &on(growing),
+    );
+    // Lost from the start, its uuid cannot be read: the GPU is known by its index.
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuLost",
+        &format!(r#",job="sysgauge-gpu",instance="127.0.0.1:{b_port}",index="1""#),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuDriverUnavailable",
+        &format!(r#",instance="127.0.0.1:{none_port}""#),
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "gpu.rules.yml", &[]);
+
+    // Not active for the healthy GPUs and instances: a constant ECC count (1 on the sick GPU)
+    // does not page, only a growing one.
+    for alert in [
+        "SysgaugeGpuHot",
+        "SysgaugeGpuThermalThrottling",
+        "SysgaugeGpuPowerBrake",
+        "SysgaugeGpuPowerCapped",
+        "SysgaugeGpuMemoryNearlyFull",
+        "SysgaugeGpuXidErrors",
+    ] {
+        assert_not_active(
+            &prometheus,
+            alert,
+            &format!(r#"uuid=~"{healthy}|{growing}""#),
+        );
+    }
+    assert_not_active(&prometheus, "SysgaugeGpuLost", r#"index!="1""#);
+    assert_not_active(
+        &prometheus,
+        "SysgaugeGpuUncorrectableEccErrors",
+        &format!(r#"uuid!="{growing}""#),
+    );
+    assert_not_active(
+        &prometheus,
+        "SysgaugeGpuDriverUnavailable",
+        &format!(r#"instance!="127.0.0.1:{none_port}""#),
+    );
+
+    assert_every_rule_healthy(&prometheus);
+    assert_panels_return_series(&prometheus, "sysgauge-gpu.json", &[]);
+    a.assert_running();
+    b.assert_running();
+    none.assert_running();
+}
+
+/// End to end for sysgauge-restic: real restic repositories made by Debian's restic — one
+/// backed up just now with a passing check, one whose only group's latest snapshot is from 2020
+/// and which holds a stale lock, an empty one, one with a truncated pack (check fails), and one
+/// read with the wrong password — are read by the real sysgauge-restic in textfile mode; a
+/// real node_exporter serves the file to a real Prometheus with every rules file. Every restic
+/// alert becomes active for the repository that causes it, and for no other; every panel of
+/// the restic dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_restic_alerts_and_panels_against_real_repositories() {
+    if !restic::available() {
+        return;
+    }
+    let bin = binary("sysgauge-restic");
+    let now = String::from_utf8_lossy(
+        &run(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S"])).stdout,
+    )
+    .trim()
+    .to_owned();
+    let ok = Repo::init();
+    ok.backup("web", &["nightly"], &[&ok.data("srv")], &now, "UTC");
+    let old = Repo::init();
+    old.backup(
+        "db",
+        &["daily"],
+        &[&old.data("pg")],
+        "2020-01-02 03:04:05",
+        "UTC",
+    );
+    let lock = old.backup("gone", &[], &[&old.data("x")], "2020-01-01 00:00:00", "UTC");
+    old.snapshot_to_lock(&lock);
+    let empty = Repo::init();
+    let broken = Repo::init();
+    broken.backup("web", &[], &[&broken.data("srv")], &now, "UTC");
+    broken.truncate_a_pack();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["text", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let wrong = d.join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let repository = |name: &str, repo: &Path, password: &Path, extra: &str| {
+        format!(
+            "[[repositories]]\nname = \"{name}\"\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}\n",
+            repo.display(),
+            password.display()
+        )
+    };
+    let config = d.join("restic.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\ntimeout = \"120s\"\n\n{}{}{}{}{}",
+            repository(
+                "ok",
+                &ok.path(),
+                &ok.password_file(),
+                "stats = true\ncheck = true"
+            ),
+            repository("old", &old.path(), &old.password_file(), ""),
+            repository("empty", &empty.path(), &empty.password_file(), ""),
+            repository(
+                "broken",
+                &broken.path(),
+                &broken.password_file(),
+                "check = true"
+            ),
+            repository("wrong", &ok.path(), &wrong, ""),
+        ),
+    )
+    .unwrap();
+    let text = d.join("text");
+    let mut cmd = Command::new(&bin);
+    restic::clean_env(&mut cmd);
+    let out = run(cmd
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "textfile",
+            "--directory",
+        ])
+        .arg(&text));
+    assert!(
+        out.status.success(),
+        "textfile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Some(node) = NodeExporter::start(&text, &d.join("logs")) else {
+        return;
+    };
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        node.port()
+    )) else {
+        return;
+    };
+
+    let repo = |name: &str| format!(r#",job="node",repository="{name}""#);
+    assert_active(
+        &prometheus,
+        "SysgaugeResticRepositoryUnreadable",
+        &repo("wrong"),
+    );
+    assert_eq!(
+        prometheus.query(r#"sysgauge_restic_repository_error{repository="wrong"} == 1"#)[0].0["reason"],
+        "wrong_password"
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeResticNoRecentSnapshot",
+        &format!(r#"{},hostname="db""#, repo("old")),
+    );
+    assert_active(&prometheus, "SysgaugeResticStaleLocks", &repo("old"));
+    assert_active(&prometheus, "SysgaugeResticNoSnapshots", &repo("empty"));
+    assert_active(&prometheus, "SysgaugeResticCheckFailed", &repo("broken"));
+    let growing = (
+        "SysgaugeResticRepositoryGrowingFast",
+        "compares the size with its value a day ago (offset 1d), which a Prometheus started by the test cannot have; promtool's test covers it",
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "restic.rules.yml", &[growing]);
+
+    for (alert, labels) in [
+        (
+            "SysgaugeResticRepositoryUnreadable",
+            r#"repository!="wrong""#,
+        ),
+        ("SysgaugeResticNoRecentSnapshot", r#"repository!="old""#),
+        ("SysgaugeResticStaleLocks", r#"repository!="old""#),
+        ("SysgaugeResticNoSnapshots", r#"repository!="empty""#),
+        ("SysgaugeResticCheckFailed", r#"repository!="broken""#),
+    ] {
+        assert_not_active(&prometheus, alert, labels);
+    }
+
+    assert_every_rule_healthy(&prometheus);
+    let newer = "restic >= 0.17 reports it; Debian bookworm's restic is 0.14 (the exporter's fixture tests cover the JSON)";
+    assert_panels_return_series(
+        &prometheus,
+        "sysgauge-restic.json",
+        &[
+            ("Data added by the latest backup", newer),
+            ("Latest backup duration", newer),
+        ],
     );
 }
