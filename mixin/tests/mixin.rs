@@ -23,6 +23,7 @@ use sysgauge_testkit::{
     restic::{self, Repo},
     run,
     servers::Nginx,
+    systemd::SystemdBoot,
     tempfile, wait_for,
 };
 
@@ -1837,4 +1838,167 @@ fn real_prometheus_evaluates_the_restic_alerts_and_panels_against_real_repositor
             ("Latest backup duration", newer),
         ],
     );
+}
+
+/// End to end for sysgauge-backup: the real sysgauge-backup in serve mode watches dump files
+/// compressed by the real gzip with set modification times (fresh; three days old behind a
+/// newer truncated one), jobs in a real systemd booted in namespaces (a service that fails, a
+/// one-shot timer that has fired and has no next run, a calendar timer, a unit that does not
+/// exist) and a fake `zfs` listing a fresh and an old snapshot. A real Prometheus with every
+/// rules file scrapes it: every backup alert becomes active for the target that causes it and
+/// for no healthy one, and every panel of the backup dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and_systemd() {
+    if !available("gzip", "gzip") {
+        return;
+    }
+    let ok = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo dumping; sleep 0.2'\n";
+    let fail = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo disk full >&2; exit 3'\n";
+    let units = [
+        ("backup-fail.service", fail),
+        ("backup-once.service", ok),
+        (
+            "backup-once.timer",
+            "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\nUnit=backup-once.service\n",
+        ),
+        ("backup-nightly.service", ok),
+        (
+            "backup-nightly.timer",
+            "[Timer]\nOnCalendar=*-*-* 03:00:00\nUnit=backup-nightly.service\n",
+        ),
+    ];
+    let Some(boot) = SystemdBoot::start_with(
+        &units,
+        &[
+            "backup-fail.service",
+            "backup-once.timer",
+            "backup-nightly.timer",
+        ],
+    ) else {
+        return;
+    };
+    boot.wait_for_property("backup-fail.service", "Result", "exit-code");
+    boot.wait_until(
+        "backup-once.service to finish",
+        Duration::from_secs(60),
+        |b| b.property("backup-once.service", "ExecMainExitTimestampMonotonic") != "0",
+    );
+    let bin = binary("sysgauge-backup");
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["fresh", "stale", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let gzipped = |path: &Path, mtime: u64| {
+        std::fs::write(path, "-- a dump\n".repeat(1000)).unwrap();
+        assert!(run(Command::new("gzip").arg(path)).status.success());
+        let gz = PathBuf::from(format!("{}.gz", path.display()));
+        fakes::set_mtime(&gz, mtime);
+        gz
+    };
+    gzipped(&d.join("fresh/a.sql"), now - 600);
+    let old = gzipped(&d.join("stale/a.sql"), now - 3 * 86400);
+    // The newest file is cut short: it does not count, the three-day-old one does.
+    let data = std::fs::read(&old).unwrap();
+    std::fs::write(d.join("stale/b.sql.gz"), &data[..data.len() / 2]).unwrap();
+    fakes::set_mtime(&d.join("stale/b.sql.gz"), now - 86400);
+    let zfs = d.join("zfs");
+    fakes::script(
+        &zfs,
+        &format!(
+            "printf 'tank/old@daily-1\\t{}\\n'\nprintf 'tank/db@hourly-1\\t{}\\n'\n",
+            now - 3 * 86400,
+            now - 600
+        ),
+    );
+    let config = d.join("backup.toml");
+    let artifact = |name: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"artifact\"\nmax_age = \"26h\"\npath = \"{}/{name}/*.gz\"\nchecks = [\"gzip\"]\n\n",
+            d.display()
+        )
+    };
+    let job = |name: &str, unit: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"job\"\nmax_age = \"26h\"\nunit = \"{unit}\"\n\n"
+        )
+    };
+    let dataset = |name: &str, dataset: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"zfs\"\nmax_age = \"2h\"\ndatasets = [\"{dataset}\"]\n\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "bus_address = \"{}\"\nzfs_command = \"{}\"\n\n{}{}{}{}{}{}{}{}",
+            boot.bus_address(),
+            zfs.display(),
+            artifact("fresh"),
+            artifact("stale"),
+            job("failing", "backup-fail.service"),
+            job("once", "backup-once.timer"),
+            job("nightly", "backup-nightly.timer"),
+            job("absent", "no-such-backup.service"),
+            dataset("tank", "tank/db"),
+            dataset("old-snapshots", "tank/old"),
+        ),
+    )
+    .unwrap();
+    let (mut exporter, port) = serve(
+        "sysgauge-backup",
+        Command::new(&bin).args(["--config", config.to_str().unwrap()]),
+        &d.join("logs"),
+    );
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: sysgauge-backup\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )) else {
+        return;
+    };
+
+    let target = |name: &str| format!(r#",job="sysgauge-backup",target="{name}""#);
+    assert_active(&prometheus, "SysgaugeBackupTooOld", &target("stale"));
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTooOld",
+        &target("old-snapshots"),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTargetUnreadable",
+        &target("absent"),
+    );
+    assert_eq!(
+        prometheus.query(r#"sysgauge_backup_target_error{target="absent"} == 1"#)[0].0["reason"],
+        "unit_not_loaded"
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupJobFailed",
+        &format!(r#"{},result="exit-code""#, target("failing")),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTimerNotScheduled",
+        &format!(r#"{},unit="backup-once.timer""#, target("once")),
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "backup.rules.yml", &[]);
+
+    for (alert, labels) in [
+        ("SysgaugeBackupTooOld", r#"target=~"fresh|tank|once""#),
+        ("SysgaugeBackupTargetUnreadable", r#"target!="absent""#),
+        ("SysgaugeBackupJobFailed", r#"target!="failing""#),
+        ("SysgaugeBackupTimerNotScheduled", r#"target!="once""#),
+    ] {
+        assert_not_active(&prometheus, alert, labels);
+    }
+
+    assert_every_rule_healthy(&prometheus);
+    assert_panels_return_series(&prometheus, "sysgauge-backup.json", &[]);
+    exporter.assert_running();
 }
