@@ -1,7 +1,8 @@
 //! Tests of the dashboards and alert rules: generated files up to date, the dashboard-linter
 //! rules, no query naming what the exporters do not produce, promtool's checks and unit tests,
 //! the structure of every alert, and end to end a real Prometheus with the rules loaded
-//! scraping the real sysgauge-certs and node_exporter.
+//! scraping the real exporters (certs with node_exporter and nginx, gpu through the fake NVML,
+//! restic on real repositories, backup against real files, a booted systemd and a fake zfs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -1361,37 +1362,11 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         assert_eq!(prometheus.query(&q), vec![], "{q}");
     }
 
-    // Every rule of every file loaded, evaluated, and healthy.
-    let groups = prometheus.api("/api/v1/rules");
-    let mut evaluated = 0;
-    for group in groups["groups"].as_array().unwrap() {
-        for rule in group["rules"].as_array().unwrap() {
-            assert_eq!(rule["health"], "ok", "{rule}");
-            evaluated += 1;
-        }
-    }
-    assert_eq!(evaluated, alerts().len());
-
-    // Every query of the overview and certs dashboards returns series.
-    for (file, d) in dashboard_files() {
-        if !["sysgauge-overview.json", "sysgauge-certs.json"].contains(&file.as_str()) {
-            continue;
-        }
-        for panel in d["panels"].as_array().unwrap() {
-            for target in panel["targets"].as_array().unwrap() {
-                let expr = expand_variables(target["expr"].as_str().unwrap());
-                let r = prometheus.wait_for_series(&expr, t);
-                assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
-            }
-        }
-        for v in d["templating"]["list"].as_array().unwrap() {
-            if let Some(q) = v["query"]["query"].as_str() {
-                let (expr, label) = label_values(q).unwrap();
-                let r = prometheus.wait_for_series(&expand_variables(expr), t);
-                assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
-            }
-        }
-    }
+    assert_every_rule_healthy(&prometheus);
+    assert_every_alert_of_the_file_active(&prometheus, "certs.rules.yml", &[]);
+    assert_every_alert_of_the_file_active(&prometheus, "sysgauge.rules.yml", &[]);
+    assert_panels_return_series(&prometheus, "sysgauge-overview.json", &[]);
+    assert_panels_return_series(&prometheus, "sysgauge-certs.json", &[]);
     healthy.assert_running();
     overrun.assert_running();
 }
