@@ -11,40 +11,15 @@ use std::{
 };
 
 use sysgauge_testkit::{
-    NodeExporter, Process, available, free_port, http_get, promtool_check_metrics, run, sample,
+    NodeExporter, Process, fakes, free_port, http_get, promtool_check_metrics, run, sample,
     tempfile::TempDir, wait_for,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-gpu");
-const FAKE_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-nvml/fake_nvml.c");
 
-/// A temporary directory with a fake libnvidia-ml.so.1 built with `defines` (e.g.
-/// `-DFAKE_NO_POWER`); `None` when gcc is missing.
+/// The fake libnvidia-ml, built by the testkit; `None` when gcc is missing.
 fn fake(defines: &[&str]) -> Option<(TempDir, PathBuf)> {
-    if !available("gcc", "gcc") {
-        return None;
-    }
-    let dir = TempDir::new().unwrap();
-    let lib = dir.path().join("libnvidia-ml.so.1");
-    let out = run(Command::new("gcc")
-        .args([
-            "-shared",
-            "-fPIC",
-            "-O2",
-            "-Wall",
-            "-Werror",
-            "-Wl,-z,nodelete",
-            "-o",
-        ])
-        .arg(&lib)
-        .arg(FAKE_SOURCE)
-        .args(defines));
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((dir, lib))
+    fakes::fake_nvml(defines)
 }
 
 /// Writes the fake's configuration and returns its path.
