@@ -60,15 +60,7 @@ impl Repo {
     /// Runs the real restic on this repository, optionally under time zone `tz` (UTC
     /// otherwise); panics with restic's stderr when it fails.
     pub fn restic(&self, args: &[&str], tz: Option<&str>) -> Output {
-        let mut cmd = Command::new("restic");
-        clean_env(&mut cmd);
-        cmd.args(args)
-            .env("RESTIC_REPOSITORY", self.path())
-            .env("RESTIC_PASSWORD_FILE", self.password_file())
-            .env("RESTIC_CACHE_DIR", self.dir.path().join("cache"))
-            .env("TZ", tz.unwrap_or("UTC"))
-            .stdin(Stdio::null());
-        let out = cmd.output().unwrap();
+        let out = self.command(args, tz).output().unwrap();
         assert!(
             out.status.success(),
             "restic {args:?}: {}",
@@ -119,6 +111,34 @@ impl Repo {
             .collect();
         v.sort();
         v
+    }
+
+    /// `restic ARGS` against this repository, not yet run.
+    fn command(&self, args: &[&str], tz: Option<&str>) -> Command {
+        let mut cmd = Command::new("restic");
+        clean_env(&mut cmd);
+        cmd.args(args)
+            .env("RESTIC_REPOSITORY", self.path())
+            .env("RESTIC_PASSWORD_FILE", self.password_file())
+            .env("RESTIC_CACHE_DIR", self.dir.path().join("cache"))
+            .env("TZ", tz.unwrap_or("UTC"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The locks restic itself can read: listed by `restic list locks` and decrypted by
+    /// `restic cat lock`. A lock file still being written is not one of them.
+    pub fn readable_locks(&self) -> Vec<String> {
+        let ok = |args: &[&str]| {
+            let out = self.command(args, None).output().unwrap();
+            out.status.success().then_some(out.stdout)
+        };
+        let listed = ok(&["list", "locks", "--no-lock"]).unwrap_or_default();
+        String::from_utf8_lossy(&listed)
+            .lines()
+            .filter(|id| ok(&["cat", "lock", id, "--no-lock"]).is_some())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Turns snapshot `id` (a prefix) into a stale lock: a snapshot file is encrypted JSON with

@@ -109,15 +109,17 @@ fn snapshots_groups_and_locks_have_exact_values() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Wait until restic itself reads the lock: a lock file that merely exists may still be
+    // half-written, and killing restic then would leave no valid lock (seen on a loaded CI).
     wait_for(
         "restic backup --stdin to take its lock",
-        Duration::from_secs(30),
-        || (repo.files("locks").len() == 2).then_some(()),
+        Duration::from_secs(60),
+        || (repo.readable_locks().len() == 2).then_some(()),
     );
     live.kill().unwrap();
     live.wait().unwrap();
     assert_eq!(
-        repo.files("locks").len(),
+        repo.readable_locks().len(),
         2,
         "the killed restic left its lock behind"
     );
