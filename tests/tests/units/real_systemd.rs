@@ -561,23 +561,11 @@ fn restic(host: &Host) -> (Case, String) {
         all.extend_from_slice(args);
         host.ok(&all)
     };
+    host.put("/srv/data/report.txt", "what the backups keep\n");
     restic(&["init"]);
-    restic(&[
-        "backup",
-        "--host",
-        "web",
-        "--tag",
-        "nightly",
-        "/etc/sysgauge",
-    ]);
-    restic(&[
-        "backup",
-        "--host",
-        "web",
-        "--tag",
-        "nightly",
-        "/etc/sysgauge",
-    ]);
+    for _ in 0..2 {
+        restic(&["backup", "--host", "web", "--tag", "nightly", "/srv/data"]);
+    }
     let config: serde_json::Value =
         serde_json::from_str(&restic(&["cat", "config", "--json"])).unwrap();
     let id = config["id"].as_str().unwrap().to_owned();
