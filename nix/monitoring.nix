@@ -24,6 +24,7 @@ let
     "restic"
     "gpu"
     "systemd"
+    "backup"
   ];
 
   # Only the files of the chosen exporters, plus the suite's own.

@@ -203,17 +203,21 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// The identity the common crate's own tests run under.
+#[cfg(test)]
+pub(crate) static TEST_IDENTITY: Identity = Identity {
+    binary: "sysgauge-test",
+    domain: "test",
+    default_port: 1,
+    version: "9.9.9",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::Desc;
 
-    static ID: Identity = Identity {
-        binary: "sysgauge-test",
-        domain: "test",
-        default_port: 1,
-        version: "9.9.9",
-    };
+    static ID: &Identity = &TEST_IDENTITY;
     const VALUE: Desc<0> = Desc::gauge("sysgauge_test_value", "A value", []);
 
     struct Fixed;
@@ -269,7 +273,7 @@ mod tests {
     #[tokio::test]
     async fn deadline_panic_and_error_are_failures_and_others_still_report() {
         let exporter = Exporter::new(
-            &ID,
+            ID,
             vec![
                 Arc::new(Fixed),
                 Arc::new(Hangs),

@@ -453,14 +453,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::collector::{BoxError, Collector, Identity};
-
-    static ID: Identity = Identity {
-        binary: "sysgauge-test",
-        domain: "test",
-        default_port: 1,
-        version: "0",
-    };
+    use crate::collector::{BoxError, Collector, TEST_IDENTITY};
 
     struct Slow(AtomicUsize);
     #[async_trait]
@@ -479,7 +472,7 @@ mod tests {
     async fn concurrent_scrapes_share_one_collection() {
         let slow = Arc::new(Slow(AtomicUsize::new(0)));
         let exporter = Arc::new(Exporter::new(
-            &ID,
+            &TEST_IDENTITY,
             vec![slow.clone()],
             Duration::from_secs(5),
         ));

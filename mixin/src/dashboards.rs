@@ -4,7 +4,7 @@
 //! every panel and target uses (provisioning does not resolve `__inputs`), `job` and `instance`
 //! query variables, a description and a unit on every panel, `$__rate_interval` in every rate,
 //! `editable: false` and a uid that is the MD5 of the file name (as kubernetes-mixin does).
-//! The per-exporter dashboards are [`certs`], [`restic`], [`gpu`] and [`systemd`]; the fleet
+//! The per-exporter dashboards are [`certs`], [`restic`], [`gpu`], [`systemd`] and [`backup`]; the fleet
 //! overview is [`overview`].
 
 use serde_json::{Value, json};
@@ -269,7 +269,7 @@ impl Dashboard {
 
 /// Every dashboard.
 pub fn all() -> Vec<Dashboard> {
-    vec![overview(), certs(), restic(), gpu(), systemd()]
+    vec![overview(), certs(), restic(), gpu(), systemd(), backup()]
 }
 
 /// The fleet overview: every exporter's health, whichever exporters exist.
@@ -383,10 +383,11 @@ pub fn overview() -> Dashboard {
 /// sysgauge-certs.
 pub fn certs() -> Dashboard {
     let not_after = sel("sysgauge_cert_not_after_timestamp_seconds");
+    let earliest = sel("sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds");
     Dashboard {
         file: "sysgauge-certs.json",
         title: "sysgauge / Certificates",
-        description: "Certificate files watched by sysgauge-certs: time left until expiry, unreadable files, chain and key checks.",
+        description: "Certificate files and live TLS endpoints watched by sysgauge-certs: time left until expiry, unreadable files and failing probes, chain, key and name checks.",
         variable_selector: "sysgauge_cert_build_info",
         panels: vec![
             stat(
@@ -459,6 +460,99 @@ pub fn certs() -> Dashboard {
                 "1 when the source's private key belongs to the file's first certificate, 0 when not (only for sources with a key).",
                 sel("sysgauge_cert_file_key_match"),
             ),
+            stat(
+                "Endpoints",
+                "none",
+                "Live TLS endpoints probed ([[endpoints]]).",
+                format!("count({})", sel("sysgauge_cert_probe_success")),
+            ),
+            stat(
+                "Endpoints failing",
+                "none",
+                "Endpoints whose last probe did not complete a TLS handshake.",
+                format!(
+                    "count({} == 0) or vector(0)",
+                    sel("sysgauge_cert_probe_success")
+                ),
+            ),
+            stat(
+                "Endpoints expiring within 21 days",
+                "none",
+                "Endpoints presenting a chain whose earliest certificate expires within three weeks or has expired.",
+                format!("count({earliest} - time() < 21 * 86400) or vector(0)"),
+            ),
+            stat(
+                "Endpoints not verified or misnamed",
+                "none",
+                "Endpoints whose chain does not verify against their CA bundle, or whose certificate is not valid for the name sent.",
+                format!(
+                    "count(count by (job, instance, endpoint) (({} == 0) or ({} == 0))) or vector(0)",
+                    sel("sysgauge_cert_endpoint_chain_verified"),
+                    sel("sysgauge_cert_endpoint_name_matches")
+                ),
+            ),
+            table(
+                24,
+                "Endpoints: time left per presented certificate",
+                "dtdurations",
+                "Every certificate each endpoint presented (index 0 is the leaf), with its subject, issuer and serial; negative when expired.",
+                format!(
+                    "{} - time()",
+                    sel("sysgauge_cert_endpoint_not_after_timestamp_seconds")
+                ),
+            ),
+            graph(
+                "Endpoints: time left, ten soonest",
+                "s",
+                "Validity left of each endpoint's earliest-expiring certificate, for the ten that expire first.",
+                vec![(
+                    format!("bottomk(10, {earliest} - time())"),
+                    "{{endpoint}} {{instance}}",
+                )],
+            ),
+            graph(
+                "Endpoint probe duration",
+                "s",
+                "Connection, protocol dialogue and TLS handshake, and the handshake alone.",
+                vec![
+                    (
+                        sel("sysgauge_cert_probe_duration_seconds"),
+                        "total {{endpoint}}",
+                    ),
+                    (
+                        sel("sysgauge_cert_probe_tls_handshake_seconds"),
+                        "handshake {{endpoint}}",
+                    ),
+                ],
+            ),
+            table(
+                8,
+                "Endpoint probe errors",
+                "none",
+                "Endpoints whose probe failed, with the reason (dns, refused, connect, timeout, protocol, handshake).",
+                format!("{} == 1", sel("sysgauge_cert_probe_error")),
+            ),
+            table(
+                8,
+                "Endpoint chain verification",
+                "none",
+                "1 when the presented chain verifies against the endpoint's CA bundle (system: the system's roots), 0 when not.",
+                sel("sysgauge_cert_endpoint_chain_verified"),
+            ),
+            table(
+                8,
+                "Endpoint name match",
+                "none",
+                "1 when the leaf is valid for the name sent (SNI, or the host), 0 when not.",
+                sel("sysgauge_cert_endpoint_name_matches"),
+            ),
+            table(
+                24,
+                "Endpoint TLS versions and ciphers",
+                "none",
+                "The TLS version and cipher suite each endpoint negotiated.",
+                sel("sysgauge_cert_probe_tls_info"),
+            ),
             graph(
                 "Collector success",
                 "none",
@@ -471,7 +565,7 @@ pub fn certs() -> Dashboard {
             graph(
                 "Collector duration",
                 "s",
-                "How long reading every watched file took.",
+                "How long each collector took: files reads every watched file, endpoints probes every endpoint.",
                 vec![(
                     sel("sysgauge_cert_collector_duration_seconds"),
                     "{{instance}} {{collector}}",
@@ -904,6 +998,201 @@ pub fn systemd() -> Dashboard {
                 vec![(
                     format!("topk(10, {})", sel("sysgauge_systemd_service_tasks")),
                     "{{instance}} {{name}}",
+                )],
+            ),
+        ],
+    }
+}
+
+/// sysgauge-backup.
+pub fn backup() -> Dashboard {
+    let last = sel("sysgauge_backup_last_success_timestamp_seconds");
+    let max_age = sel("sysgauge_backup_max_age_seconds");
+    let by_target = "{{instance}} {{target}}";
+    Dashboard {
+        file: "sysgauge-backup.json",
+        title: "sysgauge / Backups",
+        description: "Backup targets watched by sysgauge-backup (dump files, systemd backup jobs, ZFS snapshots): age against each target's maximum age, failed jobs, unscheduled timers, unreadable targets.",
+        variable_selector: "sysgauge_backup_build_info",
+        panels: vec![
+            stat(
+                "Targets",
+                "none",
+                "Backup targets configured, all kinds.",
+                format!("count({})", sel("sysgauge_backup_target_up")),
+            ),
+            stat(
+                "Older than their maximum age",
+                "none",
+                "Targets whose newest good backup is older than their max_age, or that have none (SysgaugeBackupTooOld).",
+                format!("count(time() - {last} > {max_age}) or vector(0)"),
+            ),
+            stat(
+                "Failed jobs",
+                "none",
+                "Job targets whose last run ended with another result than success.",
+                format!(
+                    "count({} == 1) or vector(0)",
+                    sel_with("sysgauge_backup_job_result", r#"result!="success""#)
+                ),
+            ),
+            stat(
+                "Unreadable targets",
+                "none",
+                "Targets the exporter cannot read (missing directory, permissions, unit not loaded, zfs failing).",
+                format!(
+                    "count({} == 0) or vector(0)",
+                    sel("sysgauge_backup_target_up")
+                ),
+            ),
+            table(
+                12,
+                "Age of the newest good backup",
+                "dtdurations",
+                "Time since each target's newest good backup; about 56 years when none is known (last success 0).",
+                format!("time() - {last}"),
+            ),
+            table(
+                12,
+                "Maximum age",
+                "dtdurations",
+                "Each target's configured max_age; SysgaugeBackupTooOld fires when the age passes it.",
+                max_age.clone(),
+            ),
+            graph(
+                "Age as a fraction of the maximum age",
+                "percentunit",
+                "Age of the newest good backup divided by max_age: above 100% the target is too old. A sawtooth is a healthy schedule.",
+                vec![(format!("(time() - {last}) / {max_age}"), by_target)],
+            ),
+            table(
+                12,
+                "Targets",
+                "none",
+                "Each target's kind and what it watches: the glob, the unit, or the datasets.",
+                sel("sysgauge_backup_target_info"),
+            ),
+            table(
+                12,
+                "Unreadable targets",
+                "none",
+                "Targets that could not be read, with the reason; the exporter's log has the details.",
+                format!("{} == 1", sel("sysgauge_backup_target_error")),
+            ),
+            table(
+                12,
+                "Newest artifact files",
+                "none",
+                "The newest file each artifact target matched.",
+                sel("sysgauge_backup_artifact_newest_info"),
+            ),
+            table(
+                12,
+                "Newest artifact complete",
+                "none",
+                "1 when the newest file passes the target's content checks (pg_dump trailer, gzip, tar), 0 when it is cut short; only for targets with checks.",
+                sel("sysgauge_backup_artifact_newest_complete"),
+            ),
+            graph(
+                "Newest artifact size",
+                "bytes",
+                "Size of each artifact target's newest file; a sudden drop is often a truncated dump.",
+                vec![(sel("sysgauge_backup_artifact_newest_size_bytes"), by_target)],
+            ),
+            graph(
+                "Files per artifact target",
+                "none",
+                "Files each artifact target's path or glob matches; a rising count means old dumps are not pruned.",
+                vec![(sel("sysgauge_backup_artifact_files"), by_target)],
+            ),
+            table(
+                12,
+                "Job results",
+                "none",
+                "The systemd Result of each job target's last run (success, exit-code, signal, timeout, ...).",
+                sel("sysgauge_backup_job_result"),
+            ),
+            table(
+                12,
+                "Job exit status",
+                "none",
+                "The exit code of each job's last run, or the signal number that killed it.",
+                sel("sysgauge_backup_job_exit_status"),
+            ),
+            graph(
+                "Job run duration",
+                "s",
+                "How long each job's last completed run took (main process start to exit).",
+                vec![(
+                    format!(
+                        "{} - {}",
+                        sel("sysgauge_backup_job_last_run_end_timestamp_seconds"),
+                        sel("sysgauge_backup_job_last_run_start_timestamp_seconds")
+                    ),
+                    by_target,
+                )],
+            ),
+            graph(
+                "Jobs running",
+                "none",
+                "1 while a job's run is in progress.",
+                vec![(sel("sysgauge_backup_job_running"), by_target)],
+            ),
+            table(
+                12,
+                "Timers: time until the next run",
+                "dtdurations",
+                "Time until each timer target's timer fires next; a timer without a next run is missing here (SysgaugeBackupTimerNotScheduled).",
+                format!(
+                    "{} - time()",
+                    sel("sysgauge_backup_job_timer_next_elapse_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "Timers: time since the last trigger",
+                "dtdurations",
+                "Time since each timer target's timer last fired.",
+                format!(
+                    "time() - {}",
+                    sel("sysgauge_backup_job_timer_last_trigger_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "ZFS datasets: newest snapshot age",
+                "dtdurations",
+                "Time since each dataset's newest snapshot; about 56 years for a dataset without one.",
+                format!(
+                    "time() - {}",
+                    sel("sysgauge_backup_zfs_newest_snapshot_timestamp_seconds")
+                ),
+            ),
+            graph(
+                "ZFS snapshots per dataset",
+                "none",
+                "Snapshots of each dataset; a count that only grows means pruning does not run.",
+                vec![(
+                    sel("sysgauge_backup_zfs_snapshots"),
+                    "{{target}} {{dataset}}",
+                )],
+            ),
+            graph(
+                "Collector success",
+                "none",
+                "1 when the collector's last run succeeded, 0 when it failed or overran --collector.timeout.",
+                vec![(
+                    sel("sysgauge_backup_collector_success"),
+                    "{{instance}} {{collector}}",
+                )],
+            ),
+            graph(
+                "Collector duration",
+                "s",
+                "How long each collector (artifacts, jobs, zfs) took.",
+                vec![(
+                    sel("sysgauge_backup_collector_duration_seconds"),
+                    "{{instance}} {{collector}}",
                 )],
             ),
         ],

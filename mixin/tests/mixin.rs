@@ -1,7 +1,8 @@
 //! Tests of the dashboards and alert rules: generated files up to date, the dashboard-linter
 //! rules, no query naming what the exporters do not produce, promtool's checks and unit tests,
 //! the structure of every alert, and end to end a real Prometheus with the rules loaded
-//! scraping the real sysgauge-certs and node_exporter.
+//! scraping the real exporters (certs with node_exporter and nginx, gpu through the fake NVML,
+//! restic on real repositories, backup against real files, a booted systemd and a fake zfs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -19,7 +20,12 @@ use sysgauge_mixin::{
     promql, repository_root,
 };
 use sysgauge_testkit::{
-    NodeExporter, Process, Prometheus, available, free_port, openssl, run, tempfile, wait_for,
+    NodeExporter, Process, Prometheus, available, fakes, free_port, openssl,
+    restic::{self, Repo},
+    run,
+    servers::Nginx,
+    systemd::SystemdBoot,
+    tempfile, wait_for,
 };
 
 const RUNBOOK: &str = "https://github.com/sysgauge/sysgauge/blob/main/docs/runbook.md";
@@ -812,18 +818,11 @@ fn every_runbook_alert_section_has_an_alert() {
     }
 }
 
-/// The sysgauge-certs binary, built (or found up to date) by cargo: this crate cannot name
-/// another package's binary with `CARGO_BIN_EXE_*`.
-fn certs_binary() -> PathBuf {
+/// A binary of the workspace (`sysgauge-certs`), built (or found up to date) by cargo: this
+/// crate cannot name another package's binary with `CARGO_BIN_EXE_*`.
+fn binary(name: &str) -> PathBuf {
     let out = run(Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            "sysgauge-certs",
-            "--bin",
-            "sysgauge-certs",
-            "--message-format=json",
-        ])
+        .args(["build", "-p", name, "--bin", name, "--message-format=json"])
         .current_dir(root()));
     assert!(
         out.status.success(),
@@ -834,7 +833,124 @@ fn certs_binary() -> PathBuf {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no sysgauge-certs executable")
+        .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
+}
+
+fn certs_binary() -> PathBuf {
+    binary("sysgauge-certs")
+}
+
+/// Starts `cmd` (an exporter with its options) in serve mode on a free port, and waits until
+/// it answers /metrics; its log goes to `log_dir/name.log`.
+fn serve(name: &str, cmd: &mut Command, log_dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let mut process = Process::spawn(
+        name,
+        cmd.args([
+            "serve",
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ]),
+        &log_dir.join(format!("{name}.log")),
+    );
+    wait_for(
+        &format!("{name} to answer"),
+        Duration::from_secs(30),
+        || {
+            process.assert_running();
+            (sysgauge_testkit::http_get(&format!("http://127.0.0.1:{port}/metrics"), &[]).0 == 200)
+                .then_some(())
+        },
+    );
+    (process, port)
+}
+
+/// A real Prometheus with every rules file of alerts/ loaded, scraping `scrape_config`.
+fn prometheus_with_every_rule(scrape_config: &str) -> Option<Prometheus> {
+    let rules = rule_files();
+    let rule_refs: Vec<&Path> = rules.iter().map(PathBuf::as_path).collect();
+    Prometheus::start_with_rules(scrape_config, &rule_refs)
+}
+
+/// How long an alert may take to become active, or a panel to return series.
+const E2E_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until `alert` is active (pending or firing) for the series matching `labels` (a
+/// matcher list starting with a comma, or empty).
+fn assert_active(prometheus: &Prometheus, alert: &str, labels: &str) {
+    prometheus.wait_for_series(
+        &format!(r#"ALERTS{{alertname="{alert}"{labels}}}"#),
+        E2E_WAIT,
+    );
+}
+
+/// `alert` is not active for any series matching `labels` (a matcher list without braces).
+fn assert_not_active(prometheus: &Prometheus, alert: &str, labels: &str) {
+    let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);
+    assert_eq!(prometheus.query(&q), vec![], "{q}");
+}
+
+/// Every alert of `rules_file` is active for some series, but those of `except` (alert, why).
+fn assert_every_alert_of_the_file_active(
+    prometheus: &Prometheus,
+    rules_file: &str,
+    except: &[(&str, &str)],
+) {
+    let mut checked = 0;
+    for a in alerts().iter().filter(|a| a.file == rules_file) {
+        if except.iter().any(|(name, _)| *name == a.name) {
+            continue;
+        }
+        assert_active(prometheus, &a.name, "");
+        checked += 1;
+    }
+    assert!(checked > 0, "no alert of {rules_file} checked");
+}
+
+/// Every rule of every file is loaded, evaluated and healthy.
+fn assert_every_rule_healthy(prometheus: &Prometheus) {
+    let groups = prometheus.api("/api/v1/rules");
+    let mut evaluated = 0;
+    for group in groups["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "{rule}");
+            evaluated += 1;
+        }
+    }
+    assert_eq!(evaluated, alerts().len());
+}
+
+/// Every panel query and variable query of `dashboard` returns series, but the panels of
+/// `except` (title, why).
+fn assert_panels_return_series(prometheus: &Prometheus, dashboard: &str, except: &[(&str, &str)]) {
+    let (file, d) = dashboard_files()
+        .into_iter()
+        .find(|(f, _)| f == dashboard)
+        .unwrap_or_else(|| panic!("no dashboards/{dashboard}"));
+    let mut skipped = 0;
+    for panel in d["panels"].as_array().unwrap() {
+        if except.iter().any(|(title, _)| panel["title"] == *title) {
+            skipped += 1;
+            continue;
+        }
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = expand_variables(target["expr"].as_str().unwrap());
+            let r = prometheus.wait_for_series(&expr, E2E_WAIT);
+            assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
+        }
+    }
+    assert_eq!(
+        skipped,
+        except.len(),
+        "{file}: an excepted panel does not exist"
+    );
+    for v in d["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            let (expr, label) = label_values(q).unwrap();
+            let r = prometheus.wait_for_series(&expand_variables(expr), E2E_WAIT);
+            assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
+        }
+    }
 }
 
 /// `date` in openssl's `YYYYMMDDHHMMSSZ`, `offset` from now (`+10 days`).
@@ -857,7 +973,9 @@ fn expand_variables(expr: &str) -> String {
 /// verify, a key that does not match, a file without a certificate, a pattern matching nothing,
 /// a stale textfile, a corrupt textfile, a collector overrunning its deadline and a target that
 /// is down — so every alert expression returns series for real instead of only its inner
-/// selector. A healthy certificate must raise none. Then every panel and variable query of the
+/// selector. Live endpoints are virtual hosts of a real nginx presenting a soon-expiring, an
+/// expired, a wrong-name and an untrusted certificate, plus a port where nothing listens (probe
+/// refused). A healthy certificate and a healthy endpoint must raise none. Then every panel and variable query of the
 /// overview and certs dashboards must return series.
 #[test]
 fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() {
@@ -945,6 +1063,64 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "20400101000000Z",
         Some((&ca, &ca_key)),
     );
+    // Live endpoints: a real nginx with one virtual host per condition, all signed by the CA
+    // but the untrusted one, plus a port where nothing listens.
+    let ep = d.join("endpoints");
+    std::fs::create_dir(&ep).unwrap();
+    let signed = |name: &str, cn: &str, from: &str, to: &str| {
+        openssl::certificate(&ep, name, cn, from, to, Some((&ca, &ca_key)))
+    };
+    let good_ep = signed("good", "good-ep.test", "20200101000000Z", "20400101000000Z");
+    let soon_ep = signed("soon", "soon-ep.test", "20200101000000Z", &soon_end);
+    let expired_ep = signed(
+        "expired",
+        "expired-ep.test",
+        "20000101000000Z",
+        "20010101000000Z",
+    );
+    let wrong_ep = signed(
+        "wrong",
+        "other-ep.test",
+        "20200101000000Z",
+        "20400101000000Z",
+    );
+    let untrusted_ep = openssl::certificate(
+        &ep,
+        "untrusted",
+        "untrusted-ep.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        None,
+    );
+    let Some(nginx) = Nginx::start(&[
+        ("good-ep.test", &good_ep.0, &good_ep.1),
+        ("soon-ep.test", &soon_ep.0, &soon_ep.1),
+        ("expired-ep.test", &expired_ep.0, &expired_ep.1),
+        ("wrong-ep.test", &wrong_ep.0, &wrong_ep.1),
+        ("untrusted-ep.test", &untrusted_ep.0, &untrusted_ep.1),
+    ]) else {
+        return;
+    };
+    let endpoint = |name: &str| format!("tls://127.0.0.1:{}?server_name={name}", nginx.port());
+    let refused_endpoint = format!("tls://127.0.0.1:{}", free_port());
+    let endpoints: String = [
+        "good-ep.test",
+        "soon-ep.test",
+        "expired-ep.test",
+        "wrong-ep.test",
+        "untrusted-ep.test",
+    ]
+    .iter()
+    .map(|name| endpoint(name))
+    .chain([refused_endpoint.clone()])
+    .map(|url| {
+        format!(
+            "[[endpoints]]\nurl = \"{url}\"\nca_bundle = \"{}\"\ntimeout = \"500ms\"\n\n",
+            ca.display()
+        )
+    })
+    .collect();
+
     let config = d.join("certs.toml");
     std::fs::write(
         &config,
@@ -952,7 +1128,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             "[[files]]\npaths = [\"{c}/*.pem\"]\n\n\
              [[files]]\npaths = [\"{d}/chain/leaf.pem\"]\nca_bundle = \"{other}\"\n\n\
              [[files]]\npaths = [\"{d}/keyed/leaf.pem\"]\nkey = \"{wrong}\"\nca_bundle = \"{ca}\"\n\n\
-             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n",
+             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n\n{endpoints}",
             c = certs.display(),
             d = d.display(),
             other = other_ca.display(),
@@ -1082,6 +1258,49 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "SysgaugeCollectorFailing",
         &format!(r#"{job},instance="127.0.0.1:{overrun_port}",exporter="cert",collector="files""#),
     );
+    // The live endpoints, each alert for the endpoint that causes it.
+    let ep_label = |url: &str| format!(r#"{job}{healthy_i},endpoint="{url}""#);
+    active(
+        "SysgaugeCertificateEndpointExpiringSoon",
+        &ep_label(&endpoint("soon-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointExpiring",
+        &ep_label(&endpoint("expired-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointProbeFailing",
+        &ep_label(&refused_endpoint),
+    );
+    active(
+        "SysgaugeCertificateEndpointChainNotVerified",
+        &ep_label(&endpoint("untrusted-ep.test")),
+    );
+    active(
+        "SysgaugeCertificateEndpointNameMismatch",
+        &format!(
+            r#"{},server_name="wrong-ep.test""#,
+            ep_label(&endpoint("wrong-ep.test"))
+        ),
+    );
+    // The probe failure's reason, as the description looks it up.
+    assert_eq!(
+        prometheus.query(&format!(
+            r#"sysgauge_cert_probe_error{{endpoint="{refused_endpoint}"{healthy_i}}} == 1"#
+        ))[0]
+            .0["reason"],
+        "refused"
+    );
+    // The expired endpoint's chain does not verify (so the `unless` of
+    // SysgaugeCertificateEndpointChainNotVerified is what keeps it quiet, below).
+    assert_eq!(
+        prometheus.query(&format!(
+            r#"sysgauge_cert_endpoint_chain_verified{{endpoint="{}"{healthy_i}}}"#,
+            endpoint("expired-ep.test")
+        ))[0]
+            .1,
+        0.0
+    );
     // Read from the textfile too: the alerts work in textfile mode.
     active(
         "SysgaugeCertificateExpiring",
@@ -1111,6 +1330,29 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             "SysgaugeCollectorFailing",
             format!(r#"instance="127.0.0.1:{healthy_port}""#),
         ),
+        // Only the soon-expiring endpoint warns, only the expired one is critical.
+        (
+            "SysgaugeCertificateEndpointExpiringSoon",
+            format!(r#"endpoint!="{}""#, endpoint("soon-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointExpiring",
+            format!(r#"endpoint!="{}""#, endpoint("expired-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointProbeFailing",
+            format!(r#"endpoint!="{refused_endpoint}""#),
+        ),
+        // The expired endpoint's chain does not verify either, but it is not alerted twice;
+        // the misnamed one's chain verifies.
+        (
+            "SysgaugeCertificateEndpointChainNotVerified",
+            format!(r#"endpoint!="{}""#, endpoint("untrusted-ep.test")),
+        ),
+        (
+            "SysgaugeCertificateEndpointNameMismatch",
+            format!(r#"endpoint!="{}""#, endpoint("wrong-ep.test")),
+        ),
         (
             "SysgaugeExporterDown",
             format!(r#"instance!="127.0.0.1:{dead_port}""#),
@@ -1120,37 +1362,11 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         assert_eq!(prometheus.query(&q), vec![], "{q}");
     }
 
-    // Every rule of every file loaded, evaluated, and healthy.
-    let groups = prometheus.api("/api/v1/rules");
-    let mut evaluated = 0;
-    for group in groups["groups"].as_array().unwrap() {
-        for rule in group["rules"].as_array().unwrap() {
-            assert_eq!(rule["health"], "ok", "{rule}");
-            evaluated += 1;
-        }
-    }
-    assert_eq!(evaluated, alerts().len());
-
-    // Every query of the overview and certs dashboards returns series.
-    for (file, d) in dashboard_files() {
-        if !["sysgauge-overview.json", "sysgauge-certs.json"].contains(&file.as_str()) {
-            continue;
-        }
-        for panel in d["panels"].as_array().unwrap() {
-            for target in panel["targets"].as_array().unwrap() {
-                let expr = expand_variables(target["expr"].as_str().unwrap());
-                let r = prometheus.wait_for_series(&expr, t);
-                assert!(!r.is_empty(), "{file}: {}: {expr}", panel["title"]);
-            }
-        }
-        for v in d["templating"]["list"].as_array().unwrap() {
-            if let Some(q) = v["query"]["query"].as_str() {
-                let (expr, label) = label_values(q).unwrap();
-                let r = prometheus.wait_for_series(&expand_variables(expr), t);
-                assert!(r.iter().all(|(l, _)| l.contains_key(label)), "{file}: {q}");
-            }
-        }
-    }
+    assert_every_rule_healthy(&prometheus);
+    assert_every_alert_of_the_file_active(&prometheus, "certs.rules.yml", &[]);
+    assert_every_alert_of_the_file_active(&prometheus, "sysgauge.rules.yml", &[]);
+    assert_panels_return_series(&prometheus, "sysgauge-overview.json", &[]);
+    assert_panels_return_series(&prometheus, "sysgauge-certs.json", &[]);
     healthy.assert_running();
     overrun.assert_running();
 }
@@ -1203,7 +1419,7 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
         .iter()
         .map(base)
         .collect();
-    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd"]
+    let expected: Vec<String> = ["sysgauge", "certs", "restic", "gpu", "systemd", "backup"]
         .iter()
         .map(|n| format!("{n}.rules.yml"))
         .collect();
@@ -1237,6 +1453,7 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
     assert_eq!(
         full["prometheus"]["scrapeConfigs"],
         serde_json::json!([
+            {"job_name": "sysgauge-backup", "static_configs": [{"targets": ["localhost:9866"]}]},
             {"job_name": "sysgauge-certs", "static_configs": [{"targets": ["localhost:9862", "web2:9862"]}]},
             {"job_name": "sysgauge-gpu", "static_configs": [{"targets": ["localhost:9863"]}]},
         ]),
@@ -1256,4 +1473,507 @@ fn nixos_module_provisions_the_chosen_rules_and_dashboards() {
         certs.get("grafana").is_none(),
         "grafana not enabled: {certs}"
     );
+}
+
+/// One fake GPU's configuration lines (`gpuN.key value`) for the fake NVML.
+fn fake_gpu(n: usize, uuid: &str, extra: &[(&str, String)]) -> String {
+    let mut lines = vec![
+        ("uuid", uuid.to_owned()),
+        ("name", "NVIDIA A100-SXM4-40GB".to_owned()),
+        ("pci_bus_id", format!("00000000:{:02X}:00.0", 0x3b + n)),
+        ("util_gpu", "37".to_owned()),
+        ("util_memory", "12".to_owned()),
+        ("mem_total", "42949672960".to_owned()),
+        ("mem_used", "2949672960".to_owned()),
+        ("mem_free", "40000000000".to_owned()),
+        ("temperature", "61".to_owned()),
+        ("power_usage", "123456".to_owned()),
+        ("power_limit", "250000".to_owned()),
+        ("enforced_power_limit", "240000".to_owned()),
+        ("energy", "987654321".to_owned()),
+        ("fans", "1".to_owned()),
+        ("fan0", "40".to_owned()),
+        ("clock_graphics", "1410".to_owned()),
+        ("clock_sm", "1395".to_owned()),
+        ("pcie_tx", "1000".to_owned()),
+        ("pcie_rx", "2500".to_owned()),
+        ("ecc_corrected", "0".to_owned()),
+        ("ecc_uncorrected", "0".to_owned()),
+        ("throttle", "0x1".to_owned()),
+        ("throttle_supported", "0x1ff".to_owned()),
+    ];
+    for (k, v) in extra {
+        lines.retain(|(key, _)| key != k);
+        lines.push((k, v.clone()));
+    }
+    lines
+        .iter()
+        .map(|(k, v)| format!("gpu{n}.{k} {v}\n"))
+        .collect()
+}
+
+/// End to end for sysgauge-gpu: a real Prometheus with every rules file scrapes the real
+/// sysgauge-gpu in serve mode, loading the fake libnvidia-ml (compiled by the testkit), which
+/// reports a GPU that is hot, throttled for thermal and power reasons, nearly out of memory,
+/// with compute processes and an XID; a second instance whose GPU's uncorrected ECC count grows
+/// while another GPU is lost (each scrape then opens a new NVML session, which re-reads the
+/// fake's configuration); and a third instance on a host without the library. Every GPU alert
+/// becomes active for the GPU or instance that causes it and for no healthy one, and every
+/// panel of the GPU dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
+    let Some((dir, lib)) = fakes::fake_nvml(&[]) else {
+        return;
+    };
+    let bin = binary("sysgauge-gpu");
+    let d = dir.path();
+    let (sick, healthy, growing, lost) = (
+        "GPU-11111111-2222-3333-4444-555555555555",
+        "GPU-99999999-8888-7777-6666-555555555555",
+        "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "GPU-ffffffff-0000-1111-2222-333333333333",
+    );
+    let head = "driver_version 550.54.15\nnvml_version 12.550.54.15\ncuda_version 12040\ngpus 2\n";
+    // sw_power_cap 0x4, sw_thermal_slowdown 0x20, hw_power_brake_slowdown 0x80.
+    let conf_a = d.join("a.conf");
+    std::fs::write(
+        &conf_a,
+        format!(
+            "{head}{}{}",
+            fake_gpu(
+                0,
+                sick,
+                &[
+                    ("temperature", "91".into()),
+                    ("throttle", "0xa4".into()),
+                    ("mem_used", "42000000000".into()),
+                    ("mem_free", "949672960".into()),
+                    ("ecc_uncorrected", "1".into()),
+                    ("xid", "79".into()),
+                    ("processes", format!("{}:1048576", std::process::id()),),
+                ]
+            ),
+            fake_gpu(1, healthy, &[]),
+        ),
+    )
+    .unwrap();
+    let lost_file = d.join("lost");
+    std::fs::write(&lost_file, "").unwrap();
+    let conf_b = d.join("b.conf");
+    let write_b = |ecc: u32| {
+        std::fs::write(
+            &conf_b,
+            format!(
+                "{head}{}{}",
+                fake_gpu(0, growing, &[("ecc_uncorrected", ecc.to_string())]),
+                fake_gpu(1, lost, &[("lost_file", lost_file.display().to_string())]),
+            ),
+        )
+        .unwrap();
+    };
+    write_b(2);
+    let logs = d.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let gpu = |conf: &Path, library: &Path| {
+        let mut cmd = Command::new(&bin);
+        cmd.env("FAKE_NVML_CONFIG", conf)
+            .arg("--nvml.library")
+            .arg(library);
+        cmd
+    };
+    let (mut a, a_port) = serve("gpu-a", &mut gpu(&conf_a, &lib), &logs);
+    let (mut b, b_port) = serve("gpu-b", &mut gpu(&conf_b, &lib), &logs);
+    let (mut none, none_port) = serve(
+        "gpu-none",
+        &mut gpu(&conf_a, &d.join("missing/libnvidia-ml.so.1")),
+        &logs,
+    );
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: sysgauge-gpu\n    static_configs:\n      - targets: ['127.0.0.1:{a_port}', '127.0.0.1:{b_port}', '127.0.0.1:{none_port}']\n"
+    )) else {
+        return;
+    };
+    // The uncorrected ECC count grows once Prometheus has seen it.
+    let ecc =
+        format!(r#"sysgauge_gpu_ecc_errors_total{{uuid="{growing}",type="uncorrected"}} == 2"#);
+    prometheus.wait_for_series(&ecc, E2E_WAIT);
+    std::thread::sleep(Duration::from_secs(2));
+    write_b(5);
+
+    let on = |uuid: &str| format!(r#",job="sysgauge-gpu",uuid="{uuid}""#);
+    assert_active(&prometheus, "SysgaugeGpuHot", &on(sick));
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuThermalThrottling",
+        &format!(r#"{},reason="sw_thermal_slowdown""#, on(sick)),
+    );
+    assert_active(&prometheus, "SysgaugeGpuPowerBrake", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuPowerCapped", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuMemoryNearlyFull", &on(sick));
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuXidErrors",
+        &format!(r#"{},xid="79""#, on(sick)),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuUncorrectableEccErrors",
+        &on(growing),
+    );
+    // Lost from the start, its uuid cannot be read: the GPU is known by its index.
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuLost",
+        &format!(r#",job="sysgauge-gpu",instance="127.0.0.1:{b_port}",index="1""#),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuDriverUnavailable",
+        &format!(r#",instance="127.0.0.1:{none_port}""#),
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "gpu.rules.yml", &[]);
+
+    // Not active for the healthy GPUs and instances: a constant ECC count (1 on the sick GPU)
+    // does not page, only a growing one.
+    for alert in [
+        "SysgaugeGpuHot",
+        "SysgaugeGpuThermalThrottling",
+        "SysgaugeGpuPowerBrake",
+        "SysgaugeGpuPowerCapped",
+        "SysgaugeGpuMemoryNearlyFull",
+        "SysgaugeGpuXidErrors",
+    ] {
+        assert_not_active(
+            &prometheus,
+            alert,
+            &format!(r#"uuid=~"{healthy}|{growing}""#),
+        );
+    }
+    assert_not_active(&prometheus, "SysgaugeGpuLost", r#"index!="1""#);
+    assert_not_active(
+        &prometheus,
+        "SysgaugeGpuUncorrectableEccErrors",
+        &format!(r#"uuid!="{growing}""#),
+    );
+    assert_not_active(
+        &prometheus,
+        "SysgaugeGpuDriverUnavailable",
+        &format!(r#"instance!="127.0.0.1:{none_port}""#),
+    );
+
+    assert_every_rule_healthy(&prometheus);
+    assert_panels_return_series(&prometheus, "sysgauge-gpu.json", &[]);
+    a.assert_running();
+    b.assert_running();
+    none.assert_running();
+}
+
+/// End to end for sysgauge-restic: real restic repositories made by Debian's restic — one
+/// backed up just now with a passing check, one whose only group's latest snapshot is from 2020
+/// and which holds a stale lock, an empty one, one with a truncated pack (check fails), and one
+/// read with the wrong password — are read by the real sysgauge-restic in textfile mode; a
+/// real node_exporter serves the file to a real Prometheus with every rules file. Every restic
+/// alert becomes active for the repository that causes it, and for no other; every panel of
+/// the restic dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_restic_alerts_and_panels_against_real_repositories() {
+    if !restic::available() {
+        return;
+    }
+    let bin = binary("sysgauge-restic");
+    let now = String::from_utf8_lossy(
+        &run(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S"])).stdout,
+    )
+    .trim()
+    .to_owned();
+    let ok = Repo::init();
+    ok.backup("web", &["nightly"], &[&ok.data("srv")], &now, "UTC");
+    let old = Repo::init();
+    old.backup(
+        "db",
+        &["daily"],
+        &[&old.data("pg")],
+        "2020-01-02 03:04:05",
+        "UTC",
+    );
+    let lock = old.backup("gone", &[], &[&old.data("x")], "2020-01-01 00:00:00", "UTC");
+    old.snapshot_to_lock(&lock);
+    let empty = Repo::init();
+    let broken = Repo::init();
+    broken.backup("web", &[], &[&broken.data("srv")], &now, "UTC");
+    broken.truncate_a_pack();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["text", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let wrong = d.join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let repository = |name: &str, repo: &Path, password: &Path, extra: &str| {
+        format!(
+            "[[repositories]]\nname = \"{name}\"\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}\n",
+            repo.display(),
+            password.display()
+        )
+    };
+    let config = d.join("restic.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\ntimeout = \"120s\"\n\n{}{}{}{}{}",
+            repository(
+                "ok",
+                &ok.path(),
+                &ok.password_file(),
+                "stats = true\ncheck = true"
+            ),
+            repository("old", &old.path(), &old.password_file(), ""),
+            repository("empty", &empty.path(), &empty.password_file(), ""),
+            repository(
+                "broken",
+                &broken.path(),
+                &broken.password_file(),
+                "check = true"
+            ),
+            repository("wrong", &ok.path(), &wrong, ""),
+        ),
+    )
+    .unwrap();
+    let text = d.join("text");
+    let mut cmd = Command::new(&bin);
+    restic::clean_env(&mut cmd);
+    let out = run(cmd
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "textfile",
+            "--directory",
+        ])
+        .arg(&text));
+    assert!(
+        out.status.success(),
+        "textfile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Some(node) = NodeExporter::start(&text, &d.join("logs")) else {
+        return;
+    };
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        node.port()
+    )) else {
+        return;
+    };
+
+    let repo = |name: &str| format!(r#",job="node",repository="{name}""#);
+    assert_active(
+        &prometheus,
+        "SysgaugeResticRepositoryUnreadable",
+        &repo("wrong"),
+    );
+    assert_eq!(
+        prometheus.query(r#"sysgauge_restic_repository_error{repository="wrong"} == 1"#)[0].0["reason"],
+        "wrong_password"
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeResticNoRecentSnapshot",
+        &format!(r#"{},hostname="db""#, repo("old")),
+    );
+    assert_active(&prometheus, "SysgaugeResticStaleLocks", &repo("old"));
+    assert_active(&prometheus, "SysgaugeResticNoSnapshots", &repo("empty"));
+    assert_active(&prometheus, "SysgaugeResticCheckFailed", &repo("broken"));
+    let growing = (
+        "SysgaugeResticRepositoryGrowingFast",
+        "compares the size with its value a day ago (offset 1d), which a Prometheus started by the test cannot have; promtool's test covers it",
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "restic.rules.yml", &[growing]);
+
+    for (alert, labels) in [
+        (
+            "SysgaugeResticRepositoryUnreadable",
+            r#"repository!="wrong""#,
+        ),
+        ("SysgaugeResticNoRecentSnapshot", r#"repository!="old""#),
+        ("SysgaugeResticStaleLocks", r#"repository!="old""#),
+        ("SysgaugeResticNoSnapshots", r#"repository!="empty""#),
+        ("SysgaugeResticCheckFailed", r#"repository!="broken""#),
+    ] {
+        assert_not_active(&prometheus, alert, labels);
+    }
+
+    assert_every_rule_healthy(&prometheus);
+    let newer = "restic >= 0.17 reports it; Debian bookworm's restic is 0.14 (the exporter's fixture tests cover the JSON)";
+    assert_panels_return_series(
+        &prometheus,
+        "sysgauge-restic.json",
+        &[
+            ("Data added by the latest backup", newer),
+            ("Latest backup duration", newer),
+        ],
+    );
+}
+
+/// End to end for sysgauge-backup: the real sysgauge-backup in serve mode watches dump files
+/// compressed by the real gzip with set modification times (fresh; three days old behind a
+/// newer truncated one), jobs in a real systemd booted in namespaces (a service that fails, a
+/// one-shot timer that has fired and has no next run, a calendar timer, a unit that does not
+/// exist) and a fake `zfs` listing a fresh and an old snapshot. A real Prometheus with every
+/// rules file scrapes it: every backup alert becomes active for the target that causes it and
+/// for no healthy one, and every panel of the backup dashboard returns series.
+#[test]
+fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and_systemd() {
+    if !available("gzip", "gzip") {
+        return;
+    }
+    let ok = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo dumping; sleep 0.2'\n";
+    let fail = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo disk full >&2; exit 3'\n";
+    let units = [
+        ("backup-fail.service", fail),
+        ("backup-once.service", ok),
+        (
+            "backup-once.timer",
+            "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\nUnit=backup-once.service\n",
+        ),
+        ("backup-nightly.service", ok),
+        (
+            "backup-nightly.timer",
+            "[Timer]\nOnCalendar=*-*-* 03:00:00\nUnit=backup-nightly.service\n",
+        ),
+    ];
+    let Some(boot) = SystemdBoot::start_with(
+        &units,
+        &[
+            "backup-fail.service",
+            "backup-once.timer",
+            "backup-nightly.timer",
+        ],
+    ) else {
+        return;
+    };
+    boot.wait_for_property("backup-fail.service", "Result", "exit-code");
+    boot.wait_until(
+        "backup-once.service to finish",
+        Duration::from_secs(60),
+        |b| b.property("backup-once.service", "ExecMainExitTimestampMonotonic") != "0",
+    );
+    let bin = binary("sysgauge-backup");
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["fresh", "stale", "logs"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let gzipped = |path: &Path, mtime: u64| {
+        std::fs::write(path, "-- a dump\n".repeat(1000)).unwrap();
+        assert!(run(Command::new("gzip").arg(path)).status.success());
+        let gz = PathBuf::from(format!("{}.gz", path.display()));
+        fakes::set_mtime(&gz, mtime);
+        gz
+    };
+    gzipped(&d.join("fresh/a.sql"), now - 600);
+    let old = gzipped(&d.join("stale/a.sql"), now - 3 * 86400);
+    // The newest file is cut short: it does not count, the three-day-old one does.
+    let data = std::fs::read(&old).unwrap();
+    std::fs::write(d.join("stale/b.sql.gz"), &data[..data.len() / 2]).unwrap();
+    fakes::set_mtime(&d.join("stale/b.sql.gz"), now - 86400);
+    let zfs = d.join("zfs");
+    fakes::script(
+        &zfs,
+        &format!(
+            "printf 'tank/old@daily-1\\t{}\\n'\nprintf 'tank/db@hourly-1\\t{}\\n'\n",
+            now - 3 * 86400,
+            now - 600
+        ),
+    );
+    let config = d.join("backup.toml");
+    let artifact = |name: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"artifact\"\nmax_age = \"26h\"\npath = \"{}/{name}/*.gz\"\nchecks = [\"gzip\"]\n\n",
+            d.display()
+        )
+    };
+    let job = |name: &str, unit: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"job\"\nmax_age = \"26h\"\nunit = \"{unit}\"\n\n"
+        )
+    };
+    let dataset = |name: &str, dataset: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"zfs\"\nmax_age = \"2h\"\ndatasets = [\"{dataset}\"]\n\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "bus_address = \"{}\"\nzfs_command = \"{}\"\n\n{}{}{}{}{}{}{}{}",
+            boot.bus_address(),
+            zfs.display(),
+            artifact("fresh"),
+            artifact("stale"),
+            job("failing", "backup-fail.service"),
+            job("once", "backup-once.timer"),
+            job("nightly", "backup-nightly.timer"),
+            job("absent", "no-such-backup.service"),
+            dataset("tank", "tank/db"),
+            dataset("old-snapshots", "tank/old"),
+        ),
+    )
+    .unwrap();
+    let (mut exporter, port) = serve(
+        "sysgauge-backup",
+        Command::new(&bin).args(["--config", config.to_str().unwrap()]),
+        &d.join("logs"),
+    );
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: sysgauge-backup\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )) else {
+        return;
+    };
+
+    let target = |name: &str| format!(r#",job="sysgauge-backup",target="{name}""#);
+    assert_active(&prometheus, "SysgaugeBackupTooOld", &target("stale"));
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTooOld",
+        &target("old-snapshots"),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTargetUnreadable",
+        &target("absent"),
+    );
+    assert_eq!(
+        prometheus.query(r#"sysgauge_backup_target_error{target="absent"} == 1"#)[0].0["reason"],
+        "unit_not_loaded"
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupJobFailed",
+        &format!(r#"{},result="exit-code""#, target("failing")),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupTimerNotScheduled",
+        &format!(r#"{},unit="backup-once.timer""#, target("once")),
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "backup.rules.yml", &[]);
+
+    for (alert, labels) in [
+        ("SysgaugeBackupTooOld", r#"target=~"fresh|tank|once""#),
+        ("SysgaugeBackupTargetUnreadable", r#"target!="absent""#),
+        ("SysgaugeBackupJobFailed", r#"target!="failing""#),
+        ("SysgaugeBackupTimerNotScheduled", r#"target!="once""#),
+    ] {
+        assert_not_active(&prometheus, alert, labels);
+    }
+
+    assert_every_rule_healthy(&prometheus);
+    assert_panels_return_series(&prometheus, "sysgauge-backup.json", &[]);
+    exporter.assert_running();
 }

@@ -53,7 +53,7 @@ let
     }).config;
 in
 {
-  # Everything on; certs and gpu also run locally in serve mode, restic in textfile mode.
+  # Everything on; certs, gpu and backup also run locally in serve mode, restic in textfile mode.
   full = evalWith {
     monitoring = {
       exporters = [
@@ -61,6 +61,7 @@ in
         "restic"
         "gpu"
         "systemd"
+        "backup"
       ];
       grafana = {
         enable = true;
@@ -87,6 +88,11 @@ in
         enable = true;
         mode = "textfile";
         port = 9864;
+      };
+      backup = {
+        enable = true;
+        mode = "serve";
+        port = 9866;
       };
     };
   };

@@ -6,7 +6,9 @@ Test support for sysgauge's end-to-end tests: real components from Debian's pack
 - [`Prometheus`] runs a real Prometheus that scrapes a target, and answers PromQL queries.
 - [`promtool_check_metrics`] validates exposition text with `promtool check metrics`.
 - [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
-- [`fake_nvml::build`] compiles the fake libnvidia-ml that stands in for NVIDIA's driver.
+- [`fakes`]: the fake libnvidia-ml compiled from C, fake programs as shell scripts, file
+  modification times.
+- [`restic::Repo`]: a real restic repository made by Debian's restic in a temporary directory.
 - [`systemd::SystemdBoot`] boots a real systemd as PID 1 of new namespaces on an overlay root,
   with the units a test defines, for code that talks to systemd and for unit files.
 
@@ -25,7 +27,8 @@ use std::{
 
 pub use tempfile;
 
-pub mod fake_nvml;
+pub mod fakes;
+pub mod restic;
 pub mod servers;
 pub mod systemd;
 pub mod units;

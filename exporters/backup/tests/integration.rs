@@ -5,14 +5,13 @@
 
 use std::{
     fs::File,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Command, Output},
-    time::{Duration, Instant, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use sysgauge_testkit::{
-    available, promtool_check_metrics, run, sample, servers::Postgres, systemd::SystemdBoot,
+    available, fakes, promtool_check_metrics, run, sample, servers::Postgres, systemd::SystemdBoot,
     tempfile,
 };
 
@@ -53,15 +52,6 @@ fn get(text: &str, series: &str) -> Option<f64> {
     sample(text, series)
 }
 
-fn set_mtime(path: &Path, unix: u64) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(UNIX_EPOCH + Duration::from_secs(unix))
-        .unwrap();
-}
-
 /// Copies the first `len` bytes of `from` to `to`: a dump cut short, as a full disk or a killed
 /// job leaves it.
 fn truncated_copy(from: &Path, to: &Path, len: usize) {
@@ -98,8 +88,8 @@ fn artifacts_with_real_pg_dump_gzip_and_tar_are_checked_for_truncation() {
     let full_text = std::fs::read_to_string(&full).unwrap();
     assert!(full_text.contains("-- PostgreSQL database dump complete"));
     truncated_copy(&full, &d.join("pg/shop-2.sql"), full_text.len() / 2);
-    set_mtime(&full, T1);
-    set_mtime(&d.join("pg/shop-2.sql"), T2);
+    fakes::set_mtime(&full, T1);
+    fakes::set_mtime(&d.join("pg/shop-2.sql"), T2);
     let cut_len = (full_text.len() / 2) as f64;
 
     // pg_dumpall: complete, and cut right after the dump of one database, where that
@@ -111,15 +101,15 @@ fn artifacts_with_real_pg_dump_gzip_and_tar_are_checked_for_truncation() {
     let first_db_end = all_text.find(marker).unwrap() + marker.len();
     assert!(first_db_end < all_text.len() - 100);
     truncated_copy(&all, &d.join("all/cluster-2.sql"), first_db_end);
-    set_mtime(&all, T1);
-    set_mtime(&d.join("all/cluster-2.sql"), T3);
+    fakes::set_mtime(&all, T1);
+    fakes::set_mtime(&d.join("all/cluster-2.sql"), T3);
 
     // gzip (the real command): a complete .sql.gz newest; then a truncated newest.
     std::fs::create_dir(d.join("gz")).unwrap();
     std::fs::copy(&full, d.join("gz/shop.sql")).unwrap();
     let out = run(Command::new("gzip").arg("-9").arg(d.join("gz/shop.sql")));
     assert!(out.status.success());
-    set_mtime(&d.join("gz/shop.sql.gz"), T3);
+    fakes::set_mtime(&d.join("gz/shop.sql.gz"), T3);
     let gz_len = std::fs::metadata(d.join("gz/shop.sql.gz")).unwrap().len();
     std::fs::create_dir(d.join("gzcut")).unwrap();
     truncated_copy(
@@ -127,7 +117,7 @@ fn artifacts_with_real_pg_dump_gzip_and_tar_are_checked_for_truncation() {
         &d.join("gzcut/shop.sql.gz"),
         gz_len as usize - 10,
     );
-    set_mtime(&d.join("gzcut/shop.sql.gz"), T3);
+    fakes::set_mtime(&d.join("gzcut/shop.sql.gz"), T3);
 
     // tar (the real command), complete and cut inside a member.
     std::fs::create_dir(d.join("ha")).unwrap();
@@ -139,8 +129,8 @@ fn artifacts_with_real_pg_dump_gzip_and_tar_are_checked_for_truncation() {
         .arg("pg"));
     assert!(out.status.success(), "{out:?}");
     truncated_copy(&d.join("ha/full.tar"), &d.join("ha/cut.tar"), 5000);
-    set_mtime(&d.join("ha/full.tar"), T1);
-    set_mtime(&d.join("ha/cut.tar"), T2);
+    fakes::set_mtime(&d.join("ha/full.tar"), T1);
+    fakes::set_mtime(&d.join("ha/cut.tar"), T2);
 
     let config = d.join("backup.toml");
     let p = |s: &str| d.join(s).display().to_string();
@@ -347,7 +337,7 @@ fn quick_flags_and_configuration_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("db.sql");
     std::fs::write(&f, "x").unwrap();
-    set_mtime(&f, T1);
+    fakes::set_mtime(&f, T1);
     let out = backup(&["--artifact", &format!("db={}:30h", f.display()), "once"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -411,8 +401,7 @@ fn quick_flags_and_configuration_errors() {
 /// A fake `zfs`: prints a fixed snapshot list for the exact arguments the exporter must use.
 fn fake_zfs(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("zfs");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fakes::script(&path, &format!("{body}\n"));
     path
 }
 
@@ -861,7 +850,7 @@ fn a_slow_gzip_check_is_finished_in_serve_mode_after_the_deadline() {
     let out = run(Command::new("gzip").arg("-1").arg(&raw));
     assert!(out.status.success());
     let gz = dir.path().join("big.sql.gz");
-    set_mtime(&gz, T3);
+    fakes::set_mtime(&gz, T3);
     let config = dir.path().join("backup.toml");
     std::fs::write(
         &config,

@@ -1,7 +1,7 @@
 //! End-to-end tests of sysgauge-gpu: the real binary loads a fake libnvidia-ml, compiled from
-//! C by each test (tests/fake-nvml/fake_nvml.c, with the testkit's `fake_nvml::build`), through
-//! the same nvml-wrapper path as the real library on a host with a GPU. The fake's behaviour
-//! comes from the file named by $FAKE_NVML_CONFIG.
+//! C by each test (tests/fake-nvml/fake_nvml.c), through the same nvml-wrapper path as the
+//! real library on a host with a GPU. The fake's behaviour comes from the file named by
+//! $FAKE_NVML_CONFIG.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -11,18 +11,15 @@ use std::{
 };
 
 use sysgauge_testkit::{
-    NodeExporter, Process, fake_nvml, free_port, http_get, promtool_check_metrics, run, sample,
+    NodeExporter, Process, fakes, free_port, http_get, promtool_check_metrics, run, sample,
     tempfile::TempDir, wait_for,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-gpu");
 
-/// A temporary directory with a fake libnvidia-ml.so.1 built with `defines` (e.g.
-/// `-DFAKE_NO_POWER`); `None` when gcc is missing.
+/// The fake libnvidia-ml, built by the testkit; `None` when gcc is missing.
 fn fake(defines: &[&str]) -> Option<(TempDir, PathBuf)> {
-    let dir = TempDir::new().unwrap();
-    let lib = fake_nvml::build(dir.path(), defines)?;
-    Some((dir, lib))
+    fakes::fake_nvml(defines)
 }
 
 /// Writes the fake's configuration and returns its path.
@@ -35,7 +32,7 @@ fn config(dir: &Path, text: &str) -> PathBuf {
 /// `sysgauge-gpu --nvml.library LIB <args>` with the fake configured by `conf`.
 fn exporter(lib: &Path, conf: &Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env(fake_nvml::CONFIG_ENV, conf)
+    cmd.env("FAKE_NVML_CONFIG", conf)
         .arg("--nvml.library")
         .arg(lib);
     cmd
@@ -338,7 +335,7 @@ fn missing_symbol_leaves_only_that_metric_out() {
     )
     .unwrap();
     let out = run(Command::new(BIN)
-        .env(fake_nvml::CONFIG_ENV, &conf)
+        .env("FAKE_NVML_CONFIG", &conf)
         .arg("--config")
         .arg(&toml)
         .arg("once"));
@@ -484,7 +481,7 @@ fn host_without_driver_and_default_library_lookup() {
 
     // The default name, found through LD_LIBRARY_PATH like any library the linker finds.
     let out = run(Command::new(BIN)
-        .env(fake_nvml::CONFIG_ENV, &conf)
+        .env("FAKE_NVML_CONFIG", &conf)
         .env("LD_LIBRARY_PATH", dir.path())
         .arg("once"));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -6,108 +6,21 @@
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output, Stdio},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use sysgauge_testkit::{
-    Process, available, free_port, http_get, promtool_check_metrics, sample, wait_for,
+    Process, fakes, free_port, http_get, promtool_check_metrics,
+    restic::{self, PASSWORD, Repo, clean_env},
+    sample, wait_for,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-restic");
-const PASSWORD: &str = "correct horse battery staple";
 
 fn restic_available() -> bool {
-    available("restic", "restic")
-}
-
-/// A real restic repository in a temporary directory.
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-impl Repo {
-    fn init() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
-        let repo = Repo { dir };
-        repo.restic(&["init"], None);
-        repo
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("repo")
-    }
-
-    fn password_file(&self) -> PathBuf {
-        self.dir.path().join("password")
-    }
-
-    /// Runs the real restic on this repository, optionally under time zone `tz`.
-    fn restic(&self, args: &[&str], tz: Option<&str>) -> Output {
-        let mut cmd = Command::new("restic");
-        clean_env(&mut cmd);
-        cmd.args(args)
-            .env("RESTIC_REPOSITORY", self.path())
-            .env("RESTIC_PASSWORD_FILE", self.password_file())
-            .env("RESTIC_CACHE_DIR", self.dir.path().join("cache"))
-            .env("TZ", tz.unwrap_or("UTC"))
-            .stdin(Stdio::null());
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "restic {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// A directory of data to back up.
-    fn data(&self, name: &str) -> PathBuf {
-        let d = self.dir.path().join(name);
-        fs::create_dir_all(&d).unwrap();
-        fs::write(d.join("file"), format!("contents of {name}\n")).unwrap();
-        d
-    }
-
-    /// `restic backup` with a host, tags and a local time in `tz`; returns the snapshot id.
-    fn backup(&self, host: &str, tags: &[&str], paths: &[&Path], time: &str, tz: &str) -> String {
-        let mut args = vec!["backup", "--json", "--host", host, "--time", time];
-        for t in tags {
-            args.extend(["--tag", t]);
-        }
-        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        args.extend(paths.iter().map(String::as_str));
-        let out = self.restic(&args, Some(tz));
-        let summary = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|l| l.contains("\"summary\""))
-            .unwrap()
-            .to_owned();
-        let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
-        v["snapshot_id"].as_str().unwrap().to_owned()
-    }
-
-    /// The full ids of the files in `repo/<dir>`.
-    fn files(&self, dir: &str) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(self.path().join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-/// Removes every inherited RESTIC_* variable, so the test's own environment cannot leak in.
-fn clean_env(cmd: &mut Command) {
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("RESTIC_") {
-            cmd.env_remove(k);
-        }
-    }
+    restic::available()
 }
 
 fn now() -> f64 {
@@ -128,11 +41,6 @@ fn exporter(args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stdout, stderr)
-}
-
-fn write_script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn group(metric: &str, repo: &str, host: &str, paths: &str, tags: &str) -> String {
@@ -176,20 +84,9 @@ fn snapshots_groups_and_locks_have_exact_values() {
     );
     repo.backup("h1", &[], &[&d1], "2024-02-29 19:00:00", "America/New_York");
 
-    // A stale lock, made by restic itself: a snapshot file is encrypted JSON with `time`,
-    // `hostname` and `username`, which is all a lock file needs, and its name is the hash of
-    // its contents, so moved to locks/ it is a valid lock from 2020-01-02T03:04:05Z.
+    // A stale lock, made by restic itself from a snapshot from 2020-01-02T03:04:05Z.
     let old = repo.backup("oldhost", &[], &[&d1], "2020-01-02 03:04:05", "UTC");
-    let old_full = repo
-        .files("snapshots")
-        .into_iter()
-        .find(|f| f.starts_with(&old))
-        .unwrap();
-    fs::rename(
-        repo.path().join("snapshots").join(&old_full),
-        repo.path().join("locks").join(&old_full),
-    )
-    .unwrap();
+    repo.snapshot_to_lock(&old);
 
     // A real lock: a restic backup reading stdin holds its lock until stdin ends; kill it.
     let before_live = now();
@@ -206,7 +103,7 @@ fn snapshots_groups_and_locks_have_exact_values() {
         ])
         .env("RESTIC_REPOSITORY", repo.path())
         .env("RESTIC_PASSWORD_FILE", repo.password_file())
-        .env("RESTIC_CACHE_DIR", repo.dir.path().join("cache"))
+        .env("RESTIC_CACHE_DIR", repo.dir().join("cache"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -444,7 +341,7 @@ fn secrets_stay_out_of_argv_logs_and_metrics() {
     let record = dir.path().join("record");
     fs::create_dir(&record).unwrap();
     let wrapper = dir.path().join("restic");
-    write_script(
+    fakes::script(
         &wrapper,
         &format!(
             "n=$$\nprintf '%s\\n' \"$@\" > {rec}/$n.argv\nenv > {rec}/$n.env\nexec restic \"$@\"\n",
@@ -596,7 +493,7 @@ timeout = "2s"
 fn hanging_restic_is_killed_with_its_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("restic");
-    write_script(
+    fakes::script(
         &fake,
         &format!(
             "[ \"$1\" = version ] && {{ echo 'restic 0.14.0 compiled with go1.19.8 on linux/amd64'; exit 0; }}\nsleep 300 &\necho $! > {d}/child.pid\necho $$ > {d}/leader.pid\nwait\n",
@@ -667,7 +564,7 @@ fn newer_restic_json_from_fixtures() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("restic");
     let lock_id = "ab".repeat(32);
-    write_script(
+    fakes::script(
         &fake,
         &format!(
             r#"f={f}
@@ -756,22 +653,8 @@ fn stats_and_check_inline_and_in_serve() {
     repo.backup("h", &[], &[&repo.data("d")], "2024-05-05 05:05:05", "UTC");
     let broken = Repo::init();
     broken.backup("h", &[], &[&broken.data("d")], "2024-05-05 05:05:05", "UTC");
-    // Truncate a data pack: snapshots still list, check must fail. (A missing pack would make
-    // restic retry for minutes.)
-    let data = broken.path().join("data");
-    let mut packs = Vec::new();
-    for sub in fs::read_dir(&data).unwrap() {
-        for f in fs::read_dir(sub.unwrap().path()).unwrap() {
-            packs.push(f.unwrap().path());
-        }
-    }
-    packs.sort();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&packs[0])
-        .unwrap()
-        .set_len(10)
-        .unwrap();
+    // Snapshots still list, check must fail.
+    broken.truncate_a_pack();
 
     let expected: serde_json::Value = serde_json::from_slice(
         &repo
@@ -785,7 +668,7 @@ fn stats_and_check_inline_and_in_serve() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
     let wrapper = dir.path().join("restic");
-    write_script(
+    fakes::script(
         &wrapper,
         &format!("echo \"$1\" >> {}\nexec restic \"$@\"\n", log.display()),
     );

@@ -23,5 +23,12 @@ pub enum Error {
     },
     /// systemd could not be asked at all: the bus is absent, hung or broke mid-collection.
     #[error("cannot read unit state from systemd")]
-    Bus(#[from] sysgauge_dbus::Error),
+    Bus(#[source] Box<sysgauge_dbus::Error>),
+}
+
+impl From<sysgauge_dbus::Error> for Error {
+    fn from(e: sysgauge_dbus::Error) -> Self {
+        // Boxed: zbus errors are large, and every Result of this crate would carry the size.
+        Error::Bus(Box::new(e))
+    }
 }

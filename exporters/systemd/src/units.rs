@@ -7,7 +7,11 @@
 //! 2. the include and exclude patterns, plus `ListUnitsByNames` for critical units that
 //!    systemd does not have loaded, so that a missing critical unit shows up as `not-found`;
 //! 3. one `GetAll` per loaded service, timer and socket on its own interface, with bounded
-//!    concurrency on the one connection;
+//!    concurrency on the one connection. systemd is single-threaded and `GetAll` on a service
+//!    serialises ~250 properties and reads cgroup files, so systemd itself is the bottleneck
+//!    of a large collection; five to eight `Get`s per unit
+//!    (`SystemdClient::get_properties_many`) cost systemd less CPU but took longer overall
+//!    in bench/systemd.sh, so `GetAll` stays;
 //! 4. the units that timers trigger and that were not already read (excluded by the patterns).
 //!
 //! A broken bus fails the collection (the deadline in common bounds it); a unit that could not

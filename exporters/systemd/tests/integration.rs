@@ -411,7 +411,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
 
     // 1. dbus-daemon frozen: the connection is open but nothing answers. systemctl as root
     //    uses systemd's private socket, so it still works.
-    boot.systemctl(&["kill", "--signal=STOP", "dbus.service"]);
+    boot.systemctl(&["kill", "--kill-who=main", "--signal=STOP", "dbus.service"]);
     let (took, body) = scrape(&boot, port);
     assert_eq!(value(&body, SUCCESS), 0.0, "{body}");
     assert_eq!(sample(&body, ok_active), None, "no stale unit data");
@@ -423,7 +423,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
             && (log.contains("did not answer within") || log.contains("deadline")),
         "no log line: {log}"
     );
-    boot.systemctl(&["kill", "--signal=CONT", "dbus.service"]);
+    boot.systemctl(&["kill", "--kill-who=main", "--signal=CONT", "dbus.service"]);
     let (_, body) = scrape(&boot, port);
     assert_eq!(
         value(&body, SUCCESS),

@@ -21,7 +21,9 @@ use std::{
 };
 
 use sysgauge_testkit::{
-    NodeExporter, fake_nvml, sample,
+    NodeExporter, fakes,
+    restic::Repo,
+    sample,
     systemd::SystemdBoot,
     units::{Mode, Units},
     wait_for,
@@ -542,33 +544,32 @@ unit = "backup-nightly.timer"
 /// sysgauge-restic reads a real local repository, its password passed with LoadCredential=
 /// as the shipped unit does, its cache in the unit's CacheDirectory=.
 fn restic(host: &Host) -> (Case, String) {
+    // A real repository with two snapshots, made by the testkit's restic, then copied to where
+    // a host keeps one (the test's temporary directories are under /tmp, which the sandbox
+    // hides).
+    let made = Repo::init();
+    let data = made.data("data");
+    for time in ["2025-01-01 03:00:00", "2025-01-02 03:00:00"] {
+        made.backup("web", &["nightly"], &[&data], time, "UTC");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&made.restic(&["cat", "config"], None).stdout).unwrap();
+    let id = config["id"].as_str().unwrap().to_owned();
     let repo = "/srv/restic/repo";
+    std::fs::create_dir_all(host.boot.root_path("/srv/restic")).unwrap();
+    let out = sysgauge_testkit::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(made.path())
+            .arg(host.boot.root_path(repo)),
+    );
+    assert!(out.status.success(), "cp: {out:?}");
     // The password is what the shipped unit's LoadCredential= names; root-only, as on a host.
     host.put(
         "/etc/sysgauge/restic-password",
-        "correct horse battery staple\n",
+        &std::fs::read_to_string(made.password_file()).unwrap(),
     );
     host.ok(&["chmod", "0600", "/etc/sysgauge/restic-password"]);
-    let restic = |args: &[&str]| {
-        let mut all = vec![
-            "restic",
-            "--no-cache",
-            "-r",
-            repo,
-            "--password-file",
-            "/etc/sysgauge/restic-password",
-        ];
-        all.extend_from_slice(args);
-        host.ok(&all)
-    };
-    host.put("/srv/data/report.txt", "what the backups keep\n");
-    restic(&["init"]);
-    for _ in 0..2 {
-        restic(&["backup", "--host", "web", "--tag", "nightly", "/srv/data"]);
-    }
-    let config: serde_json::Value =
-        serde_json::from_str(&restic(&["cat", "config", "--json"])).unwrap();
-    let id = config["id"].as_str().unwrap().to_owned();
     // restic makes its files readable by the repository's group when the config file is
     // (restic >= 0.14); the exporter gets that group with SupplementaryGroups=.
     host.put(
@@ -604,6 +605,13 @@ fn restic(host: &Host) -> (Case, String) {
                 value(text, r#"sysgauge_restic_locks{repository="local"}"#),
                 0.0
             );
+            let latest = samples_of(
+                text,
+                "sysgauge_restic_group_latest_snapshot_timestamp_seconds",
+            );
+            assert_eq!(latest.len(), 1, "one group (host web, tag nightly): {text}");
+            let t: f64 = latest[0].rsplit_once(' ').unwrap().1.parse().unwrap();
+            assert_eq!(t, 1_735_786_800.0, "2025-01-02 03:00:00 UTC: {latest:?}");
         }),
     };
     (case, id)
@@ -612,8 +620,7 @@ fn restic(host: &Host) -> (Case, String) {
 /// The GPU with the fake libnvidia-ml: no GPU here. The library lies where the sandbox reads
 /// (ProtectSystem=strict leaves /usr readable), named with --nvml.library.
 fn gpu(host: &Host) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let lib = fake_nvml::build(dir.path(), &[]).expect("gcc");
+    let (_dir, lib) = fakes::fake_nvml(&[]).expect("gcc");
     let inside = "/usr/local/lib/sysgauge-test/libnvidia-ml.so.1";
     let target = host.boot.root_path(inside);
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -628,10 +635,7 @@ fn gpu(host: &Host) -> Case {
         name: "gpu",
         domain: "gpu",
         args: vec!["--nvml.library".into(), inside.into()],
-        service: format!(
-            "Environment={}=/etc/sysgauge/fake-nvml.conf\n",
-            fake_nvml::CONFIG_ENV
-        ),
+        service: "Environment=FAKE_NVML_CONFIG=/etc/sysgauge/fake-nvml.conf\n".into(),
         check: Box::new(|text| {
             let uuid = "GPU-11111111-2222-3333-4444-555555555555";
             assert_eq!(value(text, "sysgauge_gpu_nvml_up"), 1.0);
