@@ -529,9 +529,11 @@ pub mod openssl {
 }
 
 /// The path of binary `name` of this workspace (`target/debug/<name>`), built with `cargo build`
-/// first when it is not there yet; `None` when no crate of the workspace is called `name`.
-/// For tests outside the binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
+/// (once per test process: cargo does nothing when it is up to date, and a stale binary is
+/// never tested); `None` when no crate of the workspace is called `name`. For tests outside the
+/// binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let root = units::workspace_root();
     let short = name.strip_prefix("sysgauge-").unwrap_or(name);
     if !root
@@ -546,7 +548,8 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let binary = target.join("debug").join(name);
-    if !binary.is_file() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let out = run(Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", name, "--bin", name])
             .current_dir(&root));
@@ -555,6 +558,8 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
             "cargo build -p {name} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        built.push(name.to_owned());
     }
+    assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
 }

@@ -8,6 +8,9 @@
 //!   /var/tmp (upper) and `exec chroot`s into it as `/lib/systemd/systemd --system`.
 //!   systemd-tmpfiles empties /tmp at boot; on the overlay that only touches the upper layer.
 //!   Never boot systemd on the machine's own root, even in a private mount namespace.
+//!   The overlay is made `rshared` (in the new, private mount namespace only: nothing
+//!   propagates to the machine's), as `/` is on a host: systemd leaves that to the container
+//!   manager, and without it `LoadCredential=` gives services an empty directory.
 //! - The units under test are written into the upper layer's `/etc/systemd/system` before the
 //!   boot, with a `sysgauge-test.target` that `Wants=` them and D-Bus; systemd starts that target.
 //! - Commands run inside with `nsenter -t PID -a -r -w` (all namespaces, its root and working
@@ -52,6 +55,10 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" "$R"
 mount -t proc proc "$R/proc"
 mount --rbind /sys "$R/sys"
 mount --rbind /dev "$R/dev"
+# Shared propagation inside this (private) mount namespace, as on a host, where systemd makes /
+# shared itself; in a container it leaves that to the container manager. Without it, what
+# systemd mounts from a helper namespace (LoadCredential='s ramfs) never reaches the services.
+mount --make-rshared "$R"
 export container=other
 exec chroot "$R" /lib/systemd/systemd --system --unit=sysgauge-test.target --log-target=console
 "#;

@@ -18,6 +18,10 @@ use sysgauge_testkit::{
     units::{Mode, Units, parse_unit, workspace_root},
 };
 
+/// Every exporter's shipped units under a real systemd.
+#[path = "units/real_systemd.rs"]
+mod real_systemd;
+
 fn updating() -> bool {
     std::env::var_os("SYSGAUGE_UPDATE_UNITS").is_some_and(|v| v == "1")
 }
@@ -99,6 +103,17 @@ fn hardening_layers_merge_as_documented() {
         get(&restic, "LoadCredential"),
         ["restic-password:/etc/sysgauge/restic-password"]
     );
+    // restic's own RESTIC_* variables are not passed on by the exporter; its cache goes where
+    // XDG_CACHE_HOME says, in the unit's CacheDirectory=.
+    assert_eq!(get(&restic, "CacheDirectory"), ["sysgauge-restic"]);
+    assert_eq!(
+        get(&restic, "Environment"),
+        ["XDG_CACHE_HOME=%C/sysgauge-restic"]
+    );
+    // backup remembers job successes in its StateDirectory= ($STATE_DIRECTORY).
+    let backup = u.service("backup", Mode::Textfile);
+    assert_eq!(get(&backup, "StateDirectory"), ["sysgauge-backup"]);
+    assert_eq!(get(&backup, "ProtectHome"), ["read-only"]);
     let remote = u.hardening("restic", Mode::Textfile, true);
     assert_eq!(remote["PrivateNetwork"], false);
     assert!(!remote.contains_key("IPAddressDeny"));
@@ -127,38 +142,34 @@ fn hardening_layers_merge_as_documented() {
     );
 }
 
-/// A copy of `units/` whose ExecStart binaries exist, for `systemd-analyze verify`: the real
-/// `sysgauge-certs`, and a stub script for the exporters whose binaries are not built in this
-/// workspace (yet).
+/// A copy of `units/` whose ExecStart binaries exist, for `systemd-analyze verify` (which
+/// checks that they do): `/usr/bin/sysgauge-<name>` becomes the workspace's build of every
+/// exporter.
 fn units_with_binaries(dir: &Path) -> Vec<PathBuf> {
     let u = Units::load();
+    let binaries: Vec<(String, PathBuf)> = u
+        .exporters()
+        .into_iter()
+        .map(|name| {
+            let unit = Units::unit_name(&name);
+            let binary = sysgauge_testkit::workspace_binary(&unit)
+                .unwrap_or_else(|| panic!("{unit} is not in this workspace"));
+            (format!("/usr/bin/{unit} "), binary)
+        })
+        .collect();
     let mut paths = Vec::new();
-    let stub = dir.join("stub-exporter");
-    std::fs::write(&stub, "#!/bin/sh\nexit 0\n").unwrap();
-    run(Command::new("chmod").arg("0755").arg(&stub));
     for (path, text) in u.render() {
         if !(path.ends_with(".service") || path.ends_with(".timer") || path.ends_with(".socket")) {
             continue;
         }
         let mut text = text;
-        for name in u.exporters() {
-            let shipped = format!("/usr/bin/sysgauge-{name} ");
-            let binary = match sysgauge_testkit::workspace_binary(&format!("sysgauge-{name}")) {
-                Some(b) => b,
-                None => {
-                    eprintln!(
-                        "note: sysgauge-{name} is not in this workspace; its units are verified with a stub ExecStart binary"
-                    );
-                    stub.clone()
-                }
-            };
-            text = text.replace(&shipped, &format!("{} ", binary.display()));
+        for (shipped, binary) in &binaries {
+            text = text.replace(shipped, &format!("{} ", binary.display()));
         }
-        let target = dir.join(path.rsplit('/').next().unwrap());
+        assert!(!text.contains("/usr/bin/"), "{path}: {text}");
         // Modes share unit names; each mode is verified in its own directory.
-        let target = dir
-            .join(path.split('/').next().unwrap())
-            .join(target.file_name().unwrap());
+        let (mode, file) = path.split_once('/').unwrap();
+        let target = dir.join(mode).join(file);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::write(&target, text).unwrap();
         paths.push(target);
@@ -478,289 +489,4 @@ fn normalise_store_paths(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The exposition lines of `family` in `text` (samples only).
-fn samples_of<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(family)
-                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
-        })
-        .collect()
-}
-
-/// Every shipped sysgauge-certs unit under the real systemd 252 of the testkit: the sysusers
-/// and tmpfiles files are applied, the textfile timer fires and leaves a 0644 file that a real
-/// node_exporter reads without error, the serve unit (Type=notify, a short watchdog) and the
-/// socket-activated unit answer scrapes, and the journal shows no sandbox failure.
-///
-/// Two deviations from the shipped units, both by drop-in: PrivateUsers=no, because this
-/// container cannot nest user namespaces (the unit would exit 217/USER; on a normal host it
-/// works), and ExecStart's /usr/bin/sysgauge-certs replaced by the workspace's build.
-#[test]
-fn certs_units_run_under_real_systemd() {
-    use std::time::Duration;
-    use sysgauge_testkit::{NodeExporter, systemd::SystemdBoot, wait_for};
-
-    let Some(binary) = sysgauge_testkit::workspace_binary("sysgauge-certs") else {
-        panic!("sysgauge-certs is not in the workspace");
-    };
-    // journald too: the sandbox's failures and the exporter's logs are read from the journal.
-    let Some(boot) = SystemdBoot::start_with(
-        &[],
-        &["systemd-journald.socket", "systemd-journald.service"],
-    ) else {
-        return;
-    };
-    eprintln!(
-        "\n*** NOTE: this container cannot nest user namespaces: the shipped units run here with a drop-in PrivateUsers=no (they would exit 217/USER); on a normal host PrivateUsers=yes works ***\n"
-    );
-    // The harness boots systemd with --log-target=console; its messages about units (start,
-    // finish, failures with their exit status) are wanted in the journal.
-    let out = boot.exec(&["systemd-analyze", "set-log-target", "journal"]);
-    assert!(out.status.success(), "{out:?}");
-    let units = Units::load();
-    let rendered = units.render();
-    let put = |path: &str, text: &str| {
-        let p = boot.root_path(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    let ok = |args: &[&str]| {
-        let out = boot.exec(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    // What a package would install besides the units.
-    put(
-        "/etc/sysusers.d/sysgauge.conf",
-        &rendered["sysusers.d/sysgauge.conf"],
-    );
-    put(
-        "/etc/tmpfiles.d/sysgauge.conf",
-        &rendered["tmpfiles.d/sysgauge.conf"],
-    );
-    ok(&["systemd-sysusers", "/etc/sysusers.d/sysgauge.conf"]);
-    ok(&[
-        "systemd-tmpfiles",
-        "--create",
-        "/etc/tmpfiles.d/sysgauge.conf",
-    ]);
-    // A certificate and the configuration, where the sandbox can read them.
-    let certs = tempfile::tempdir().unwrap();
-    let (pem, _) = sysgauge_testkit::openssl::certificate(
-        certs.path(),
-        "web",
-        "web.example",
-        "20250101000000Z",
-        "20991231235959Z",
-        None,
-    );
-    put(
-        "/etc/sysgauge/certs/web.pem",
-        &std::fs::read_to_string(&pem).unwrap(),
-    );
-    put(
-        "/etc/sysgauge/certs.toml",
-        "[[files]]\npaths = [\"/etc/sysgauge/certs/*.pem\"]\n",
-    );
-    let not_after = sysgauge_testkit::openssl::not_after(&pem);
-    let install = |mode: Mode, extra: &[(&str, &str)]| {
-        let mut files = Vec::new();
-        for suffix in ["service", "timer", "socket"] {
-            if let Some(text) = rendered.get(&format!("{}/sysgauge-certs.{suffix}", mode.dir())) {
-                files.push((
-                    format!("sysgauge-certs.{suffix}"),
-                    text.replace(
-                        "/usr/bin/sysgauge-certs ",
-                        &format!("{} ", binary.display()),
-                    ),
-                ));
-            }
-        }
-        put(
-            "/etc/systemd/system/sysgauge-certs.service.d/private-users.conf",
-            "# This container cannot nest user namespaces.\n[Service]\nPrivateUsers=no\n",
-        );
-        for (path, text) in extra {
-            put(path, text);
-        }
-        let refs: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect();
-        boot.install(&refs);
-    };
-    let journal_is_clean = |what: &str| {
-        let out = boot.exec(&[
-            "journalctl",
-            "--no-pager",
-            "-o",
-            "cat",
-            "-u",
-            "sysgauge-certs.service",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        for bad in [
-            "Failed",
-            "failed",
-            "status=2",
-            "217/USER",
-            "226/NAMESPACE",
-            "Permission denied",
-            "Operation not permitted",
-            "Read-only file system",
-            "SIGSYS",
-            "watchdog",
-            "error",
-            "level=warn",
-        ] {
-            assert!(
-                !text.contains(bad),
-                "{what}: the journal of sysgauge-certs.service says {bad:?}:\n{text}"
-            );
-        }
-        // Not vacuous: systemd reported on the unit.
-        assert!(
-            text.contains("sysgauge-certs"),
-            "{what}: nothing about sysgauge-certs in the journal"
-        );
-        eprintln!("{what}: journal of sysgauge-certs.service:\n{text}");
-    };
-
-    // textfile: the timer (made to fire every 2 seconds by a drop-in) runs the oneshot.
-    install(
-        Mode::Textfile,
-        &[(
-            "/etc/systemd/system/sysgauge-certs.timer.d/soon.conf",
-            "[Timer]\nOnCalendar=\nOnCalendar=*:*:0/2\nRandomizedDelaySec=0\nAccuracySec=1s\n",
-        )],
-    );
-    boot.systemctl(&["start", "sysgauge-certs.timer"]);
-    let prom = boot.root_path(format!(
-        "{}/sysgauge-certs.prom",
-        units.textfile_directory()
-    ));
-    wait_for(
-        "the timer to run the textfile service",
-        Duration::from_secs(30),
-        || {
-            (boot.property("sysgauge-certs.service", "Result") == "success"
-                && boot.property("sysgauge-certs.service", "ExecMainStatus") == "0"
-                && prom.is_file())
-            .then_some(())
-        },
-    );
-    assert_eq!(boot.property("sysgauge-certs.service", "Type"), "oneshot");
-    assert_eq!(
-        boot.property("sysgauge-certs.service", "DynamicUser"),
-        "yes"
-    );
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = std::fs::metadata(&prom).unwrap();
-    assert_eq!(
-        meta.permissions().mode() & 0o777,
-        0o644,
-        "despite UMask=0077"
-    );
-    let dir_meta = std::fs::metadata(prom.parent().unwrap()).unwrap();
-    assert_eq!(dir_meta.permissions().mode() & 0o7777, 0o2775);
-    let group = boot.exec(&["getent", "group", "sysgauge-textfile"]);
-    let gid: u32 = String::from_utf8_lossy(&group.stdout)
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(meta.gid(), gid, "written through the static group");
-    assert_ne!(meta.uid(), 0, "not written by root");
-    let logs = tempfile::tempdir().unwrap();
-    if let Some(node) = NodeExporter::start(prom.parent().unwrap(), logs.path()) {
-        let body = node.scrape();
-        assert_eq!(
-            sysgauge_testkit::sample(&body, "node_textfile_scrape_error"),
-            Some(0.0)
-        );
-        let expiry = samples_of(&body, "sysgauge_cert_not_after_timestamp_seconds");
-        assert_eq!(expiry.len(), 1, "{body}");
-        assert!(
-            expiry[0].ends_with(&format!(" {not_after}"))
-                || expiry[0].contains(&format!("{}e+09", not_after as f64 / 1e9)),
-            "{expiry:?} vs {not_after}"
-        );
-        assert!(
-            samples_of(&body, "sysgauge_cert_collector_success")
-                .iter()
-                .all(|l| l.ends_with(" 1"))
-        );
-    }
-    boot.systemctl(&["stop", "sysgauge-certs.timer"]);
-    journal_is_clean("textfile");
-
-    // serve: Type=notify, with the watchdog shortened to 2s to show that it is fed.
-    install(
-        Mode::Serve,
-        &[(
-            "/etc/systemd/system/sysgauge-certs.service.d/watchdog.conf",
-            "[Service]\nWatchdogSec=2s\n",
-        )],
-    );
-    boot.systemctl(&["start", "sysgauge-certs.service"]);
-    boot.wait_active("sysgauge-certs.service");
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(
-        boot.property("sysgauge-certs.service", "ActiveState"),
-        "active"
-    );
-    assert_eq!(boot.property("sysgauge-certs.service", "NRestarts"), "0");
-    let scrape = || {
-        let out = boot.exec(&[
-            "curl",
-            "-sSf",
-            "--max-time",
-            "10",
-            "http://127.0.0.1:9862/metrics",
-        ]);
-        assert!(
-            out.status.success(),
-            "scrape: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let body = scrape();
-    assert_eq!(
-        samples_of(&body, "sysgauge_cert_not_after_timestamp_seconds").len(),
-        1,
-        "{body}"
-    );
-    boot.systemctl(&["stop", "sysgauge-certs.service"]);
-    assert_eq!(boot.property("sysgauge-certs.service", "Result"), "success");
-    std::fs::remove_file(
-        boot.root_path("/etc/systemd/system/sysgauge-certs.service.d/watchdog.conf"),
-    )
-    .unwrap();
-    journal_is_clean("serve");
-
-    // socket: the service has no network of its own and answers on the inherited socket.
-    install(Mode::Socket, &[]);
-    boot.systemctl(&["start", "sysgauge-certs.socket"]);
-    let body = scrape();
-    assert_eq!(
-        samples_of(&body, "sysgauge_cert_not_after_timestamp_seconds").len(),
-        1,
-        "{body}"
-    );
-    boot.wait_active("sysgauge-certs.service");
-    assert_eq!(
-        boot.property("sysgauge-certs.service", "PrivateNetwork"),
-        "yes"
-    );
-    boot.systemctl(&["stop", "sysgauge-certs.socket", "sysgauge-certs.service"]);
-    journal_is_clean("socket");
 }
