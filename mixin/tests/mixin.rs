@@ -2,7 +2,8 @@
 //! rules, no query naming what the exporters do not produce, promtool's checks and unit tests,
 //! the structure of every alert, and end to end a real Prometheus with the rules loaded
 //! scraping the real exporters (certs with node_exporter and nginx, gpu through the fake NVML,
-//! restic on real repositories, backup against real files, a booted systemd and a fake zfs).
+//! restic on real repositories, backup against real files, a booted systemd and a fake zfs,
+//! and systemd reading the units of a booted systemd).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -1975,5 +1976,217 @@ fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and
 
     assert_every_rule_healthy(&prometheus);
     assert_panels_return_series(&prometheus, "sysgauge-backup.json", &[]);
+    exporter.assert_running();
+}
+
+/// End to end for sysgauge-systemd: a real systemd booted in namespaces runs a long-running
+/// service with accounting (critical, active), a service that fails, one that keeps crashing
+/// and being restarted, a critical service that is installed but not started, a timer that has
+/// fired and is next due in 2099, one due tonight, and a socket. The real sysgauge-systemd in
+/// serve mode reads the container's bus from the host, with a fourth critical unit that does not
+/// exist. A real Prometheus with every rules file scrapes it: every systemd alert but one becomes
+/// active for the unit that causes it and for no healthy one, and every panel of the systemd
+/// dashboard returns series.
+///
+/// SysgaugeSystemdTimerOverdue (a next elapse over an hour in the past) cannot be made true in
+/// a fresh boot: systemd 252 moves a calendar due time that has passed to the manager's start
+/// and fires at once, a monotonic one is relative to this boot, and while the triggered job runs
+/// it reports no next elapse (`NextElapseUSecRealtime` is infinity). So the test evaluates the
+/// alert's expression without its threshold: it returns the timers, in seconds, negative for
+/// timers due in the future.
+#[test]
+fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_systemd() {
+    let units = [
+        (
+            "app.service",
+            "[Service]\nExecStart=/bin/sleep infinity\nCPUAccounting=yes\nMemoryAccounting=yes\nTasksAccounting=yes\n",
+        ),
+        (
+            "crash.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo corrupt >&2; exit 3'\n",
+        ),
+        // Crashes after a moment and is restarted half a second later, without a start limit.
+        (
+            "flap.service",
+            "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sh -c 'sleep 0.2; exit 1'\nRestart=on-failure\nRestartSec=500ms\n",
+        ),
+        ("idle.service", "[Service]\nExecStart=/bin/sleep infinity\n"),
+        // Fires a second after it starts, then not before 2099.
+        (
+            "tick.timer",
+            "[Timer]\nOnActiveSec=1\nOnCalendar=2099-01-01 00:00:00 UTC\nAccuracySec=1us\n",
+        ),
+        (
+            "tick.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        ("nightly.timer", "[Timer]\nOnCalendar=*-*-* 03:00:00\n"),
+        (
+            "nightly.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        (
+            "echo.socket",
+            "[Socket]\nListenStream=/run/echo.sock\nAccept=yes\n",
+        ),
+        (
+            "echo@.service",
+            "[Service]\nExecStart=/bin/sleep infinity\n",
+        ),
+    ];
+    let Some(boot) = SystemdBoot::start_with(
+        &units,
+        &[
+            "app.service",
+            "crash.service",
+            "flap.service",
+            "tick.timer",
+            "nightly.timer",
+            "echo.socket",
+        ],
+    ) else {
+        return;
+    };
+    boot.wait_for_property("crash.service", "Result", "exit-code");
+    boot.wait_until("tick.service to have run", Duration::from_secs(60), |b| {
+        b.property("tick.service", "ExecMainExitTimestampMonotonic") != "0"
+    });
+    boot.wait_active("app.service");
+    boot.wait_active("nightly.timer");
+    boot.wait_active("echo.socket");
+
+    let bin = binary("sysgauge-systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut exporter, port) = serve(
+        "sysgauge-systemd",
+        Command::new(&bin).args([
+            "--bus-address",
+            &boot.bus_address(),
+            "--unit-include",
+            r"(app|crash|flap|idle|tick|nightly|echo)\..+",
+            "--critical-unit",
+            "app.service",
+            "--critical-unit",
+            "idle.service",
+            "--critical-unit",
+            "missing.service",
+        ]),
+        dir.path(),
+    );
+    let Some(prometheus) = prometheus_with_every_rule(&format!(
+        "  - job_name: sysgauge-systemd\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )) else {
+        return;
+    };
+
+    let unit = |name: &str| format!(r#",job="sysgauge-systemd",name="{name}""#);
+    assert_active(
+        &prometheus,
+        "SysgaugeSystemdUnitFailed",
+        &unit("crash.service"),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeSystemdServiceFlapping",
+        &unit("flap.service"),
+    );
+    for critical in ["idle.service", "missing.service"] {
+        assert_active(
+            &prometheus,
+            "SysgaugeSystemdCriticalUnitNotActive",
+            &unit(critical),
+        );
+    }
+    assert_active(
+        &prometheus,
+        "SysgaugeSystemdSystemDegraded",
+        &format!(r#",job="sysgauge-systemd",instance="127.0.0.1:{port}""#),
+    );
+    let overdue = (
+        "SysgaugeSystemdTimerOverdue",
+        "systemd 252 never reports a next elapse an hour past in a boot seconds old (see above); its expression is evaluated without the threshold",
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue]);
+
+    // The overdue timer's expression, without its threshold: every timer, in seconds since it
+    // was due, so negative for both, and less than a day for the nightly one.
+    let rule = alerts().into_iter().find(|a| a.name == overdue.0).unwrap();
+    let (inner, threshold) = rule.expr.trim().rsplit_once(" > ").unwrap();
+    assert_eq!(threshold, "3600", "{}", rule.expr);
+    prometheus.wait_for_series(
+        r#"sysgauge_systemd_timer_last_trigger_timestamp_seconds{name="tick.timer"}"#,
+        E2E_WAIT,
+    );
+    let due: BTreeMap<String, f64> = prometheus
+        .query(inner)
+        .into_iter()
+        .map(|(l, v)| (l["name"].as_str().unwrap().to_owned(), v))
+        .collect();
+    assert_eq!(
+        due.keys().collect::<Vec<_>>(),
+        ["nightly.timer", "tick.timer"],
+        "{inner}"
+    );
+    assert!((-86_400.0..0.0).contains(&due["nightly.timer"]), "{due:?}");
+    assert!(due["tick.timer"] < -86_400.0 * 365.0, "{due:?}");
+
+    // The critical units' descriptions give their state from sysgauge_systemd_unit_info: the
+    // exporter reports a critical unit that does not exist as systemd loads it, not-found.
+    let descriptions: BTreeMap<String, String> = prometheus.api("/api/v1/alerts")["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "SysgaugeSystemdCriticalUnitNotActive")
+        .map(|a| {
+            (
+                a["labels"]["name"].as_str().unwrap().to_owned(),
+                a["annotations"]["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let said = |name: &str, what: &str| {
+        (
+            name.to_owned(),
+            format!(
+                "Critical unit {name} on 127.0.0.1:{port} has not been active for 5 minutes ({what})."
+            ),
+        )
+    };
+    assert_eq!(
+        descriptions,
+        BTreeMap::from([
+            said("idle.service", "load loaded, state inactive/dead"),
+            said("missing.service", "load not-found, state inactive/dead"),
+        ])
+    );
+
+    for (alert, labels) in [
+        ("SysgaugeSystemdUnitFailed", r#"name!="crash.service""#),
+        ("SysgaugeSystemdServiceFlapping", r#"name!="flap.service""#),
+        (
+            "SysgaugeSystemdCriticalUnitNotActive",
+            r#"name!~"idle.service|missing.service""#,
+        ),
+        ("SysgaugeSystemdTimerOverdue", r#"name=~".+""#),
+    ] {
+        assert_not_active(&prometheus, alert, labels);
+    }
+
+    assert_every_rule_healthy(&prometheus);
+    // On a cgroup v1 host systemd in the container has no CPU usage for its services ("[not
+    // set]"), and the exporter rightly leaves the series out; with cgroup v2 the panel must work.
+    let cpu = boot
+        .property("app.service", "CPUUsageNSec")
+        .parse::<u64>()
+        .is_ok();
+    let no_cpu = [(
+        "Service CPU",
+        "systemd reports no CPUUsageNSec on this cgroup v1 host",
+    )];
+    assert_panels_return_series(
+        &prometheus,
+        "sysgauge-systemd.json",
+        if cpu { &[] } else { &no_cpu },
+    );
     exporter.assert_running();
 }
