@@ -1988,12 +1988,11 @@ fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and
 /// active for the unit that causes it and for no healthy one, and every panel of the systemd
 /// dashboard returns series.
 ///
-/// SysgaugeSystemdTimerOverdue (a next elapse over an hour in the past) cannot be made true in
-/// a fresh boot: systemd 252 moves a calendar due time that has passed to the manager's start
-/// and fires at once, a monotonic one is relative to this boot, and while the triggered job runs
-/// it reports no next elapse (`NextElapseUSecRealtime` is infinity). So the test evaluates the
-/// alert's expression without its threshold: it returns the timers, in seconds, negative for
-/// timers due in the future.
+/// SysgaugeSystemdTimerOverdue cannot be made true in a fresh boot: systemd 252 moves a
+/// calendar due time that has passed to the manager's start and fires at once, a monotonic one
+/// is relative to this boot, and the rule's other condition (fired over six hours ago, not
+/// scheduled since, as while the triggered job still runs) needs hours. So the test evaluates
+/// both conditions without their thresholds; promtool's tests cover the thresholds.
 #[test]
 fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_systemd() {
     let units = [
@@ -2104,15 +2103,29 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
     );
     let overdue = (
         "SysgaugeSystemdTimerOverdue",
-        "systemd 252 never reports a next elapse an hour past in a boot seconds old (see above); its expression is evaluated without the threshold",
+        "needs a due time an hour past or a trigger six hours old, impossible in a boot seconds old (see above); its conditions are evaluated without their thresholds",
     );
     assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue]);
 
-    // The overdue timer's expression, without its threshold: every timer, in seconds since it
-    // was due, so negative for both, and less than a day for the nightly one.
+    // The overdue timer's two conditions, without their thresholds. Past due: every timer, in
+    // seconds since it was due, so negative for both, and less than a day for the nightly one.
+    // Fired but not scheduled since: no timer, as both are scheduled.
     let rule = alerts().into_iter().find(|a| a.name == overdue.0).unwrap();
-    let (inner, threshold) = rule.expr.trim().rsplit_once(" > ").unwrap();
-    assert_eq!(threshold, "3600", "{}", rule.expr);
+    let inner = "time() - sysgauge_systemd_timer_next_elapse_timestamp_seconds";
+    let fired = "time() - sysgauge_systemd_timer_last_trigger_timestamp_seconds";
+    assert!(
+        rule.expr.contains(&format!("{inner} > 3600")),
+        "{}",
+        rule.expr
+    );
+    assert!(
+        rule.expr.contains(&format!("{fired} > 6 * 3600")),
+        "{}",
+        rule.expr
+    );
+    let unscheduled = format!(
+        "{fired} unless on (job, instance, name) sysgauge_systemd_timer_next_elapse_timestamp_seconds"
+    );
     prometheus.wait_for_series(
         r#"sysgauge_systemd_timer_last_trigger_timestamp_seconds{name="tick.timer"}"#,
         E2E_WAIT,
@@ -2129,6 +2142,7 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
     );
     assert!((-86_400.0..0.0).contains(&due["nightly.timer"]), "{due:?}");
     assert!(due["tick.timer"] < -86_400.0 * 365.0, "{due:?}");
+    assert_eq!(prometheus.query(&unscheduled), vec![], "{unscheduled}");
 
     // The critical units' descriptions give their state from sysgauge_systemd_unit_info: the
     // exporter reports a critical unit that does not exist as systemd loads it, not-found.
