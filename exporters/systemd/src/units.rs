@@ -212,25 +212,25 @@ impl UnitsCollector {
         let sockets: Vec<&UnitStatus> = loaded("socket").collect();
         let mut out = HashMap::with_capacity(services.len() + timers.len() + sockets.len());
 
-        let results: Vec<Result<Service, sysgauge_dbus::Error>> = if self.client.is_direct().await?
-        {
-            let requests = services
-                .iter()
-                .map(|u| {
-                    let names = if may_run(u) { SERVICE_RUNNING } else { SERVICE };
-                    (u.path.clone(), interface::SERVICE, names)
-                })
-                .collect();
-            self.client
-                .get_properties_many(requests)
-                .await
-                .into_iter()
-                .map(|r| r.map(|p| Service::from_properties(&p)))
-                .collect()
-        } else {
-            self.get_all_each(&services, interface::SERVICE, |s: Service| s)
-                .await
-        };
+        let results: Vec<Result<Service, Box<sysgauge_dbus::Error>>> =
+            if self.client.is_direct().await? {
+                let requests = services
+                    .iter()
+                    .map(|u| {
+                        let names = if may_run(u) { SERVICE_RUNNING } else { SERVICE };
+                        (u.path.clone(), interface::SERVICE, names)
+                    })
+                    .collect();
+                self.client
+                    .get_properties_many(requests)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map(|p| Service::from_properties(&p)).map_err(Box::new))
+                    .collect()
+            } else {
+                self.get_all_each(&services, interface::SERVICE, |s: Service| s)
+                    .await
+            };
         for (unit, result) in services.iter().zip(results) {
             let detail = result.map(|s| Detail::Service(s.for_unit(unit)));
             keep(&mut out, unit, detail, errors)?;
@@ -257,13 +257,13 @@ impl UnitsCollector {
         units: &[&UnitStatus],
         interface: &'static str,
         each: fn(T) -> R,
-    ) -> Vec<Result<R, sysgauge_dbus::Error>>
+    ) -> Vec<Result<R, Box<sysgauge_dbus::Error>>>
     where
         T: serde::de::DeserializeOwned + Type + Send + 'static,
     {
         let requests = units.iter().map(|u| (u.path.clone(), interface)).collect();
         self.client
-            .get_all_as_many(requests, |r: Result<T, _>| r.map(each))
+            .get_all_as_many(requests, |r: Result<T, _>| r.map(each).map_err(Box::new))
             .await
     }
 }
@@ -273,7 +273,7 @@ impl UnitsCollector {
 fn keep(
     out: &mut HashMap<String, Detail>,
     unit: &UnitStatus,
-    detail: Result<Detail, sysgauge_dbus::Error>,
+    detail: Result<Detail, Box<sysgauge_dbus::Error>>,
     errors: &mut usize,
 ) -> Result<(), Error> {
     match detail {
@@ -281,7 +281,7 @@ fn keep(
             out.insert(unit.name.clone(), d);
             Ok(())
         }
-        Err(e) if !e.is_method_error() => Err(e.into()),
+        Err(e) if !e.is_method_error() => Err(Error::Bus(e)),
         Err(e) => {
             *errors += 1;
             tracing::warn!(unit = %unit.name, error = %sysgauge_common::collector::error_chain(&e), "cannot read the unit's properties");
