@@ -54,6 +54,7 @@ inside hyperfine -N --warmup 3 --runs "$RUNS" --export-json /bench.json \
   -n "node_exporter --collector.systemd, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9100/metrics" \
   >"$OUT/hyperfine.txt"
 cp "$(printf /proc/%s/root/bench.json "$PID")" "$OUT/bench.json"
+jq -r '.results[] | "\(.command): mean \(.mean * 1000 | floor) ms, median \(.median * 1000 | floor) ms, min \(.min * 1000 | floor) ms"' "$OUT/bench.json"
 
 # Self-reported collection times, median of 10 scrapes each.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -70,14 +71,15 @@ ne_pid=$(pgrep -f "^$NODE --collector.disable-defaults --collector.systemd" | he
 sg_rss=$(hwm "$sg_pid"); ne_rss=$(hwm "$ne_pid")
 
 calc() { awk "BEGIN {print $1}"; }
-mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean * 1000' "$OUT/bench.json"; }
+# Medians: on a shared machine a few runs stall on other processes and skew the mean.
+mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$OUT/bench.json"; }
 once_ms=$(mean "sysgauge-systemd once")
 bus_ms=$(mean "sysgauge-systemd once, system bus")
 sg_ms=$(mean "sysgauge-systemd serve, one scrape")
 ne_ms=$(mean "node_exporter --collector.systemd, one scrape")
 
 echo
-echo "systemd: $UNITS units, $RUNS runs each (hyperfine means; collection = the exporter's own figure, median of 10)"
+echo "systemd: $UNITS units, $RUNS runs each (hyperfine medians; collection = the exporter's own figure, median of 10)"
 printf '%-46s %12s %14s %14s\n' "" "wall ms" "collection ms" "peak RSS KiB"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once" "$once_ms" "$(calc "$sg_once*1000")" "$once_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once, system bus" "$bus_ms" "$(calc "$bus_once*1000")" "$bus_rss"
