@@ -5,6 +5,8 @@
 #
 # Figures: wall time of `once` (process start, connect, collect, print) and of one HTTP scrape
 # of each long-running exporter, the collection time each reports about itself, and peak RSS.
+# Run as root, sysgauge-systemd talks to systemd's private socket by default; the "system bus"
+# row is the same collection through dbus-daemon, as the shipped non-root unit does it.
 # Goals (issue 3): >= 3x faster than node_exporter, < 100 ms for 1,000 units, < 20 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,7 @@ OUT=$(mktemp -d /var/tmp/sysgauge-bench-systemd.XXXXXX)
 trap 'exec {BOOT[1]}>&-; wait "$BOOT_PID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 INCLUDE='bench-[0-9]+\.service'
+BUS=unix:path=/run/dbus/system_bus_socket
 inside "$BIN" --unit-include "$INCLUDE" serve --web.listen-address 127.0.0.1:9863 >"$OUT/sg.log" 2>&1 &
 inside "$NODE" --collector.disable-defaults --collector.systemd \
   --collector.systemd.unit-include "$INCLUDE" \
@@ -46,10 +49,12 @@ echo "units reported: sysgauge $sg_units, node_exporter $ne_units"
 
 inside hyperfine -N --warmup 3 --runs "$RUNS" --export-json /bench.json \
   -n "sysgauge-systemd once" "$BIN --unit-include $INCLUDE once" \
+  -n "sysgauge-systemd once, system bus" "$BIN --bus-address $BUS --unit-include $INCLUDE once" \
   -n "sysgauge-systemd serve, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9863/metrics" \
   -n "node_exporter --collector.systemd, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9100/metrics" \
   >"$OUT/hyperfine.txt"
 cp "$(printf /proc/%s/root/bench.json "$PID")" "$OUT/bench.json"
+jq -r '.results[] | "\(.command): mean \(.mean * 1000 | floor) ms, median \(.median * 1000 | floor) ms, min \(.min * 1000 | floor) ms"' "$OUT/bench.json"
 
 # Self-reported collection times, median of 10 scrapes each.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -57,22 +62,28 @@ sg_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9863/metrics
 ne_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9100/metrics | awk '/^node_scrape_collector_duration_seconds\{collector="systemd"\}/ {print $2}'; done | median)
 
 once_rss=$(inside /usr/bin/time -f %M "$BIN" --unit-include "$INCLUDE" once 2>&1 >/dev/null | tail -1)
+bus_rss=$(inside /usr/bin/time -f %M "$BIN" --bus-address "$BUS" --unit-include "$INCLUDE" once 2>&1 >/dev/null | tail -1)
+sg_once=$(inside "$BIN" --unit-include "$INCLUDE" once | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}')
+bus_once=$(inside "$BIN" --bus-address "$BUS" --unit-include "$INCLUDE" once | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}')
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 sg_pid=$(pgrep -f "^$BIN --unit-include .* serve" | head -1)
 ne_pid=$(pgrep -f "^$NODE --collector.disable-defaults --collector.systemd" | head -1)
 sg_rss=$(hwm "$sg_pid"); ne_rss=$(hwm "$ne_pid")
 
 calc() { awk "BEGIN {print $1}"; }
-mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean * 1000' "$OUT/bench.json"; }
+# Medians: on a shared machine a few runs stall on other processes and skew the mean.
+mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$OUT/bench.json"; }
 once_ms=$(mean "sysgauge-systemd once")
+bus_ms=$(mean "sysgauge-systemd once, system bus")
 sg_ms=$(mean "sysgauge-systemd serve, one scrape")
 ne_ms=$(mean "node_exporter --collector.systemd, one scrape")
 
 echo
-echo "systemd: $UNITS units, $RUNS runs each (hyperfine means; collection = the exporter's own figure, median of 10)"
+echo "systemd: $UNITS units, $RUNS runs each (hyperfine medians; collection = the exporter's own figure, median of 10)"
 printf '%-46s %12s %14s %14s\n' "" "wall ms" "collection ms" "peak RSS KiB"
-printf '%-46s %12.1f %14s %14s\n' "sysgauge-systemd once" "$once_ms" "-" "$once_rss"
+printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once" "$once_ms" "$(calc "$sg_once*1000")" "$once_rss"
+printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once, system bus" "$bus_ms" "$(calc "$bus_once*1000")" "$bus_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd serve, one scrape" "$sg_ms" "$(calc "$sg_collect*1000")" "$sg_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "node_exporter --collector.systemd, one scrape" "$ne_ms" "$(calc "$ne_collect*1000")" "$ne_rss"
-printf 'ratio node_exporter / sysgauge: scrape %.1fx, collection %.1fx, peak RSS %.1fx\n' \
-  "$(calc "$ne_ms/$sg_ms")" "$(calc "$ne_collect/$sg_collect")" "$(calc "$ne_rss/$sg_rss")"
+printf 'ratio node_exporter / sysgauge: scrape %.1fx, collection %.1fx, peak RSS %.1fx; once on the system bus: wall %.1fx\n' \
+  "$(calc "$ne_ms/$sg_ms")" "$(calc "$ne_collect/$sg_collect")" "$(calc "$ne_rss/$sg_rss")" "$(calc "$ne_ms/$bus_ms")"

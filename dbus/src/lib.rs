@@ -16,7 +16,14 @@ It does three things and keeps them cheap:
   bounded concurrency on the one connection.
 
 The bus is the system bus by default; [`Bus::Address`] points at any other (a test's
-container, a user manager's `unix:path=/run/user/1000/bus`).
+container, a user manager's `unix:path=/run/user/1000/bus`). [`Bus::Direct`] talks to systemd
+on its private socket, peer to peer, without the bus daemon: each message then costs one hop
+instead of two plus the daemon's validation and routing, which is most of the cost of many
+small calls. systemd answers there for root only; [`Bus::Auto`] uses it when it can and the
+system bus otherwise.
+
+Replies can be decoded straight into small structs ([`SystemdClient::get_all_as`]), so that a
+`GetAll` of some 250 properties costs only the fields a caller keeps.
 
 ```no_run
 # async fn f() -> Result<(), sysgauge_dbus::Error> {
@@ -31,11 +38,15 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 ```
 */
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+mod direct;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, sync::Mutex, time::Duration};
 
 use futures_util::{StreamExt, stream};
 /// The zbus this crate is built on, for callers that need its types (values, paths).
 pub use zbus;
+
+pub use direct::PRIVATE_SOCKET;
 use zbus::{
     Connection,
     zvariant::{OwnedObjectPath, OwnedValue, Value},
@@ -127,6 +138,31 @@ pub enum Bus {
     Session,
     /// A D-Bus address, e.g. `unix:path=/run/user/1000/bus`.
     Address(String),
+    /// systemd's private socket at this path ([`PRIVATE_SOCKET`] for the system manager),
+    /// peer to peer, without a bus daemon. systemd accepts only root there.
+    Direct(PathBuf),
+    /// [`PRIVATE_SOCKET`] when this process runs as root and the socket exists, else the
+    /// system bus; also the system bus when connecting to the socket fails.
+    Auto,
+}
+
+impl Bus {
+    /// [`Bus::Auto`] resolved: the private socket or the system bus.
+    fn resolve(&self) -> Bus {
+        match self {
+            Bus::Auto if is_root() && std::path::Path::new(PRIVATE_SOCKET).exists() => {
+                Bus::Direct(PRIVATE_SOCKET.into())
+            }
+            Bus::Auto => Bus::System,
+            other => other.clone(),
+        }
+    }
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of /proc/self is the effective uid.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 impl std::fmt::Display for Bus {
@@ -135,6 +171,8 @@ impl std::fmt::Display for Bus {
             Bus::System => f.write_str("system bus"),
             Bus::Session => f.write_str("session bus"),
             Bus::Address(a) => write!(f, "bus at {a}"),
+            Bus::Direct(p) => write!(f, "private socket {}", p.display()),
+            Bus::Auto => f.write_str("private socket or system bus"),
         }
     }
 }
@@ -148,8 +186,8 @@ pub struct Options {
     pub call_timeout: Duration,
     /// The most objects asked at once in [`SystemdClient::get_all_many`] and
     /// [`SystemdClient::get_properties_many`]. dbus-daemon limits the replies one connection
-    /// may await (`max_replies_per_connection`), so objects times properties should stay
-    /// well under that.
+    /// may await (`max_replies_per_connection`, 128 on Debian's system bus), so objects times
+    /// properties should stay well under that; the private socket has no such limit.
     pub max_concurrent_calls: usize,
 }
 
@@ -267,12 +305,46 @@ impl Properties {
     }
 }
 
+/// An open connection: through a bus daemon, or peer to peer on the private socket.
+#[derive(Clone, Debug)]
+enum Link {
+    Bus(Connection),
+    Direct(Arc<direct::Direct>),
+}
+
+impl Link {
+    fn is_closed(&self) -> bool {
+        match self {
+            Link::Bus(c) => c.is_closed(),
+            Link::Direct(d) => d.is_closed(),
+        }
+    }
+}
+
+/// A method return, from either kind of link.
+enum Reply {
+    Bus(zbus::Message),
+    Direct(direct::Reply),
+}
+
+impl Reply {
+    fn deserialize<T>(&self) -> Result<T, zbus::Error>
+    where
+        T: serde::de::DeserializeOwned + zbus::zvariant::Type,
+    {
+        match self {
+            Reply::Bus(m) => m.body().deserialize(),
+            Reply::Direct(r) => r.deserialize(),
+        }
+    }
+}
+
 /// A client of systemd's manager on one bus; see the crate documentation.
 #[derive(Debug)]
 pub struct SystemdClient {
     bus: Bus,
     options: Options,
-    connection: Mutex<Option<Connection>>,
+    connection: Mutex<Option<Link>>,
     // Serialises connecting, so that concurrent callers after a bus restart open one
     // connection rather than one each.
     connecting: tokio::sync::Mutex<()>,
@@ -294,8 +366,14 @@ impl SystemdClient {
         &self.bus
     }
 
+    /// Whether calls go peer to peer to systemd's private socket (connecting first if
+    /// needed): then many small calls are cheap, with a bus daemon in between they are not.
+    pub async fn is_direct(&self) -> Result<bool, Error> {
+        Ok(matches!(self.link().await?, Link::Direct(_)))
+    }
+
     /// The open connection, or a new one when there is none or the old one was closed.
-    pub async fn connection(&self) -> Result<Connection, Error> {
+    async fn link(&self) -> Result<Link, Error> {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
@@ -303,29 +381,45 @@ impl SystemdClient {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
+        let bus = self.bus.resolve();
+        let link = match self.connect(&bus).await {
+            Err(e) if self.bus == Bus::Auto && bus != Bus::System => {
+                tracing::info!(error = %e, "cannot use systemd's private socket; using the system bus");
+                self.connect(&Bus::System).await?
+            }
+            other => other?,
+        };
+        tracing::debug!(bus = %bus, "connected to systemd");
+        *self.lock() = Some(link.clone());
+        Ok(link)
+    }
+
+    async fn connect(&self, bus: &Bus) -> Result<Link, Error> {
         let connect = async {
-            let builder = match &self.bus {
-                Bus::System => zbus::connection::Builder::system(),
+            if let Bus::Direct(path) = bus {
+                return direct::Direct::connect(path, self.options.connect_timeout)
+                    .await
+                    .map(|d| Link::Direct(Arc::new(d)));
+            }
+            let builder = match bus {
                 Bus::Session => zbus::connection::Builder::session(),
                 Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
+                _ => zbus::connection::Builder::system(),
             }?;
             // No zbus method timeout: `call` puts its own around every call, whose error
             // says which call did not answer.
-            builder.build().await
+            builder.build().await.map(Link::Bus)
         };
-        let connection = tokio::time::timeout(self.options.connect_timeout, connect)
+        tokio::time::timeout(self.options.connect_timeout, connect)
             .await
             .map_err(|_| Error::Timeout {
-                what: format!("connecting to the D-Bus {}", self.bus),
+                what: format!("connecting to the D-Bus {bus}"),
                 after: self.options.connect_timeout,
             })?
             .map_err(|source| Error::Connect {
-                bus: self.bus.to_string(),
+                bus: bus.to_string(),
                 source,
-            })?;
-        tracing::debug!(bus = %self.bus, "connected to D-Bus");
-        *self.lock() = Some(connection.clone());
-        Ok(connection)
+            })
     }
 
     /// Forgets the connection, so that the next call connects again.
@@ -335,14 +429,14 @@ impl SystemdClient {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Link>> {
         // A poisoned lock only means a panic elsewhere; the Option inside is still valid.
         self.connection
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cached(&self) -> Option<Connection> {
+    fn cached(&self) -> Option<Link> {
         let mut slot = self.lock();
         match &*slot {
             Some(c) if !c.is_closed() => Some(c.clone()),
@@ -363,12 +457,23 @@ impl SystemdClient {
         interface: &str,
         method: &'static str,
         body: &B,
-    ) -> Result<zbus::Message, Error>
+    ) -> Result<Reply, Error>
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
-        let connection = self.connection().await?;
-        let call = connection.call_method(Some(DESTINATION), path, Some(interface), method, body);
+        let link = self.link().await?;
+        let call = async {
+            match &link {
+                Link::Bus(c) => c
+                    .call_method(Some(DESTINATION), path, Some(interface), method, body)
+                    .await
+                    .map(Reply::Bus),
+                Link::Direct(d) => d
+                    .call(DESTINATION, path, interface, method, body)
+                    .await
+                    .map(Reply::Direct),
+            }
+        };
         let result = match tokio::time::timeout(self.options.call_timeout, call).await {
             Ok(Ok(message)) => return Ok(message),
             Ok(Err(source)) => Error::Call {
@@ -405,7 +510,7 @@ impl SystemdClient {
                 &(states, patterns),
             )
             .await?;
-        reply.body().deserialize().map_err(|source| Error::Reply {
+        reply.deserialize().map_err(|source| Error::Reply {
             method: METHOD,
             source,
         })
@@ -418,7 +523,7 @@ impl SystemdClient {
         let reply = self
             .call(MANAGER_PATH, interface::MANAGER, METHOD, &(names,))
             .await?;
-        reply.body().deserialize().map_err(|source| Error::Reply {
+        reply.deserialize().map_err(|source| Error::Reply {
             method: METHOD,
             source,
         })
@@ -436,13 +541,66 @@ impl SystemdClient {
             )
             .await?;
         reply
-            .body()
             .deserialize()
             .map(Properties)
             .map_err(|source| Error::Reply {
                 method: METHOD,
                 source,
             })
+    }
+
+    /// `Properties.GetAll(interface)` on the object at `path`, decoded straight into `T`: a
+    /// struct with the `a{sv}` signature whose fields name the properties wanted (serde
+    /// `rename`, `zvariant::as_value::optional`); the others are skipped while decoding,
+    /// never stored. See the crate documentation.
+    pub async fn get_all_as<T>(&self, path: &str, interface: &str) -> Result<T, Error>
+    where
+        T: serde::de::DeserializeOwned + zbus::zvariant::Type,
+    {
+        const METHOD: &str = "GetAll";
+        let reply = self
+            .call(
+                path,
+                "org.freedesktop.DBus.Properties",
+                METHOD,
+                &(interface,),
+            )
+            .await?;
+        reply.deserialize().map_err(|source| Error::Reply {
+            method: METHOD,
+            source,
+        })
+    }
+
+    /// [`get_all_as`](Self::get_all_as) for each (path, interface), at most
+    /// `max_concurrent_calls` at a time, results in the order of `requests` and handed to
+    /// `each` as they come, so that a caller can turn each into what it keeps at once.
+    pub async fn get_all_as_many<T, R, F>(
+        &self,
+        requests: Vec<(OwnedObjectPath, &'static str)>,
+        mut each: F,
+    ) -> Vec<R>
+    where
+        T: serde::de::DeserializeOwned + zbus::zvariant::Type + Send + 'static,
+        F: FnMut(Result<T, Error>) -> R,
+    {
+        stream::iter(to_get_alls(requests))
+            .map(|r: GetAll| self.get_all_as_owned::<T>(r.path, r.interface))
+            .buffered(self.options.max_concurrent_calls.max(1))
+            .map(&mut each)
+            .collect()
+            .await
+    }
+
+    async fn get_all_as_owned<T>(
+        &self,
+        path: OwnedObjectPath,
+        interface: &'static str,
+    ) -> Result<T, Error>
+    where
+        T: serde::de::DeserializeOwned + zbus::zvariant::Type,
+    {
+        self.get_all_as(path.as_str(), interface).await
     }
 
     /// `Properties.Get` of each of `names` on one interface of the object at `path`, all in
@@ -467,7 +625,6 @@ impl SystemdClient {
                 )
                 .await?;
             reply
-                .body()
                 .deserialize::<OwnedValue>()
                 .map(|v| ((*name).to_owned(), v))
                 .map_err(|source| Error::Reply {

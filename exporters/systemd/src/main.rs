@@ -59,8 +59,9 @@ struct Args {
     #[arg(long = "critical-unit", global = true, value_name = "UNIT")]
     critical_units: Vec<String>,
 
-    /// D-Bus address to use instead of the system bus, e.g. unix:path=/run/user/1000/bus
-    /// for a user's manager.
+    /// D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user's manager
+    /// [default: systemd's private socket /run/systemd/private when running as root, else
+    /// the system bus].
     #[arg(long = "bus-address", global = true, value_name = "ADDRESS")]
     bus_address: Option<String>,
 
@@ -124,9 +125,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             .into());
         }
+        // Without an address: systemd's private socket when running as root (no bus daemon
+        // in between, several times cheaper per call), else the system bus.
         let bus = match args.bus_address.clone().or(config.bus_address.clone()) {
             Some(address) => Bus::Address(address),
-            None => Bus::System,
+            None => Bus::Auto,
         };
         // Connecting and each call get the collector's deadline at most: the collection as a
         // whole is bounded by it in common, these keep a hung call from outliving it.

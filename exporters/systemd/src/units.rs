@@ -6,13 +6,23 @@
 //!    load, active and sub state), concurrently;
 //! 2. the include and exclude patterns, plus `ListUnitsByNames` for critical units that
 //!    systemd does not have loaded, so that a missing critical unit shows up as `not-found`;
-//! 3. one `GetAll` per loaded service, timer and socket on its own interface, with bounded
-//!    concurrency on the one connection. systemd is single-threaded and `GetAll` on a service
-//!    serialises ~250 properties and reads cgroup files, so systemd itself is the bottleneck
-//!    of a large collection; five to eight `Get`s per unit
-//!    (`SystemdClient::get_properties_many`) cost systemd less CPU but took longer overall
-//!    in bench/systemd.sh, so `GetAll` stays;
+//! 3. per loaded service, timer and socket, its type-specific properties, with bounded
+//!    concurrency on the one connection, each reply decoded at once into a small struct of
+//!    the fields reported (the other ~250 properties of a service are skipped while decoding,
+//!    never stored):
+//!    - services on systemd's private socket (root, the default there): five `Get`s
+//!      (`Result`, `ExecMainStatus`, `NRestarts`, `ExecMainStartTimestamp`,
+//!      `ExecMainExitTimestamp`), plus `TasksCurrent`, `CPUUsageNSec` and `MemoryCurrent`
+//!      for units whose processes may run. systemd is single-threaded, and one `GetAll` on a
+//!      service costs it ~0.25 ms (it serialises ~250 properties and reads cgroup files)
+//!      against ~12 µs per `Get`;
+//!    - services through the bus daemon, and all timers and sockets: one `GetAll`. Through
+//!      dbus-daemon every message costs the daemon ~40 µs, so there five `Get`s per unit are
+//!      no faster than one `GetAll`;
 //! 4. the units that timers trigger and that were not already read (excluded by the patterns).
+//!
+//! bench/systemd.sh and `cargo run --release -p sysgauge-dbus --example probe` have the
+//! figures behind these choices.
 //!
 //! A broken bus fails the collection (the deadline in common bounds it); a unit that could not
 //! be read is counted in `sysgauge_systemd_property_errors` and logged.
@@ -21,8 +31,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use regex::Regex;
+use serde::Deserialize;
 use sysgauge_common::{BoxError, Collector, MetricSet};
-use sysgauge_dbus::{Properties, SystemdClient, UnitStatus, interface};
+use sysgauge_dbus::{
+    Properties, SystemdClient, UnitStatus, interface,
+    zbus::zvariant::{Type, as_value},
+};
 
 use crate::{error::Error, metrics::*};
 
@@ -132,18 +146,18 @@ impl UnitsCollector {
         let wanted: Vec<&str> = details
             .values()
             .filter_map(|d| match d {
-                Detail::Timer(p) => p.str("Unit"),
+                Detail::Timer(t) => t.unit.as_deref(),
                 _ => None,
             })
             .filter(|u| !details.contains_key(*u))
             .collect();
-        let mut triggered: HashMap<String, Properties> = HashMap::new();
+        let mut triggered: HashMap<String, Service> = HashMap::new();
         if !wanted.is_empty() {
             let extra = self.client.list_units_by_names(&wanted).await?;
             let extra_details = self.details(&extra, &mut errors).await?;
             for (name, detail) in extra_details {
-                if let Detail::Service(p) | Detail::Other(p) = detail {
-                    triggered.insert(name, p);
+                if let Detail::Service(s) = detail {
+                    triggered.insert(name, s);
                 }
             }
         }
@@ -167,13 +181,13 @@ impl UnitsCollector {
             match details.get(&unit.name) {
                 Some(Detail::Service(p)) => report_service(&mut set, &unit.name, p),
                 Some(Detail::Socket(p)) => report_socket(&mut set, &unit.name, p),
-                Some(Detail::Timer(p)) => {
-                    let target = p.str("Unit").unwrap_or_default();
-                    let target_props = match details.get(target) {
-                        Some(Detail::Service(t) | Detail::Other(t)) => Some(t),
+                Some(Detail::Timer(t)) => {
+                    let target = t.unit.as_deref().unwrap_or_default();
+                    let target_service = match details.get(target) {
+                        Some(Detail::Service(s)) => Some(s),
                         _ => triggered.get(target),
                     };
-                    report_timer(&mut set, &unit.name, p, target, target_props, &manager);
+                    report_timer(&mut set, &unit.name, t, target, target_service, &manager);
                 }
                 _ => {}
             }
@@ -182,59 +196,220 @@ impl UnitsCollector {
         Ok(set)
     }
 
-    /// The type-specific properties of each loaded service, timer and socket (and the `Unit`
-    /// properties of other units only when asked for as a timer's target), by unit name.
+    /// The type-specific properties of each loaded service, timer and socket, by unit name.
     async fn details(
         &self,
         units: &[UnitStatus],
         errors: &mut usize,
     ) -> Result<HashMap<String, Detail>, Error> {
-        let asks: Vec<(&UnitStatus, &'static str)> = units
-            .iter()
-            .filter(|u| u.load_state == "loaded")
-            .filter_map(|u| {
-                let iface = match u.unit_type() {
-                    "service" => interface::SERVICE,
-                    "timer" => interface::TIMER,
-                    "socket" => interface::SOCKET,
-                    _ => return None,
-                };
-                Some((u, iface))
-            })
-            .collect();
-        let requests = asks.iter().map(|(u, i)| (u.path.clone(), *i)).collect();
-        let results = self.client.get_all_many(requests).await;
-        let mut out = HashMap::with_capacity(asks.len());
-        for ((unit, iface), result) in asks.into_iter().zip(results) {
-            match result {
-                Ok(p) => {
-                    let detail = match iface {
-                        interface::SERVICE => Detail::Service(p),
-                        interface::TIMER => Detail::Timer(p),
-                        interface::SOCKET => Detail::Socket(p),
-                        _ => Detail::Other(p),
-                    };
-                    out.insert(unit.name.clone(), detail);
-                }
-                // The bus itself failed: the whole collection is unreliable.
-                Err(e) if !e.is_method_error() => return Err(e.into()),
-                Err(e) => {
-                    *errors += 1;
-                    tracing::warn!(unit = %unit.name, error = %sysgauge_common::collector::error_chain(&e), "cannot read the unit's properties");
-                }
-            }
+        let loaded = |kind: &'static str| {
+            units
+                .iter()
+                .filter(move |u| u.load_state == "loaded" && u.unit_type() == kind)
+        };
+        let services: Vec<&UnitStatus> = loaded("service").collect();
+        let timers: Vec<&UnitStatus> = loaded("timer").collect();
+        let sockets: Vec<&UnitStatus> = loaded("socket").collect();
+        let mut out = HashMap::with_capacity(services.len() + timers.len() + sockets.len());
+
+        let results: Vec<Result<Service, Box<sysgauge_dbus::Error>>> =
+            if self.client.is_direct().await? {
+                let requests = services
+                    .iter()
+                    .map(|u| {
+                        let names = if may_run(u) { SERVICE_RUNNING } else { SERVICE };
+                        (u.path.clone(), interface::SERVICE, names)
+                    })
+                    .collect();
+                self.client
+                    .get_properties_many(requests)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map(|p| Service::from_properties(&p)).map_err(Box::new))
+                    .collect()
+            } else {
+                self.get_all_each(&services, interface::SERVICE, |s: Service| s)
+                    .await
+            };
+        for (unit, result) in services.iter().zip(results) {
+            let detail = result.map(|s| Detail::Service(s.for_unit(unit)));
+            keep(&mut out, unit, detail, errors)?;
+        }
+        let results = self
+            .get_all_each(&timers, interface::TIMER, Detail::Timer)
+            .await;
+        for (unit, detail) in timers.iter().zip(results) {
+            keep(&mut out, unit, detail, errors)?;
+        }
+        let results = self
+            .get_all_each(&sockets, interface::SOCKET, Detail::Socket)
+            .await;
+        for (unit, detail) in sockets.iter().zip(results) {
+            keep(&mut out, unit, detail, errors)?;
         }
         Ok(out)
     }
+
+    /// A typed `GetAll` of `interface` on each of `units`, each reply turned into what is kept
+    /// as it comes.
+    async fn get_all_each<T, R>(
+        &self,
+        units: &[&UnitStatus],
+        interface: &'static str,
+        each: fn(T) -> R,
+    ) -> Vec<Result<R, Box<sysgauge_dbus::Error>>>
+    where
+        T: serde::de::DeserializeOwned + Type + Send + 'static,
+    {
+        let requests = units.iter().map(|u| (u.path.clone(), interface)).collect();
+        self.client
+            .get_all_as_many(requests, |r: Result<T, _>| r.map(each).map_err(Box::new))
+            .await
+    }
+}
+
+/// Keeps a unit's detail, or counts and logs why it could not be read; a broken bus fails
+/// the whole collection.
+fn keep(
+    out: &mut HashMap<String, Detail>,
+    unit: &UnitStatus,
+    detail: Result<Detail, Box<sysgauge_dbus::Error>>,
+    errors: &mut usize,
+) -> Result<(), Error> {
+    match detail {
+        Ok(d) => {
+            out.insert(unit.name.clone(), d);
+            Ok(())
+        }
+        Err(e) if !e.is_method_error() => Err(Error::Bus(e)),
+        Err(e) => {
+            *errors += 1;
+            tracing::warn!(unit = %unit.name, error = %sysgauge_common::collector::error_chain(&e), "cannot read the unit's properties");
+            Ok(())
+        }
+    }
+}
+
+/// Whether the unit's processes may be running, so that its cgroup's accounting means
+/// something; stopped and exited units (a finished oneshot with RemainAfterExit) have none.
+fn may_run(unit: &UnitStatus) -> bool {
+    matches!(
+        unit.active_state.as_str(),
+        "active" | "activating" | "deactivating" | "reloading"
+    ) && unit.sub_state != "exited"
+}
+
+/// The service properties asked with `Get` on the private socket.
+const SERVICE: &[&str] = &[
+    "Result",
+    "ExecMainStatus",
+    "NRestarts",
+    "ExecMainStartTimestamp",
+    "ExecMainExitTimestamp",
+];
+/// [`SERVICE`] plus the accounting values, for units whose processes may run.
+const SERVICE_RUNNING: &[&str] = &[
+    "Result",
+    "ExecMainStatus",
+    "NRestarts",
+    "ExecMainStartTimestamp",
+    "ExecMainExitTimestamp",
+    "TasksCurrent",
+    "CPUUsageNSec",
+    "MemoryCurrent",
+];
+
+/// What is reported of a service (`org.freedesktop.systemd1.Service`).
+#[derive(Debug, Default, Deserialize, Type)]
+#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
+#[serde(default)]
+struct Service {
+    #[serde(rename = "Result", with = "as_value::optional")]
+    result: Option<String>,
+    #[serde(rename = "ExecMainStatus", with = "as_value::optional")]
+    exit_status: Option<i32>,
+    #[serde(rename = "NRestarts", with = "as_value::optional")]
+    restarts: Option<u32>,
+    #[serde(rename = "ExecMainStartTimestamp", with = "as_value::optional")]
+    start_usec: Option<u64>,
+    #[serde(rename = "ExecMainExitTimestamp", with = "as_value::optional")]
+    exit_usec: Option<u64>,
+    #[serde(rename = "TasksCurrent", with = "as_value::optional")]
+    tasks: Option<u64>,
+    #[serde(rename = "CPUUsageNSec", with = "as_value::optional")]
+    cpu_nsec: Option<u64>,
+    #[serde(rename = "MemoryCurrent", with = "as_value::optional")]
+    memory: Option<u64>,
+}
+
+impl Service {
+    fn from_properties(p: &Properties) -> Service {
+        Service {
+            result: p.str("Result").map(str::to_owned),
+            exit_status: p.i64("ExecMainStatus").and_then(|v| i32::try_from(v).ok()),
+            restarts: p.u32("NRestarts"),
+            start_usec: p.u64("ExecMainStartTimestamp"),
+            exit_usec: p.u64("ExecMainExitTimestamp"),
+            tasks: p.u64("TasksCurrent"),
+            cpu_nsec: p.u64("CPUUsageNSec"),
+            memory: p.u64("MemoryCurrent"),
+        }
+    }
+
+    /// The same for both ways of asking: accounting only while the processes may run.
+    fn for_unit(mut self, unit: &UnitStatus) -> Service {
+        if !may_run(unit) {
+            (self.tasks, self.cpu_nsec, self.memory) = (None, None, None);
+        }
+        self
+    }
+}
+
+/// What is reported of a timer (`org.freedesktop.systemd1.Timer`).
+#[derive(Debug, Default, Deserialize, Type)]
+#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
+#[serde(default)]
+struct Timer {
+    #[serde(rename = "Unit", with = "as_value::optional")]
+    unit: Option<String>,
+    #[serde(rename = "LastTriggerUSec", with = "as_value::optional")]
+    last_trigger_usec: Option<u64>,
+    #[serde(rename = "NextElapseUSecRealtime", with = "as_value::optional")]
+    next_realtime_usec: Option<u64>,
+    #[serde(rename = "NextElapseUSecMonotonic", with = "as_value::optional")]
+    next_monotonic_usec: Option<u64>,
+}
+
+/// What is reported of a socket (`org.freedesktop.systemd1.Socket`).
+#[derive(Debug, Default, Deserialize, Type)]
+#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
+#[serde(default)]
+struct Socket {
+    #[serde(rename = "NAccepted", with = "as_value::optional")]
+    accepted: Option<u32>,
+    #[serde(rename = "NConnections", with = "as_value::optional")]
+    connections: Option<u32>,
+    #[serde(rename = "NRefused", with = "as_value::optional")]
+    refused: Option<u32>,
+}
+
+/// systemd's "not set" for accounting values.
+fn accounting(v: Option<u64>) -> Option<u64> {
+    v.filter(|v| *v != u64::MAX)
+}
+
+/// A wall-clock timestamp in microseconds as Unix seconds; `None` for never (0) or infinity.
+fn seconds(usec: Option<u64>) -> Option<f64> {
+    usec.filter(|v| *v != 0 && *v != u64::MAX)
+        .map(|v| v as f64 / 1e6)
 }
 
 /// What was read about one unit, by type.
 #[derive(Debug)]
 enum Detail {
-    Service(Properties),
-    Timer(Properties),
-    Socket(Properties),
-    Other(Properties),
+    Service(Service),
+    Timer(Timer),
+    Socket(Socket),
 }
 
 #[async_trait]
@@ -295,61 +470,61 @@ fn report_unit(set: &mut MetricSet, unit: &UnitStatus) {
     );
 }
 
-fn report_service(set: &mut MetricSet, name: &str, p: &Properties) {
-    if let Some(result) = p.str("Result") {
-        set.add(&SERVICE_RESULT, [name, result], 1.0);
+fn report_service(set: &mut MetricSet, name: &str, s: &Service) {
+    if let Some(result) = &s.result {
+        set.add(&SERVICE_RESULT, [name, result.as_str()], 1.0);
     }
-    if let Some(n) = p.u64("NRestarts") {
-        set.add(&SERVICE_RESTARTS, [name], n as f64);
+    if let Some(n) = s.restarts {
+        set.add(&SERVICE_RESTARTS, [name], f64::from(n));
     }
-    if let Some(t) = p.timestamp_seconds("ExecMainStartTimestamp") {
+    if let Some(t) = seconds(s.start_usec) {
         set.add(&SERVICE_LAST_START, [name], t);
     }
-    if let Some(t) = p.timestamp_seconds("ExecMainExitTimestamp") {
+    if let Some(t) = seconds(s.exit_usec) {
         set.add(&SERVICE_LAST_EXIT, [name], t);
         // Only meaningful once the main process has exited at least once.
-        if let Some(status) = p.i64("ExecMainStatus") {
-            set.add(&SERVICE_EXIT_STATUS, [name], status as f64);
+        if let Some(status) = s.exit_status {
+            set.add(&SERVICE_EXIT_STATUS, [name], f64::from(status));
         }
     }
-    if let Some(n) = p.accounting("TasksCurrent") {
+    if let Some(n) = accounting(s.tasks) {
         set.add(&SERVICE_TASKS, [name], n as f64);
     }
-    if let Some(ns) = p.accounting("CPUUsageNSec") {
+    if let Some(ns) = accounting(s.cpu_nsec) {
         set.add(&SERVICE_CPU, [name], ns as f64 / 1e9);
     }
-    if let Some(bytes) = p.accounting("MemoryCurrent") {
+    if let Some(bytes) = accounting(s.memory) {
         set.add(&SERVICE_MEMORY, [name], bytes as f64);
     }
 }
 
-fn report_socket(set: &mut MetricSet, name: &str, p: &Properties) {
-    if let Some(n) = p.u64("NAccepted") {
-        set.add(&SOCKET_ACCEPTED, [name], n as f64);
+fn report_socket(set: &mut MetricSet, name: &str, s: &Socket) {
+    if let Some(n) = s.accepted {
+        set.add(&SOCKET_ACCEPTED, [name], f64::from(n));
     }
-    if let Some(n) = p.u64("NConnections") {
-        set.add(&SOCKET_CONNECTIONS, [name], n as f64);
+    if let Some(n) = s.connections {
+        set.add(&SOCKET_CONNECTIONS, [name], f64::from(n));
     }
-    if let Some(n) = p.u64("NRefused") {
-        set.add(&SOCKET_REFUSED, [name], n as f64);
+    if let Some(n) = s.refused {
+        set.add(&SOCKET_REFUSED, [name], f64::from(n));
     }
 }
 
 fn report_timer(
     set: &mut MetricSet,
     name: &str,
-    p: &Properties,
+    t: &Timer,
     target: &str,
-    target_props: Option<&Properties>,
+    target_service: Option<&Service>,
     manager: &Properties,
 ) {
-    if let Some(t) = p.timestamp_seconds("LastTriggerUSec") {
-        set.add(&TIMER_LAST_TRIGGER, [name], t);
+    if let Some(ts) = seconds(t.last_trigger_usec) {
+        set.add(&TIMER_LAST_TRIGGER, [name], ts);
     }
-    if let Some(t) = next_elapse(p, manager) {
-        set.add(&TIMER_NEXT_ELAPSE, [name], t);
+    if let Some(ts) = next_elapse(t, manager) {
+        set.add(&TIMER_NEXT_ELAPSE, [name], ts);
     }
-    if let Some(result) = target_props.and_then(|t| t.str("Result")) {
+    if let Some(result) = target_service.and_then(|s| s.result.as_deref()) {
         set.add(&TIMER_UNIT_RESULT, [name, target, result], 1.0);
     }
 }
@@ -358,11 +533,11 @@ fn report_timer(
 /// monotonic time moved onto the wall clock with the manager's own pair of timestamps for the
 /// same instant (`UserspaceTimestamp` and `UserspaceTimestampMonotonic`). The earlier of the
 /// two when both are set, as systemd fires at the earlier.
-fn next_elapse(timer: &Properties, manager: &Properties) -> Option<f64> {
+fn next_elapse(timer: &Timer, manager: &Properties) -> Option<f64> {
     let valid = |v: u64| v != 0 && v != u64::MAX;
-    let realtime = timer.u64("NextElapseUSecRealtime").filter(|v| valid(*v));
+    let realtime = timer.next_realtime_usec.filter(|v| valid(*v));
     let monotonic = timer
-        .u64("NextElapseUSecMonotonic")
+        .next_monotonic_usec
         .filter(|v| valid(*v))
         .and_then(|mono| {
             let wall = manager.u64("UserspaceTimestamp").filter(|v| valid(*v))?;
@@ -427,20 +602,16 @@ mod tests {
             ("UserspaceTimestamp", 1_700_000_000_000_000),
             ("UserspaceTimestampMonotonic", 5_000_000),
         ]);
-        let mono = props(&[
-            ("NextElapseUSecRealtime", 0),
-            ("NextElapseUSecMonotonic", 65_000_000),
-        ]);
+        let timer = |realtime, monotonic| Timer {
+            next_realtime_usec: Some(realtime),
+            next_monotonic_usec: Some(monotonic),
+            ..Timer::default()
+        };
+        let mono = timer(0, 65_000_000);
         assert_eq!(next_elapse(&mono, &manager), Some(1_700_000_060.0));
-        let both = props(&[
-            ("NextElapseUSecRealtime", 1_700_000_030_000_000),
-            ("NextElapseUSecMonotonic", 65_000_000),
-        ]);
+        let both = timer(1_700_000_030_000_000, 65_000_000);
         assert_eq!(next_elapse(&both, &manager), Some(1_700_000_030.0));
-        let never = props(&[
-            ("NextElapseUSecRealtime", u64::MAX),
-            ("NextElapseUSecMonotonic", 0),
-        ]);
+        let never = timer(u64::MAX, 0);
         assert_eq!(next_elapse(&never, &manager), None);
     }
 
@@ -453,6 +624,7 @@ mod tests {
             ("CPUUsageNSec", u64::MAX),
             ("MemoryCurrent", 1 << 20),
         ]);
+        p.0.insert("NRestarts".into(), 2u32.into());
         p.0.insert("ExecMainStatus".into(), 0i32.into());
         p.0.insert(
             "Result".into(),
@@ -461,7 +633,7 @@ mod tests {
                 .unwrap(),
         );
         let mut set = MetricSet::new();
-        report_service(&mut set, "a.service", &p);
+        report_service(&mut set, "a.service", &Service::from_properties(&p));
         assert_eq!(
             set.get(SERVICE_RESTARTS.name(), &[("name", "a.service")]),
             Some(2.0)
@@ -473,5 +645,59 @@ mod tests {
             set.get(SERVICE_RESULT.name(), &[("result", "success")]),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn typed_get_all_keeps_the_wanted_fields_and_skips_the_rest() {
+        use sysgauge_dbus::zbus::zvariant::{
+            Endian, Value,
+            serialized::{Context, Data},
+            to_bytes,
+        };
+        let mut all: HashMap<&str, Value<'_>> = HashMap::new();
+        all.insert("Result", Value::from("exit-code"));
+        all.insert("ExecMainStatus", Value::I32(3));
+        all.insert("NRestarts", Value::U32(4));
+        all.insert("MemoryCurrent", Value::U64(u64::MAX));
+        // Unknown properties of other types, nested ones too, are skipped.
+        all.insert("ExecStart", Value::from(vec!["/bin/true", "x"]));
+        all.insert("Slice", Value::from("system.slice"));
+        let ctx = Context::new_dbus(Endian::Little, 0);
+        let bytes = to_bytes(ctx, &all).unwrap();
+        let data = Data::new(bytes.bytes(), ctx);
+        let (s, _): (Service, _) = data.deserialize().unwrap();
+        assert_eq!(s.result.as_deref(), Some("exit-code"));
+        assert_eq!(s.exit_status, Some(3));
+        assert_eq!(s.restarts, Some(4));
+        assert_eq!(accounting(s.memory), None);
+        assert_eq!(s.start_usec, None);
+    }
+
+    #[test]
+    fn accounting_only_while_processes_may_run() {
+        let unit = |active: &str, sub: &str| UnitStatus {
+            name: "a.service".into(),
+            description: String::new(),
+            load_state: "loaded".into(),
+            active_state: active.into(),
+            sub_state: sub.into(),
+            following: String::new(),
+            path: "/a".try_into().unwrap(),
+            job_id: 0,
+            job_type: String::new(),
+            job_path: "/".try_into().unwrap(),
+        };
+        assert!(may_run(&unit("active", "running")));
+        assert!(may_run(&unit("deactivating", "stop-sigterm")));
+        assert!(!may_run(&unit("active", "exited")));
+        assert!(!may_run(&unit("failed", "failed")));
+        let s = Service {
+            tasks: Some(1),
+            memory: Some(10),
+            cpu_nsec: Some(5),
+            ..Service::default()
+        }
+        .for_unit(&unit("inactive", "dead"));
+        assert_eq!((s.tasks, s.memory, s.cpu_nsec), (None, None, None));
     }
 }

@@ -1,8 +1,9 @@
 //! End-to-end tests of sysgauge-systemd against a real systemd 252 booted in namespaces
 //! (`sysgauge_testkit::systemd`).
 //!
-//! The exporter runs *inside* the container (`nsenter`), as it runs on a host: it finds the
-//! system bus at its default address and talks to the container's dbus-daemon as root. (From
+//! The exporter runs *inside* the container (`nsenter`), as it runs on a host: as root it talks
+//! to systemd on its private socket by default, and to the container's dbus-daemon with
+//! `--bus-address` ([`SYSTEM_BUS`]) or when it is not root. (From
 //! outside, `--bus-address unix:path=/proc/PID/root/run/dbus/system_bus_socket` works too, since
 //! both sides are uid 0 of the same user namespace, but inside is what a deployment looks like
 //! and needs no override.) The overlay's lower layer is `/`, so the binary Cargo built is at the
@@ -17,6 +18,17 @@ use std::{
 use sysgauge_testkit::{Process, promtool_check_metrics, sample, systemd::SystemdBoot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sysgauge-systemd");
+/// The container's system bus, to make the exporter use dbus-daemon instead of the private
+/// socket it picks as root.
+const SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
+
+/// The exposition without the collection's own duration, to compare two collections.
+fn without_duration(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("sysgauge_systemd_collector_duration_seconds"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn now() -> f64 {
     SystemTime::now()
@@ -113,20 +125,27 @@ fn real_systemd_units_services_timers_and_sockets_exact_values() {
     }
     boot.wait_for_property("echo.socket", "NConnections", "2");
 
-    let (code, text, stderr) = once(
-        &boot,
-        &[
-            "--unit-include",
-            r"(ok|fail|flaky|broken|tick|echo)\..+",
-            "--critical-unit",
-            "fail.service",
-            "--critical-unit",
-            "absent.service",
-        ],
-    );
+    let args = [
+        "--unit-include",
+        r"(ok|fail|flaky|broken|tick|echo)\..+",
+        "--critical-unit",
+        "fail.service",
+        "--critical-unit",
+        "absent.service",
+    ];
+    let (code, text, stderr) = once(&boot, &args);
+    // The same collection through dbus-daemon (GetAll per unit instead of the private
+    // socket's Gets) reports exactly the same.
+    let (bus_code, bus_text, bus_stderr) =
+        once(&boot, &[&["--bus-address", SYSTEM_BUS][..], &args].concat());
     let after = now();
     assert_eq!(code, 0, "once failed: {stderr}\n{text}");
+    assert_eq!(
+        bus_code, 0,
+        "once on the bus failed: {bus_stderr}\n{bus_text}"
+    );
     promtool_check_metrics(&text).unwrap();
+    assert_eq!(without_duration(&text), without_duration(&bus_text));
 
     // Manager: fail.service and tick.service failed, so the system is degraded.
     assert_eq!(
@@ -385,6 +404,8 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
     cmd.args([
         "--collector.timeout",
         "2s",
+        "--bus-address",
+        SYSTEM_BUS,
         "--unit-include",
         r"ok\.service",
         "serve",
@@ -439,6 +460,30 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
     let log = std::fs::read_to_string(logs.path().join("log")).unwrap();
     assert!(log.contains("collection failed"), "no log line: {log}");
 
+    // Without the bus, root still reads systemd on its private socket (the default without
+    // --bus-address) ...
+    let (code, text, stderr) = once(&boot, &["--unit-include", r"ok\.service"]);
+    assert_eq!(code, 0, "{stderr}\n{text}");
+    assert_eq!(value(&text, SUCCESS), 1.0, "{text}");
+    assert_eq!(value(&text, ok_active), 1.0);
+    // ... while another user (the shipped unit's static user) is refused there and uses the
+    // system bus, which is down now.
+    let out = boot.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BIN,
+        "--unit-include",
+        r"ok\.service",
+        "once",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(value(&text, SUCCESS), 0.0, "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("system bus"), "{stderr}");
+
     // 3. D-Bus started again: once systemd is back on the bus, the exporter reconnects by
     //    itself, without a restart.
     boot.systemctl(&["start", "dbus.socket", "dbus.service"]);
@@ -453,6 +498,70 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
         1.0,
         "no recovery after the restart: {body}"
     );
+    assert_eq!(value(&body, ok_active), 1.0);
+    assert!(!exporter.exited(), "the exporter died");
+
+    // The other user, with the bus back: the same unit state through dbus-daemon.
+    let out = boot.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BIN,
+        "--unit-include",
+        r"ok\.service",
+        "once",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(value(&text, ok_active), 1.0);
+}
+
+#[test]
+fn private_socket_connection_is_re_established_after_systemd_re_executes() {
+    let Some(boot) = SystemdBoot::start(&[(
+        "ok.service",
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+    )]) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(60));
+    let logs = tempfile::tempdir().unwrap();
+    let port = 9864;
+    let mut cmd = boot.command(BIN);
+    cmd.args([
+        "--log.level",
+        "debug",
+        "--unit-include",
+        r"ok\.service",
+        "serve",
+        "--web.listen-address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
+    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
+        b.exec(&[
+            "curl",
+            "-sf",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/-/healthy"),
+        ])
+        .status
+        .success()
+    });
+    let ok_active =
+        r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
+    let log = std::fs::read_to_string(logs.path().join("log")).unwrap();
+    assert!(log.contains("private socket /run/systemd/private"), "{log}");
+    // daemon-reexec closes every private connection; the next scrapes connect again.
+    boot.systemctl(&["daemon-reexec"]);
+    boot.wait_until("a successful scrape", Duration::from_secs(20), |b| {
+        sample(&scrape(b, port).1, SUCCESS) == Some(1.0)
+    });
+    let (_, body) = scrape(&boot, port);
     assert_eq!(value(&body, ok_active), 1.0);
     assert!(!exporter.exited(), "the exporter died");
 }

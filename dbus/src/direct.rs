@@ -1,0 +1,451 @@
+//! A peer-to-peer connection to systemd's private socket (`/run/systemd/private`), without
+//! the bus daemon in between.
+//!
+//! systemd answers method calls on this socket for root only. zbus cannot be used for it:
+//! systemd stamps its messages there with the sender `org.freedesktop.systemd1`, a well-known
+//! name, where zbus insists on a unique name and panics while dispatching the reply. This
+//! module speaks the small part of the D-Bus wire protocol such a client needs: `EXTERNAL`
+//! authentication, method calls (built and serialised by zbus), and method returns and errors
+//! matched to their calls by reply serial; signals and anything else are skipped.
+
+use std::{
+    collections::HashMap,
+    io,
+    os::unix::fs::MetadataExt,
+    path::Path,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::oneshot;
+use zbus::zvariant::{
+    Endian,
+    serialized::{Context, Data},
+};
+
+/// The private socket of the system manager.
+pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
+
+/// A message larger than this is a protocol error (the D-Bus limit is 128 MiB).
+const MAX_MESSAGE: usize = 128 << 20;
+
+/// The body of a method return, with its signature.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    signature: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    /// Decodes the body as `T`, which must match the body's signature.
+    pub(crate) fn deserialize<T>(&self) -> Result<T, zbus::Error>
+    where
+        T: serde::de::DeserializeOwned + zbus::zvariant::Type,
+    {
+        let data = Data::new(&self.body[..], Context::new_dbus(Endian::Little, 0));
+        // A body of several values decodes as a struct of them, as zbus does.
+        let wanted = T::SIGNATURE.to_string();
+        let signature = if wanted.starts_with('(') && wanted != self.signature {
+            format!("({})", self.signature)
+        } else {
+            self.signature.clone()
+        };
+        data.deserialize_for_signature::<_, T>(signature.as_str())
+            .map(|(v, _)| v)
+            .map_err(zbus::Error::Variant)
+    }
+}
+
+/// Connects and authenticates with `EXTERNAL`, sending our uid in hex-encoded ASCII as the
+/// specification describes (the owner of /proc/self is the effective uid, which the kernel
+/// reports to the peer). Returns the socket, blocking with `timeout` on writes, right after
+/// `BEGIN`.
+fn handshake(
+    path: &Path,
+    timeout: Duration,
+) -> Result<std::os::unix::net::UnixStream, zbus::Error> {
+    use std::io::{BufRead, Write};
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(io_error)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_error)?;
+    let uid = std::fs::metadata("/proc/self").map_err(io_error)?.uid();
+    let hex: String = uid
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (&stream)
+        .write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+        .map_err(io_error)?;
+    // Byte by byte, so that nothing after the line is taken from the socket (the server
+    // sends nothing more before BEGIN anyway).
+    let mut line = Vec::new();
+    let mut reader = std::io::BufReader::with_capacity(1, &stream);
+    reader.read_until(b'\n', &mut line).map_err(io_error)?;
+    let line = String::from_utf8_lossy(&line);
+    if !line.starts_with("OK ") {
+        return Err(zbus::Error::Handshake(format!(
+            "{} refused EXTERNAL authentication as uid {uid}: {}",
+            path.display(),
+            line.trim()
+        )));
+    }
+    // What sd-bus's own clients (systemctl) send; systemd was seen to drop the reply to the
+    // first call when BEGIN came without it.
+    (&stream)
+        .write_all(b"NEGOTIATE_UNIX_FD\r\n")
+        .map_err(io_error)?;
+    let mut agree = Vec::new();
+    reader.read_until(b'\n', &mut agree).map_err(io_error)?;
+    (&stream).write_all(b"BEGIN\r\n").map_err(io_error)?;
+    Ok(stream)
+}
+
+type Pending = HashMap<u32, oneshot::Sender<Result<Reply, zbus::Error>>>;
+
+/// One open connection to a private socket; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct Direct {
+    /// Blocking, with a write timeout: a call is a few hundred bytes into a local socket
+    /// whose buffer systemd makes megabytes large, so a write only waits when systemd hangs.
+    writer: Mutex<std::os::unix::net::UnixStream>,
+    pending: Arc<Mutex<Pending>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for Direct {
+    fn drop(&mut self) {
+        // Ends the reader thread: its blocking read returns end-of-file.
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writer.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn io_error(e: io::Error) -> zbus::Error {
+    zbus::Error::InputOutput(Arc::new(e))
+}
+
+fn protocol(message: impl Into<String>) -> zbus::Error {
+    zbus::Error::Failure(message.into())
+}
+
+impl Direct {
+    /// Connects to the socket at `path` and authenticates as this process's user. The
+    /// handshake is a few bytes each way on a local socket and runs blocking, under
+    /// `timeout` per read and write; the socket then goes to tokio.
+    pub(crate) async fn connect(path: &Path, timeout: Duration) -> Result<Direct, zbus::Error> {
+        let path = path.to_owned();
+        let stream = tokio::task::spawn_blocking(move || handshake(&path, timeout))
+            .await
+            .map_err(|e| protocol(format!("the handshake task failed: {e}")))??;
+        let read = stream.try_clone().map_err(io_error)?;
+        let pending: Arc<Mutex<Pending>> = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let (p, c) = (Arc::clone(&pending), Arc::clone(&closed));
+        std::thread::Builder::new()
+            .name("systemd-private".into())
+            .spawn(move || read_loop(read, &p, &c))
+            .map_err(io_error)?;
+        Ok(Direct {
+            writer: Mutex::new(stream),
+            pending,
+            closed,
+        })
+    }
+
+    /// Whether the peer closed the connection or it failed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends a method call and waits for its reply (no timeout here: the caller has one).
+    pub(crate) async fn call<B>(
+        &self,
+        destination: &str,
+        path: &str,
+        interface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<Reply, zbus::Error>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        let message = zbus::Message::method_call(path, method)?
+            .destination(destination)?
+            .interface(interface)?
+            .build(body)?;
+        let serial = message.primary_header().serial_num().get();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(serial, tx);
+        // Removes the entry if this call is abandoned (its timeout expired).
+        let guard = Forget {
+            pending: &self.pending,
+            serial,
+        };
+        if self.is_closed() {
+            return Err(io_error(io::ErrorKind::BrokenPipe.into()));
+        }
+        {
+            use std::io::Write;
+            let mut writer = self
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(e) = writer.write_all(message.data()) {
+                self.closed.store(true, Ordering::Release);
+                return Err(io_error(e));
+            }
+        }
+        let result = rx
+            .await
+            .unwrap_or_else(|_| Err(io_error(io::ErrorKind::ConnectionReset.into())));
+        drop(guard);
+        result
+    }
+}
+
+fn lock(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct Forget<'a> {
+    pending: &'a Mutex<Pending>,
+    serial: u32,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.pending).remove(&self.serial);
+    }
+}
+
+/// Reads messages until the connection fails, handing each reply to its caller; runs on its
+/// own thread with a blocking socket. On the way out every waiting call gets an error and the
+/// connection is marked closed.
+fn read_loop(
+    mut read: std::os::unix::net::UnixStream,
+    pending: &Mutex<Pending>,
+    closed: &AtomicBool,
+) {
+    use std::io::Read;
+    // The handshake set a read timeout (shared with the writer's clone, which keeps its
+    // write timeout); replies may be minutes apart in `serve`.
+    let _ = read.set_read_timeout(None);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let error = loop {
+        match take_message(&mut buf) {
+            Ok(Some(message)) => {
+                if let Some((serial, reply)) = message
+                    && let Some(tx) = lock(pending).remove(&serial)
+                {
+                    let _ = tx.send(reply);
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => break e,
+        }
+        let start = buf.len();
+        buf.resize(start + (64 << 10), 0);
+        match read.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                break io_error(io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => {
+                buf.truncate(start);
+                break io_error(e);
+            }
+        }
+    };
+    closed.store(true, Ordering::Release);
+    tracing::debug!(error = %error, "the private systemd connection ended");
+    for (_, tx) in lock(pending).drain() {
+        let _ = tx.send(Err(protocol(format!("connection ended: {error}"))));
+    }
+}
+
+/// A decoded message: the serial it replies to and the reply, or `None` for anything that is
+/// not a reply (a signal).
+type Taken = Option<(u32, Result<Reply, zbus::Error>)>;
+
+/// Takes the first complete message off `buf`; `Ok(None)` when more bytes are needed.
+fn take_message(buf: &mut Vec<u8>) -> Result<Option<Taken>, zbus::Error> {
+    if buf.len() < 16 {
+        return Ok(None);
+    }
+    if buf[0] != b'l' {
+        return Err(protocol("big-endian D-Bus messages are not supported"));
+    }
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let body_len = u32_at(buf, 4) as usize;
+    let fields_len = u32_at(buf, 12) as usize;
+    let header_end = (16 + fields_len).next_multiple_of(8);
+    let total = header_end + body_len;
+    if total > MAX_MESSAGE {
+        return Err(protocol(format!("a message of {total} bytes")));
+    }
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let kind = buf[1];
+    let fields = parse_fields(&buf[..16 + fields_len])?;
+    let taken = match (kind, fields.reply_serial) {
+        // A method return or an error.
+        (2 | 3, Some(serial)) => {
+            let reply = if kind == 2 {
+                Ok(Reply {
+                    signature: fields.signature,
+                    body: buf[header_end..total].to_vec(),
+                })
+            } else {
+                let text = Reply {
+                    signature: fields.signature,
+                    body: buf[header_end..total].to_vec(),
+                }
+                .deserialize::<String>()
+                .unwrap_or_default();
+                Err(method_error(&fields.error_name, text))
+            };
+            Some((serial, reply))
+        }
+        _ => None,
+    };
+    buf.drain(..total);
+    Ok(Some(taken))
+}
+
+/// An error reply as the zbus error callers already classify as "about this object".
+fn method_error(name: &str, text: String) -> zbus::Error {
+    use zbus::fdo::Error as Fdo;
+    let text = format!("{name}: {text}");
+    let fdo = match name {
+        "org.freedesktop.DBus.Error.UnknownObject" => Fdo::UnknownObject(text),
+        "org.freedesktop.DBus.Error.UnknownInterface" => Fdo::UnknownInterface(text),
+        "org.freedesktop.DBus.Error.UnknownProperty" => Fdo::UnknownProperty(text),
+        "org.freedesktop.DBus.Error.UnknownMethod" => Fdo::UnknownMethod(text),
+        "org.freedesktop.DBus.Error.InvalidArgs" => Fdo::InvalidArgs(text),
+        "org.freedesktop.DBus.Error.AccessDenied" => Fdo::AccessDenied(text),
+        _ => Fdo::Failed(text),
+    };
+    zbus::Error::FDO(Box::new(fdo))
+}
+
+#[derive(Debug, Default)]
+struct Fields {
+    reply_serial: Option<u32>,
+    signature: String,
+    error_name: String,
+}
+
+/// The header fields this client needs, from the header up to the end of its field array.
+fn parse_fields(header: &[u8]) -> Result<Fields, zbus::Error> {
+    let bad = || protocol("malformed D-Bus message header");
+    let u32_at = |i: usize| -> Result<u32, zbus::Error> {
+        header
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(bad)
+    };
+    let mut fields = Fields::default();
+    let mut i = 16;
+    while i < header.len() {
+        i = i.next_multiple_of(8);
+        if i >= header.len() {
+            break;
+        }
+        let code = header[i];
+        let sig_len = *header.get(i + 1).ok_or_else(bad)? as usize;
+        let sig = header.get(i + 2..i + 2 + sig_len).ok_or_else(bad)?;
+        i += 3 + sig_len;
+        match sig {
+            b"u" => {
+                i = i.next_multiple_of(4);
+                let v = u32_at(i)?;
+                i += 4;
+                if code == 5 {
+                    fields.reply_serial = Some(v);
+                }
+            }
+            b"s" | b"o" => {
+                i = i.next_multiple_of(4);
+                let len = u32_at(i)? as usize;
+                let s = header.get(i + 4..i + 4 + len).ok_or_else(bad)?;
+                i += 4 + len + 1;
+                if code == 4 {
+                    fields.error_name = String::from_utf8_lossy(s).into_owned();
+                }
+            }
+            b"g" => {
+                let len = *header.get(i).ok_or_else(bad)? as usize;
+                let s = header.get(i + 1..i + 1 + len).ok_or_else(bad)?;
+                i += 1 + len + 1;
+                if code == 8 {
+                    fields.signature = String::from_utf8_lossy(s).into_owned();
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_built_by_zbus_is_framed_and_decoded() {
+        let call = zbus::Message::method_call("/x", "Get")
+            .unwrap()
+            .build(&())
+            .unwrap();
+        let reply = zbus::Message::method_return(&call.header())
+            .unwrap()
+            .sender(":1.5")
+            .unwrap()
+            .build(&(zbus::zvariant::Value::from(7u32),))
+            .unwrap();
+        let mut buf = reply.data().to_vec();
+        let whole = buf.len();
+        buf.extend_from_slice(&reply.data()[..10]);
+        let (serial, body) = take_message(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(serial, call.primary_header().serial_num().get());
+        let value: zbus::zvariant::OwnedValue = body.unwrap().deserialize().unwrap();
+        assert_eq!(u32::try_from(value).unwrap(), 7);
+        assert_eq!(
+            buf.len(),
+            10,
+            "only the first message of {whole} bytes was taken"
+        );
+        assert!(take_message(&mut buf).unwrap().is_none(), "incomplete");
+    }
+
+    #[test]
+    fn an_error_reply_is_a_method_error() {
+        let call = zbus::Message::method_call("/x", "Get")
+            .unwrap()
+            .build(&())
+            .unwrap();
+        let reply =
+            zbus::Message::error(&call.header(), "org.freedesktop.DBus.Error.UnknownObject")
+                .unwrap()
+                .build(&("no such unit",))
+                .unwrap();
+        let mut buf = reply.data().to_vec();
+        let (_, body) = take_message(&mut buf).unwrap().unwrap().unwrap();
+        let err = body.unwrap_err();
+        assert!(matches!(err, zbus::Error::FDO(_)), "{err:?}");
+        assert!(err.to_string().contains("no such unit"), "{err}");
+    }
+}
