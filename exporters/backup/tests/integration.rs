@@ -829,26 +829,32 @@ unit = "no-such-backup.service"
 
 #[test]
 fn a_slow_gzip_check_is_finished_in_serve_mode_after_the_deadline() {
-    // A gzip of 64 MiB of incompressible data takes longer to decompress than the 300 ms inner
-    // deadline (3/4 of the 400 ms collector timeout); the check keeps running in its thread
-    // and a later scrape uses its verdict.
+    // A gzip whose content is 512 MiB (of zeros, so the file itself stays small) takes seconds
+    // to decompress in a test build, far longer than the 300 ms inner deadline (3/4 of the
+    // 400 ms collector timeout); the check keeps running in its thread and a later scrape uses
+    // its verdict. (Incompressible data inflates at copying speed and once finished within the
+    // deadline on an idle machine.)
     let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("big.sql");
     {
         use std::io::Write;
-        let mut f = std::io::BufWriter::new(File::create(&raw).unwrap());
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..(64 * 1024 * 1024 / 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            f.write_all(&x.to_le_bytes()).unwrap();
-        }
-        f.write_all(b"\n--\n-- PostgreSQL database dump complete\n--\n\n")
+        let file = File::create(dir.path().join("big.sql.gz")).unwrap();
+        let mut gzip = Command::new("gzip")
+            .args(["-1", "-c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(file)
+            .spawn()
             .unwrap();
+        let mut stdin = gzip.stdin.take().unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..512 {
+            stdin.write_all(&zeros).unwrap();
+        }
+        stdin
+            .write_all(b"\n--\n-- PostgreSQL database dump complete\n--\n\n")
+            .unwrap();
+        drop(stdin);
+        assert!(gzip.wait().unwrap().success());
     }
-    let out = run(Command::new("gzip").arg("-1").arg(&raw));
-    assert!(out.status.success());
     let gz = dir.path().join("big.sql.gz");
     fakes::set_mtime(&gz, T3);
     let config = dir.path().join("backup.toml");
