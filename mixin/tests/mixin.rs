@@ -822,19 +822,8 @@ fn every_runbook_alert_section_has_an_alert() {
 /// A binary of the workspace (`sysgauge-certs`), built (or found up to date) by cargo: this
 /// crate cannot name another package's binary with `CARGO_BIN_EXE_*`.
 fn binary(name: &str) -> PathBuf {
-    let out = run(Command::new(env!("CARGO"))
-        .args(["build", "-p", name, "--bin", name, "--message-format=json"])
-        .current_dir(root()));
-    assert!(
-        out.status.success(),
-        "cargo build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
+    sysgauge_testkit::workspace_binary(name)
+        .unwrap_or_else(|| panic!("{name} is not an exporter of this workspace"))
 }
 
 fn certs_binary() -> PathBuf {

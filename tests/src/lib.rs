@@ -533,7 +533,7 @@ pub mod openssl {
 /// never tested); `None` when no crate of the workspace is called `name`. For tests outside the
 /// binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let root = units::workspace_root();
     let short = name.strip_prefix("sysgauge-").unwrap_or(name);
     if !root
@@ -548,17 +548,20 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let binary = target.join("debug").join(name);
+    // Built once per test process, and as the whole workspace: a `-p NAME` build resolves
+    // features for that package alone and would rebuild the dependencies that `cargo build
+    // --workspace` (or `cargo test --workspace`) already made, doubling time and disk.
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
+    if !*built {
         let out = run(Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(&root));
         assert!(
             out.status.success(),
-            "cargo build -p {name} failed: {}",
+            "cargo build --workspace --bins failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        built.push(name.to_owned());
+        *built = true;
     }
     assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
