@@ -7,8 +7,9 @@
 //!
 //! The unit files are installed byte for byte as shipped. What differs is in drop-ins, and only
 //! what this container or the lack of installed binaries forces:
-//! - `exec.conf` replaces ExecStart's `/usr/bin/sysgauge-<name>` with the workspace's build
-//!   (plus, for the GPU, `--nvml.library` naming the fake libnvidia-ml);
+//! - the workspace's build is copied to `/usr/bin/sysgauge-<name>` in the container's overlay,
+//!   where the shipped ExecStart expects it, and `exec.conf` adds the test's arguments (for the
+//!   GPU, `--nvml.library` naming the fake libnvidia-ml);
 //! - `private-users.conf` sets `PrivateUsers=no`: this container cannot nest user namespaces
 //!   (the units would exit 217/USER); on a normal host `PrivateUsers=yes` works;
 //! - test settings: the timer fires every 2 seconds, the watchdog is 2 seconds, the fake NVML's
@@ -17,6 +18,7 @@
 use std::{
     collections::BTreeMap,
     os::unix::fs::{MetadataExt, PermissionsExt},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -172,8 +174,14 @@ impl Host {
                     files.push((format!("{unit}.{suffix}"), text.clone()));
                 }
             }
-            let binary = sysgauge_testkit::workspace_binary(&unit)
+            // The workspace's build goes where the shipped ExecStart expects it, inside the
+            // container's overlay: run from the checkout, it would be invisible to a service
+            // with PrivateTmp= whenever the checkout lives under /tmp or /var/tmp (as a CI
+            // clone may), and ProtectHome= hides /home and /root.
+            let build = sysgauge_testkit::workspace_binary(&unit)
                 .unwrap_or_else(|| panic!("{unit} is not in the workspace"));
+            let binary = PathBuf::from(format!("/usr/bin/{unit}"));
+            std::fs::copy(&build, self.boot.root_path(&binary)).unwrap();
             let shipped = &self.units.service(case.name, mode)["ExecStart"][0];
             let rest = shipped
                 .strip_prefix(&format!("/usr/bin/{unit} "))
@@ -183,7 +191,7 @@ impl Host {
             self.put(
                 &format!("{dropins}/exec.conf"),
                 &format!(
-                    "# The workspace's build instead of /usr/bin.\n[Service]\nExecStart=\nExecStart={} {args}{rest}\n",
+                    "# The test's arguments before the shipped ones.\n[Service]\nExecStart=\nExecStart={} {args}{rest}\n",
                     binary.display()
                 ),
             );
