@@ -9,7 +9,7 @@ use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
 use crate::{
     cli::{GlobalArgs, LogFormat, LogLevel, Mode},
     collector::{Collection, Collector, Exporter, Identity, error_chain},
-    config::{self, ExporterConfig},
+    config::{self, CollectorSection, ExporterConfig},
     encode::{Format, encode},
     error::Error,
     logging,
@@ -19,6 +19,16 @@ use crate::{
 
 /// The default deadline of a collector: Prometheus' default scrape timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The deadline of each collector: `--collector.timeout`, else `[collector] timeout`, else
+/// [`DEFAULT_TIMEOUT`]. Exporters that split the deadline among sub-tasks when they build their
+/// collectors call this too, so that they see the same value as [`run`].
+pub fn collector_timeout(global: &GlobalArgs, config: &CollectorSection) -> Duration {
+    global
+        .collector_timeout
+        .or(config.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
 
 /// Runs an exporter: loads the configuration, sets up logging, builds the collectors with
 /// `build` and runs `mode`.
@@ -44,10 +54,7 @@ pub fn run<C: ExporterConfig>(
             .or(common.log.format)
             .unwrap_or(LogFormat::Logfmt),
     );
-    let timeout = global
-        .collector_timeout
-        .or(common.collector.timeout)
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = collector_timeout(global, &common.collector);
     if timeout.is_zero() {
         return Err(Error::Setting {
             key: "collector.timeout",

@@ -21,7 +21,7 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
-    run::DEFAULT_TIMEOUT,
+    run::collector_timeout,
 };
 use sysgauge_dbus::{Bus, Options, SystemdClient};
 
@@ -92,7 +92,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let timeout = args.global.collector_timeout;
     sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
         let from_flags: Vec<TargetConfig> = args
             .artifacts
@@ -114,9 +113,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "no backup targets: give --artifact or --job, or [[targets]] in the --config file"
             );
         }
-        let deadline = timeout
-            .or(config.collector.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = collector_timeout(&args.global, &config.collector);
         // Inner deadlines stay under the collector's, so that a slow target is reported as
         // such while the collection as a whole still answers.
         let inner = deadline.mul_f64(0.75);

@@ -19,7 +19,7 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
-    run::DEFAULT_TIMEOUT,
+    run::collector_timeout,
 };
 
 use crate::{
@@ -90,11 +90,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(|| config.restic.clone())
             .unwrap_or_else(|| "restic".into());
-        let collector_timeout = args
-            .global
-            .collector_timeout
-            .or(config.collector.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let collector_timeout = collector_timeout(&args.global, &config.collector);
         // A repository's own deadline comes before the collector's, so that a hung repository
         // is reported as a timeout while the others still answer.
         let default_timeout = collector_timeout

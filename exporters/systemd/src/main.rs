@@ -16,7 +16,7 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
-    run::DEFAULT_TIMEOUT,
+    run::collector_timeout,
 };
 use sysgauge_dbus::{Bus, Options, SystemdClient};
 
@@ -94,7 +94,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let timeout = args.global.collector_timeout;
     sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
         let pick = |flag: &Vec<String>, file: &Vec<String>| {
             if flag.is_empty() {
@@ -133,9 +132,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         // Connecting and each call get the collector's deadline at most: the collection as a
         // whole is bounded by it in common, these keep a hung call from outliving it.
-        let deadline = timeout
-            .or(config.collector.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = collector_timeout(&args.global, &config.collector);
         let client = SystemdClient::new(
             bus,
             Options {
