@@ -34,12 +34,16 @@ trap 'exec {BOOT[1]}>&-; wait "$BOOT_PID" 2>/dev/null || true; rm -rf "$OUT"' EX
 INCLUDE='bench-[0-9]+\.service'
 BUS=unix:path=/run/dbus/system_bus_socket
 inside "$BIN" --unit-include "$INCLUDE" serve --web.listen-address 127.0.0.1:9863 >"$OUT/sg.log" 2>&1 &
+# The shipped unit's way: another user than root, so through dbus-daemon, keeping what it read
+# of each unit until systemd signals a change.
+inside setpriv --reuid=65534 --regid=65534 --clear-groups \
+  "$BIN" --unit-include "$INCLUDE" serve --web.listen-address 127.0.0.1:9867 >"$OUT/sg-bus.log" 2>&1 &
 inside "$NODE" --collector.disable-defaults --collector.systemd \
   --collector.systemd.unit-include "$INCLUDE" \
   --collector.systemd.enable-task-metrics --collector.systemd.enable-restarts-metrics \
   --collector.systemd.enable-start-time-metrics \
   --web.listen-address 127.0.0.1:9100 >"$OUT/ne.log" 2>&1 &
-for url in http://127.0.0.1:9863/metrics http://127.0.0.1:9100/metrics; do
+for url in http://127.0.0.1:9863/metrics http://127.0.0.1:9867/metrics http://127.0.0.1:9100/metrics; do
   for _ in $(seq 100); do inside curl -sf -o /dev/null "$url" && break; sleep 0.1; done
 done
 
@@ -51,6 +55,7 @@ inside hyperfine -N --warmup 3 --runs "$RUNS" --export-json /bench.json \
   -n "sysgauge-systemd once" "$BIN --unit-include $INCLUDE once" \
   -n "sysgauge-systemd once, system bus" "$BIN --bus-address $BUS --unit-include $INCLUDE once" \
   -n "sysgauge-systemd serve, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9863/metrics" \
+  -n "sysgauge-systemd serve, non-root, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9867/metrics" \
   -n "node_exporter --collector.systemd, one scrape" "curl -sf -o /dev/null http://127.0.0.1:9100/metrics" \
   >"$OUT/hyperfine.txt"
 cp "$(printf /proc/%s/root/bench.json "$PID")" "$OUT/bench.json"
@@ -58,7 +63,9 @@ jq -r '.results[] | "\(.command): mean \(.mean * 1000 | floor) ms, median \(.med
 
 # Self-reported collection times, median of 10 scrapes each.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-sg_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9863/metrics | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}'; done | median)
+collect() { for _ in $(seq 10); do inside curl -s "$1" | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}'; done | median; }
+sg_collect=$(collect http://127.0.0.1:9863/metrics)
+nr_collect=$(collect http://127.0.0.1:9867/metrics)
 ne_collect=$(for _ in $(seq 10); do inside curl -s http://127.0.0.1:9100/metrics | awk '/^node_scrape_collector_duration_seconds\{collector="systemd"\}/ {print $2}'; done | median)
 
 once_rss=$(inside /usr/bin/time -f %M "$BIN" --unit-include "$INCLUDE" once 2>&1 >/dev/null | tail -1)
@@ -66,9 +73,10 @@ bus_rss=$(inside /usr/bin/time -f %M "$BIN" --bus-address "$BUS" --unit-include 
 sg_once=$(inside "$BIN" --unit-include "$INCLUDE" once | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}')
 bus_once=$(inside "$BIN" --bus-address "$BUS" --unit-include "$INCLUDE" once | awk '/^sysgauge_systemd_collector_duration_seconds/ {print $2}')
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-sg_pid=$(pgrep -f "^$BIN --unit-include .* serve" | head -1)
+sg_pid=$(pgrep -f "^$BIN --unit-include .* serve --web.listen-address 127.0.0.1:9863" | head -1)
+nr_pid=$(pgrep -f "^$BIN --unit-include .* serve --web.listen-address 127.0.0.1:9867" | head -1)
 ne_pid=$(pgrep -f "^$NODE --collector.disable-defaults --collector.systemd" | head -1)
-sg_rss=$(hwm "$sg_pid"); ne_rss=$(hwm "$ne_pid")
+sg_rss=$(hwm "$sg_pid"); nr_rss=$(hwm "$nr_pid"); ne_rss=$(hwm "$ne_pid")
 
 calc() { awk "BEGIN {print $1}"; }
 # Medians: on a shared machine a few runs stall on other processes and skew the mean.
@@ -76,6 +84,7 @@ mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 100
 once_ms=$(mean "sysgauge-systemd once")
 bus_ms=$(mean "sysgauge-systemd once, system bus")
 sg_ms=$(mean "sysgauge-systemd serve, one scrape")
+nr_ms=$(mean "sysgauge-systemd serve, non-root, one scrape")
 ne_ms=$(mean "node_exporter --collector.systemd, one scrape")
 
 echo
@@ -84,6 +93,9 @@ printf '%-46s %12s %14s %14s\n' "" "wall ms" "collection ms" "peak RSS KiB"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once" "$once_ms" "$(calc "$sg_once*1000")" "$once_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd once, system bus" "$bus_ms" "$(calc "$bus_once*1000")" "$bus_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd serve, one scrape" "$sg_ms" "$(calc "$sg_collect*1000")" "$sg_rss"
+printf '%-46s %12.1f %14.1f %14s\n' "sysgauge-systemd serve, non-root, one scrape" "$nr_ms" "$(calc "$nr_collect*1000")" "$nr_rss"
 printf '%-46s %12.1f %14.1f %14s\n' "node_exporter --collector.systemd, one scrape" "$ne_ms" "$(calc "$ne_collect*1000")" "$ne_rss"
 printf 'ratio node_exporter / sysgauge: scrape %.1fx, collection %.1fx, peak RSS %.1fx; once on the system bus: wall %.1fx\n' \
   "$(calc "$ne_ms/$sg_ms")" "$(calc "$ne_collect/$sg_collect")" "$(calc "$ne_rss/$sg_rss")" "$(calc "$ne_ms/$bus_ms")"
+printf 'ratio node_exporter / sysgauge serve as non-root (system bus, units kept until systemd signals a change): scrape %.1fx, collection %.1fx, peak RSS %.1fx\n' \
+  "$(calc "$ne_ms/$nr_ms")" "$(calc "$ne_collect/$nr_collect")" "$(calc "$ne_rss/$nr_rss")"

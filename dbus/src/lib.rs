@@ -39,6 +39,7 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 */
 
 mod direct;
+mod watch;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, sync::Mutex, time::Duration};
 
@@ -47,6 +48,7 @@ use futures_util::{StreamExt, stream};
 pub use zbus;
 
 pub use direct::PRIVATE_SOCKET;
+pub use watch::UnitChanges;
 use zbus::{
     Connection,
     zvariant::{OwnedObjectPath, OwnedValue, Value},
@@ -348,6 +350,10 @@ pub struct SystemdClient {
     // Serialises connecting, so that concurrent callers after a bus restart open one
     // connection rather than one each.
     connecting: tokio::sync::Mutex<()>,
+    // The subscription behind `unit_changes`, on the current bus connection.
+    watch: tokio::sync::Mutex<Option<watch::UnitWatch>>,
+    // Whether a refused subscription was logged already (it is refused on every call).
+    watch_refused: std::sync::atomic::AtomicBool,
 }
 
 impl SystemdClient {
@@ -358,18 +364,14 @@ impl SystemdClient {
             options,
             connection: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            watch: tokio::sync::Mutex::new(None),
+            watch_refused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// The bus this client talks to.
     pub fn bus(&self) -> &Bus {
         &self.bus
-    }
-
-    /// Whether calls go peer to peer to systemd's private socket (connecting first if
-    /// needed): then many small calls are cheap, with a bus daemon in between they are not.
-    pub async fn is_direct(&self) -> Result<bool, Error> {
-        Ok(matches!(self.link().await?, Link::Direct(_)))
     }
 
     /// The open connection, or a new one when there is none or the old one was closed.
@@ -671,6 +673,51 @@ impl SystemdClient {
         names: &'static [&'static str],
     ) -> Result<Properties, Error> {
         self.get_properties(path.as_str(), interface, names).await
+    }
+
+    /// Which units changed since the previous call, for a caller that keeps what it read
+    /// about units between calls (see the `watch` module for why this is exact): the result
+    /// includes every change systemd made before it answered any call of this client that
+    /// finished before this one started. The first call on a connection subscribes to
+    /// systemd's signals and returns [`UnitChanges::All`], as does every call where changes
+    /// cannot be watched (the private socket, a bus policy that refuses `Subscribe`).
+    pub async fn unit_changes(&self) -> Result<UnitChanges, Error> {
+        let Link::Bus(connection) = self.link().await? else {
+            return Ok(UnitChanges::All);
+        };
+        let mut slot = self.watch.lock().await;
+        if let Some(watch) = slot.as_ref().filter(|w| w.is_on(&connection))
+            && let Some(changes) = watch.flush().await
+        {
+            return Ok(changes);
+        }
+        *slot = None;
+        let subscribe = watch::UnitWatch::start(&connection);
+        match tokio::time::timeout(self.options.call_timeout, subscribe).await {
+            Ok(Ok(watch)) => *slot = Some(watch),
+            Ok(Err(source @ (zbus::Error::MethodError(..) | zbus::Error::FDO(_)))) => {
+                use std::sync::atomic::Ordering;
+                if !self.watch_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %source, "cannot subscribe to systemd's signals; reading every unit on every collection");
+                }
+            }
+            Ok(Err(source)) => {
+                self.disconnect();
+                return Err(Error::Call {
+                    method: "Subscribe",
+                    path: MANAGER_PATH.to_owned(),
+                    source,
+                });
+            }
+            Err(_) => {
+                self.disconnect();
+                return Err(Error::Timeout {
+                    what: "Subscribe".to_owned(),
+                    after: self.options.call_timeout,
+                });
+            }
+        }
+        Ok(UnitChanges::All)
     }
 
     /// The manager's own properties (`SystemState`, `Version`, `NFailedUnits`, ...).

@@ -566,6 +566,181 @@ fn private_socket_connection_is_re_established_after_systemd_re_executes() {
     assert!(!exporter.exited(), "the exporter died");
 }
 
+/// How many units the last collection logged as kept from earlier collections.
+fn last_kept(log: &str) -> usize {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("read the units"))
+        .unwrap_or_else(|| panic!("no collection logged:\n{log}"));
+    let kept = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("kept="));
+    kept.and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("no kept= in {line}"))
+}
+
+/// `serve` keeps what it read of each unit until systemd signals a change. Run the way the
+/// shipped unit runs it (another user than root, so through dbus-daemon), it must never report
+/// an old result of a unit that ran again, across daemon-reload and daemon-reexec too, and
+/// must read nothing again when nothing changed.
+#[test]
+fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_result() {
+    let units = [
+        (
+            "rerun.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit $$(cat /run/code || echo 1)'\n",
+        ),
+        (
+            "long.service",
+            "[Service]\nExecStart=/bin/sleep infinity\nTasksAccounting=yes\nMemoryAccounting=yes\nCPUAccounting=yes\n",
+        ),
+        (
+            "quiet.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        ),
+    ];
+    // Wanted by the boot target, so that systemd never forgets rerun.service's last run.
+    let wanted = ["rerun.service", "long.service", "quiet.service"];
+    let Some(boot) = SystemdBoot::start_with(&units, &wanted) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(60));
+    boot.wait_active("long.service");
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("log");
+    let port = 9865;
+    let include = r"(rerun|long|quiet)\.service";
+    let mut cmd = boot.command("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BIN,
+        "--log.level",
+        "debug",
+        "--unit-include",
+        include,
+        "serve",
+        "--web.listen-address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &log_path);
+    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
+        b.exec(&[
+            "curl",
+            "-sf",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/-/healthy"),
+        ])
+        .status
+        .success()
+    });
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+
+    // Nothing changed between two collections: the second reads no unit's properties again,
+    // only the running service's accounting values.
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
+    assert_eq!(
+        last_kept(&log()),
+        0,
+        "the first collection reads everything"
+    );
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(last_kept(&log()), 3, "{}", log());
+    assert_eq!(
+        value(
+            &body,
+            r#"sysgauge_systemd_service_tasks{name="long.service"}"#
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &body,
+            r#"sysgauge_systemd_service_memory_bytes{name="long.service"}"#
+        ) > 0.0
+    );
+    let log_text = log();
+    assert!(!log_text.contains("cannot subscribe"), "{log_text}");
+
+    // rerun.service runs again and again, with the same result twice in a row and with a
+    // daemon-reload and a daemon-reexec in between; every scrape right after a run reports
+    // that run, never the one before.
+    let status = r#"sysgauge_systemd_service_exit_status{name="rerun.service"}"#;
+    let last_exit = r#"sysgauge_systemd_service_last_exit_timestamp_seconds{name="rerun.service"}"#;
+    let mut previous_exit = 0.0;
+    for (i, code) in [3, 0, 5, 5, 0, 7, 2, 2, 0, 4].into_iter().enumerate() {
+        std::fs::write(boot.root_path("/run/code"), code.to_string()).unwrap();
+        match i {
+            3 => {
+                boot.systemctl(&["daemon-reload"]);
+            }
+            6 => {
+                boot.systemctl(&["daemon-reexec"]);
+                boot.wait_until(
+                    "a scrape after the re-execution",
+                    Duration::from_secs(30),
+                    |b| sample(&scrape(b, port).1, SUCCESS) == Some(1.0),
+                );
+            }
+            _ => {}
+        }
+        // Returns once the run has finished; fails (exit 1) when the service does.
+        boot.exec(&["systemctl", "start", "rerun.service"]);
+        let (_, body) = scrape(&boot, port);
+        assert_eq!(value(&body, SUCCESS), 1.0, "run {i}: {body}");
+        let result = if code == 0 { "success" } else { "exit-code" };
+        assert_eq!(
+            value(
+                &body,
+                &format!(
+                    r#"sysgauge_systemd_service_result{{name="rerun.service",result="{result}"}}"#
+                )
+            ),
+            1.0,
+            "run {i} (exit {code}): a stale result\n{body}"
+        );
+        assert_eq!(value(&body, status), f64::from(code), "run {i}: {body}");
+        let exit = value(&body, last_exit);
+        assert!(
+            exit > previous_exit,
+            "run {i}: last exit {exit} did not move on from {previous_exit}"
+        );
+        previous_exit = exit;
+    }
+
+    // A running service stopped: its state changes and its accounting series go.
+    boot.systemctl(&["stop", "long.service"]);
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(
+        value(
+            &body,
+            r#"sysgauge_systemd_unit_state{name="long.service",type="service",state="inactive"}"#
+        ),
+        1.0,
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            r#"sysgauge_systemd_service_tasks{name="long.service"}"#
+        ),
+        None
+    );
+
+    // And what serve reports from what it kept is what root reads afresh on the private
+    // socket, series for series.
+    let (_, body) = scrape(&boot, port);
+    assert_eq!(last_kept(&log()), 3, "{}", log());
+    let (code, text, stderr) = once(&boot, &["--unit-include", include]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(without_duration(&body), without_duration(&text));
+    assert!(!exporter.exited(), "the exporter died");
+}
+
 #[test]
 fn a_thousand_units_in_one_collection() {
     let generated = sysgauge_testkit::systemd::generated_services("scale", 1000);
