@@ -5,8 +5,9 @@
 //! systemd stamps its messages there with the sender `org.freedesktop.systemd1`, a well-known
 //! name, where zbus insists on a unique name and panics while dispatching the reply. This
 //! module speaks the small part of the D-Bus wire protocol such a client needs: `EXTERNAL`
-//! authentication, method calls (built and serialised by zbus), and method returns and errors
-//! matched to their calls by reply serial; signals and anything else are skipped.
+//! authentication, method calls (built and serialised by zbus), method returns and errors
+//! matched to their calls by reply serial, and systemd's unit change signals, noted for
+//! [`crate::SystemdClient::unit_changes`]; anything else is skipped.
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,8 @@ use std::{
 };
 
 use tokio::sync::oneshot;
+
+use crate::watch::{Seen, UnitChanges, lock as lock_seen};
 use zbus::zvariant::{
     Endian,
     serialized::{Context, Data},
@@ -114,6 +117,7 @@ pub(crate) struct Direct {
     writer: Mutex<std::os::unix::net::UnixStream>,
     pending: Arc<Mutex<Pending>>,
     closed: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Drop for Direct {
@@ -147,16 +151,25 @@ impl Direct {
         let read = stream.try_clone().map_err(io_error)?;
         let pending: Arc<Mutex<Pending>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
-        let (p, c) = (Arc::clone(&pending), Arc::clone(&closed));
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let (p, c, s) = (Arc::clone(&pending), Arc::clone(&closed), Arc::clone(&seen));
         std::thread::Builder::new()
             .name("systemd-private".into())
-            .spawn(move || read_loop(read, &p, &c))
+            .spawn(move || read_loop(read, &p, &c, &s))
             .map_err(io_error)?;
         Ok(Direct {
             writer: Mutex::new(stream),
             pending,
             closed,
+            seen,
         })
+    }
+
+    /// The unit changes systemd signalled since the last call. The reader notes a signal
+    /// before it hands over any reply that came after it, so these include every change
+    /// systemd made before answering a call that has returned.
+    pub(crate) fn changes(&self) -> UnitChanges {
+        lock_seen(&self.seen).take()
     }
 
     /// Whether the peer closed the connection or it failed.
@@ -234,6 +247,7 @@ fn read_loop(
     mut read: std::os::unix::net::UnixStream,
     pending: &Mutex<Pending>,
     closed: &AtomicBool,
+    seen: &Mutex<Seen>,
 ) {
     use std::io::Read;
     // The handshake set a read timeout (shared with the writer's clone, which keeps its
@@ -242,14 +256,21 @@ fn read_loop(
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
     let error = loop {
         match take_message(&mut buf) {
-            Ok(Some(message)) => {
-                if let Some((serial, reply)) = message
-                    && let Some(tx) = lock(pending).remove(&serial)
-                {
+            Ok(Some(Taken::Reply(serial, reply))) => {
+                if let Some(tx) = lock(pending).remove(&serial) {
                     let _ = tx.send(reply);
                 }
                 continue;
             }
+            Ok(Some(Taken::Signal { member, path, body })) => {
+                lock_seen(seen).note(&member, &path, || {
+                    body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
+                        .ok()
+                        .map(|(_, p)| p)
+                });
+                continue;
+            }
+            Ok(Some(Taken::Other)) => continue,
             Ok(None) => {}
             Err(e) => break e,
         }
@@ -275,9 +296,19 @@ fn read_loop(
     }
 }
 
-/// A decoded message: the serial it replies to and the reply, or `None` for anything that is
-/// not a reply (a signal).
-type Taken = Option<(u32, Result<Reply, zbus::Error>)>;
+/// A decoded message.
+enum Taken {
+    /// A method return or error: the serial it replies to, and the reply.
+    Reply(u32, Result<Reply, zbus::Error>),
+    /// A signal: its member, object path and body.
+    Signal {
+        member: String,
+        path: String,
+        body: Reply,
+    },
+    /// Anything else (a method call to us).
+    Other,
+}
 
 /// Takes the first complete message off `buf`; `Ok(None)` when more bytes are needed.
 fn take_message(buf: &mut Vec<u8>) -> Result<Option<Taken>, zbus::Error> {
@@ -300,26 +331,23 @@ fn take_message(buf: &mut Vec<u8>) -> Result<Option<Taken>, zbus::Error> {
     }
     let kind = buf[1];
     let fields = parse_fields(&buf[..16 + fields_len])?;
+    let body = Reply {
+        signature: fields.signature,
+        body: buf[header_end..total].to_vec(),
+    };
     let taken = match (kind, fields.reply_serial) {
-        // A method return or an error.
-        (2 | 3, Some(serial)) => {
-            let reply = if kind == 2 {
-                Ok(Reply {
-                    signature: fields.signature,
-                    body: buf[header_end..total].to_vec(),
-                })
-            } else {
-                let text = Reply {
-                    signature: fields.signature,
-                    body: buf[header_end..total].to_vec(),
-                }
-                .deserialize::<String>()
-                .unwrap_or_default();
-                Err(method_error(&fields.error_name, text))
-            };
-            Some((serial, reply))
+        // A method return, an error, a signal.
+        (2, Some(serial)) => Taken::Reply(serial, Ok(body)),
+        (3, Some(serial)) => {
+            let text = body.deserialize::<String>().unwrap_or_default();
+            Taken::Reply(serial, Err(method_error(&fields.error_name, text)))
         }
-        _ => None,
+        (4, _) => Taken::Signal {
+            member: fields.member,
+            path: fields.path,
+            body,
+        },
+        _ => Taken::Other,
     };
     buf.drain(..total);
     Ok(Some(taken))
@@ -346,6 +374,8 @@ struct Fields {
     reply_serial: Option<u32>,
     signature: String,
     error_name: String,
+    path: String,
+    member: String,
 }
 
 /// The header fields this client needs, from the header up to the end of its field array.
@@ -382,8 +412,12 @@ fn parse_fields(header: &[u8]) -> Result<Fields, zbus::Error> {
                 let len = u32_at(i)? as usize;
                 let s = header.get(i + 4..i + 4 + len).ok_or_else(bad)?;
                 i += 4 + len + 1;
-                if code == 4 {
-                    fields.error_name = String::from_utf8_lossy(s).into_owned();
+                let s = String::from_utf8_lossy(s).into_owned();
+                match code {
+                    1 => fields.path = s,
+                    3 => fields.member = s,
+                    4 => fields.error_name = s,
+                    _ => {}
                 }
             }
             b"g" => {
@@ -404,6 +438,100 @@ fn parse_fields(header: &[u8]) -> Result<Fields, zbus::Error> {
 mod tests {
     use super::*;
 
+    fn as_reply(taken: Option<Taken>) -> (u32, Result<Reply, zbus::Error>) {
+        match taken {
+            Some(Taken::Reply(serial, body)) => (serial, body),
+            _ => panic!("not a reply"),
+        }
+    }
+
+    /// Frames `signal` as systemd sends it and notes it the way the reader does.
+    fn note(seen: &mut Seen, signal: &zbus::Message) {
+        let mut buf = signal.data().to_vec();
+        let Some(Taken::Signal { member, path, body }) = take_message(&mut buf).unwrap() else {
+            panic!("not a signal");
+        };
+        assert!(buf.is_empty());
+        seen.note(&member, &path, || {
+            body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
+                .ok()
+                .map(|(_, p)| p)
+        });
+    }
+
+    #[test]
+    fn unit_signals_are_noted_and_others_skipped() {
+        fn signal(
+            path: &'static str,
+            interface: &'static str,
+            member: &'static str,
+        ) -> zbus::message::Builder<'static> {
+            // (systemd's sender there, org.freedesktop.systemd1, is one zbus refuses; the
+            // reader does not look at it.)
+            zbus::Message::signal(path, interface, member).unwrap()
+        }
+        let changed = signal(
+            "/org/freedesktop/systemd1/unit/a_2eservice",
+            "org.freedesktop.DBus.Properties",
+            "PropertiesChanged",
+        )
+        .build(&(
+            "org.freedesktop.systemd1.Service",
+            HashMap::<String, zbus::zvariant::Value<'_>>::new(),
+            Vec::<String>::new(),
+        ))
+        .unwrap();
+        let removed = signal(
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "UnitRemoved",
+        )
+        .build(&(
+            "b.service",
+            zbus::zvariant::ObjectPath::try_from("/org/freedesktop/systemd1/unit/b_2eservice")
+                .unwrap(),
+        ))
+        .unwrap();
+        let job = signal(
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "JobNew",
+        )
+        .build(&(
+            7u32,
+            zbus::zvariant::ObjectPath::try_from("/org/freedesktop/systemd1/job/7").unwrap(),
+            "c.service",
+        ))
+        .unwrap();
+        let reloading = signal(
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "Reloading",
+        )
+        .build(&(true,))
+        .unwrap();
+
+        let mut seen = Seen::default();
+        for message in [&changed, &removed, &job] {
+            note(&mut seen, message);
+        }
+        let UnitChanges::Units(units) = seen.take() else {
+            panic!("not a set of units");
+        };
+        let mut units: Vec<&str> = units.iter().map(|p| p.as_str()).collect();
+        units.sort_unstable();
+        assert_eq!(
+            units,
+            [
+                "/org/freedesktop/systemd1/unit/a_2eservice",
+                "/org/freedesktop/systemd1/unit/b_2eservice"
+            ]
+        );
+        assert_eq!(seen.take(), UnitChanges::Units(Default::default()), "taken");
+        note(&mut seen, &reloading);
+        assert_eq!(seen.take(), UnitChanges::All);
+    }
+
     #[test]
     fn a_reply_built_by_zbus_is_framed_and_decoded() {
         let call = zbus::Message::method_call("/x", "Get")
@@ -419,7 +547,7 @@ mod tests {
         let mut buf = reply.data().to_vec();
         let whole = buf.len();
         buf.extend_from_slice(&reply.data()[..10]);
-        let (serial, body) = take_message(&mut buf).unwrap().unwrap().unwrap();
+        let (serial, body) = as_reply(take_message(&mut buf).unwrap());
         assert_eq!(serial, call.primary_header().serial_num().get());
         let value: zbus::zvariant::OwnedValue = body.unwrap().deserialize().unwrap();
         assert_eq!(u32::try_from(value).unwrap(), 7);
@@ -443,7 +571,7 @@ mod tests {
                 .build(&("no such unit",))
                 .unwrap();
         let mut buf = reply.data().to_vec();
-        let (_, body) = take_message(&mut buf).unwrap().unwrap().unwrap();
+        let (_, body) = as_reply(take_message(&mut buf).unwrap());
         let err = body.unwrap_err();
         assert!(matches!(err, zbus::Error::FDO(_)), "{err:?}");
         assert!(err.to_string().contains("no such unit"), "{err}");

@@ -323,6 +323,15 @@ impl Link {
     }
 }
 
+/// The source of [`SystemdClient::unit_changes`] on the current link.
+#[derive(Debug)]
+enum Watching {
+    /// A subscription on a bus connection.
+    Bus(watch::UnitWatch),
+    /// The private connection, whose reader notes the signals systemd sends it anyway.
+    Direct(Arc<direct::Direct>),
+}
+
 /// A method return, from either kind of link.
 enum Reply {
     Bus(zbus::Message),
@@ -350,8 +359,8 @@ pub struct SystemdClient {
     // Serialises connecting, so that concurrent callers after a bus restart open one
     // connection rather than one each.
     connecting: tokio::sync::Mutex<()>,
-    // The subscription behind `unit_changes`, on the current bus connection.
-    watch: tokio::sync::Mutex<Option<watch::UnitWatch>>,
+    // What `unit_changes` watches: the connection it last answered for.
+    watch: tokio::sync::Mutex<Option<Watching>>,
     // Whether a refused subscription was logged already (it is refused on every call).
     watch_refused: std::sync::atomic::AtomicBool,
 }
@@ -678,15 +687,29 @@ impl SystemdClient {
     /// Which units changed since the previous call, for a caller that keeps what it read
     /// about units between calls (see the `watch` module for why this is exact): the result
     /// includes every change systemd made before it answered any call of this client that
-    /// finished before this one started. The first call on a connection subscribes to
-    /// systemd's signals and returns [`UnitChanges::All`], as does every call where changes
-    /// cannot be watched (the private socket, a bus policy that refuses `Subscribe`).
+    /// finished before this one started. The first call on a connection returns
+    /// [`UnitChanges::All`] (on a bus it subscribes to systemd's signals), as does every call
+    /// where changes cannot be watched (a bus policy that refuses `Subscribe`).
     pub async fn unit_changes(&self) -> Result<UnitChanges, Error> {
-        let Link::Bus(connection) = self.link().await? else {
-            return Ok(UnitChanges::All);
+        let connection = match self.link().await? {
+            Link::Direct(direct) => {
+                // The first call on this connection: what it noted so far covers only part
+                // of what the caller kept.
+                let mut slot = self.watch.lock().await;
+                let changes = direct.changes();
+                return Ok(match &*slot {
+                    Some(Watching::Direct(d)) if Arc::ptr_eq(d, &direct) => changes,
+                    _ => {
+                        *slot = Some(Watching::Direct(direct));
+                        UnitChanges::All
+                    }
+                });
+            }
+            Link::Bus(connection) => connection,
         };
         let mut slot = self.watch.lock().await;
-        if let Some(watch) = slot.as_ref().filter(|w| w.is_on(&connection))
+        if let Some(Watching::Bus(watch)) = slot.as_ref()
+            && watch.is_on(&connection)
             && let Some(changes) = watch.flush().await
         {
             return Ok(changes);
@@ -694,7 +717,7 @@ impl SystemdClient {
         *slot = None;
         let subscribe = watch::UnitWatch::start(&connection);
         match tokio::time::timeout(self.options.call_timeout, subscribe).await {
-            Ok(Ok(watch)) => *slot = Some(watch),
+            Ok(Ok(watch)) => *slot = Some(Watching::Bus(watch)),
             Ok(Err(source @ (zbus::Error::MethodError(..) | zbus::Error::FDO(_)))) => {
                 use std::sync::atomic::Ordering;
                 if !self.watch_refused.swap(true, Ordering::Relaxed) {

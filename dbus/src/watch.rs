@@ -14,8 +14,10 @@
 //! it. A caller that calls `flush` after a call therefore learns of every change systemd made
 //! before answering that call.
 //!
-//! A task reads the signals as they come, so that a quiet caller cannot make the queue fill
-//! up: zbus stops reading the connection when a queue is full, replies included.
+//! On the bus, a task reads the signals as they come, so that a quiet caller cannot make the
+//! queue fill up: zbus stops reading the connection when a queue is full, replies included.
+//! On systemd's private socket, systemd sends every signal unsubscribed, and the reader of
+//! that connection notes them itself before it hands over any later reply.
 
 use std::{
     collections::HashSet,
@@ -58,11 +60,55 @@ impl UnitChanges {
     }
 }
 
-/// What the reader task has seen since the last flush.
+/// The changes signalled since the last flush; shared by both kinds of link.
 #[derive(Debug, Default)]
-struct Seen {
+pub(crate) struct Seen {
     units: HashSet<OwnedObjectPath>,
     all: bool,
+}
+
+impl Seen {
+    /// Notes the signal `member` sent by systemd for the object at `path`; `removed` decodes
+    /// the path of the unit a `UnitRemoved` names. Other signals change nothing.
+    pub(crate) fn note(
+        &mut self,
+        member: &str,
+        path: &str,
+        removed: impl FnOnce() -> Option<OwnedObjectPath>,
+    ) {
+        match member {
+            "PropertiesChanged"
+                if path
+                    .strip_prefix(UNIT_PATHS)
+                    .is_some_and(|unit| unit.starts_with('/')) =>
+            {
+                match ObjectPath::try_from(path) {
+                    Ok(p) => {
+                        self.units.insert(p.into());
+                    }
+                    Err(_) => self.all = true,
+                }
+            }
+            "UnitRemoved" => match removed() {
+                Some(p) => {
+                    self.units.insert(p);
+                }
+                None => self.all = true,
+            },
+            "Reloading" => self.all = true,
+            _ => {}
+        }
+    }
+
+    /// What was noted, leaving nothing.
+    pub(crate) fn take(&mut self) -> UnitChanges {
+        let seen = std::mem::take(self);
+        if seen.all {
+            UnitChanges::All
+        } else {
+            UnitChanges::Units(seen.units)
+        }
+    }
 }
 
 /// A subscription to systemd's unit signals on one bus connection.
@@ -149,16 +195,11 @@ impl UnitWatch {
         let (done, wait) = oneshot::channel();
         self.flushes.send(done).await.ok()?;
         wait.await.ok()?;
-        let seen = std::mem::take(&mut *lock(&self.seen));
-        Some(if seen.all {
-            UnitChanges::All
-        } else {
-            UnitChanges::Units(seen.units)
-        })
+        Some(lock(&self.seen).take())
     }
 }
 
-fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+pub(crate) fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
     // A poisoned lock only means a panic elsewhere; the sets inside are still valid.
     seen.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -195,25 +236,19 @@ async fn read(
 /// Notes what `message` changed; false when it ends the watch.
 fn record(seen: &Mutex<Seen>, message: &zbus::Message) -> bool {
     let header = message.header();
-    let mut seen = lock(seen);
-    match header.member().map(|m| m.as_str()) {
-        Some("PropertiesChanged") => {
-            if let Some(path) = header.path() {
-                seen.units.insert(path.clone().into());
-            }
-        }
-        Some("UnitRemoved") => match message.body().deserialize::<(String, OwnedObjectPath)>() {
-            Ok((_, path)) => {
-                seen.units.insert(path);
-            }
-            Err(_) => seen.all = true,
-        },
-        Some("Reloading") => seen.all = true,
-        // NameOwnerChanged: systemd re-executed or left the bus; its subscriptions may be gone.
-        _ => {
-            tracing::debug!("systemd's bus name changed owner; watching again");
-            return false;
-        }
+    let member = header.member().map_or("", |m| m.as_str());
+    if member == "NameOwnerChanged" {
+        // systemd re-executed or left the bus; its subscriptions may be gone.
+        tracing::debug!("systemd's bus name changed owner; watching again");
+        return false;
     }
+    let path = header.path().map_or("", |p| p.as_str());
+    lock(seen).note(member, path, || {
+        message
+            .body()
+            .deserialize::<(String, OwnedObjectPath)>()
+            .ok()
+            .map(|(_, p)| p)
+    });
     true
 }

@@ -142,7 +142,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         );
         // `serve` collects again and again: it keeps what it read of each unit until systemd
-        // signals a change (on the bus; the private socket is cheap enough to read afresh).
+        // signals a change.
         let keep = matches!(args.mode, Mode::Serve(_));
         let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(UnitsCollector::new(
             client, filter, critical, keep,

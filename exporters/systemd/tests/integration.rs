@@ -387,6 +387,16 @@ fn scrape(boot: &SystemdBoot, port: u16) -> (f64, String) {
     )
 }
 
+/// Waits until the exporter inside answers on `port`.
+fn wait_answering(boot: &SystemdBoot, port: u16) {
+    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
+        let url = format!("http://127.0.0.1:{port}/-/healthy");
+        b.exec(&["curl", "-sf", "--max-time", "5", &url])
+            .status
+            .success()
+    });
+}
+
 const SUCCESS: &str = r#"sysgauge_systemd_collector_success{collector="units"}"#;
 
 #[test]
@@ -415,17 +425,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
     let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
     let ok_active =
         r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
-    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
-        b.exec(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "5",
-            &format!("http://127.0.0.1:{port}/-/healthy"),
-        ])
-        .status
-        .success()
-    });
+    wait_answering(&boot, port);
     let (_, body) = scrape(&boot, port);
     assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
     assert_eq!(value(&body, ok_active), 1.0);
@@ -539,17 +539,7 @@ fn private_socket_connection_is_re_established_after_systemd_re_executes() {
         &format!("127.0.0.1:{port}"),
     ]);
     let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
-    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
-        b.exec(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "5",
-            &format!("http://127.0.0.1:{port}/-/healthy"),
-        ])
-        .status
-        .success()
-    });
+    wait_answering(&boot, port);
     let ok_active =
         r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
     let (_, body) = scrape(&boot, port);
@@ -585,7 +575,17 @@ fn last_kept(log: &str) -> usize {
 /// an old result of a unit that ran again, across daemon-reload and daemon-reexec too, and
 /// must read nothing again when nothing changed.
 #[test]
-fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_result() {
+fn serve_through_the_bus_keeps_units_until_systemd_signals_a_change_never_longer() {
+    serve_keeps_units_until_they_change(false);
+}
+
+/// The same as root, on systemd's private socket, where systemd sends its signals unasked.
+#[test]
+fn serve_on_the_private_socket_keeps_units_until_systemd_signals_a_change_never_longer() {
+    serve_keeps_units_until_they_change(true);
+}
+
+fn serve_keeps_units_until_they_change(as_root: bool) {
     let units = [
         (
             "rerun.service",
@@ -612,10 +612,10 @@ fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_re
     let port = 9865;
     let include = r"(rerun|long|quiet)\.service";
     let mut cmd = boot.command("setpriv");
+    if !as_root {
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    }
     cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
         BIN,
         "--log.level",
         "debug",
@@ -626,17 +626,7 @@ fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_re
         &format!("127.0.0.1:{port}"),
     ]);
     let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &log_path);
-    boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
-        b.exec(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "5",
-            &format!("http://127.0.0.1:{port}/-/healthy"),
-        ])
-        .status
-        .success()
-    });
+    wait_answering(&boot, port);
     let log = || std::fs::read_to_string(&log_path).unwrap();
 
     // Nothing changed between two collections: the second reads no unit's properties again,
@@ -665,6 +655,11 @@ fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_re
     );
     let log_text = log();
     assert!(!log_text.contains("cannot subscribe"), "{log_text}");
+    assert_eq!(
+        log_text.contains("private socket /run/systemd/private"),
+        as_root,
+        "{log_text}"
+    );
 
     // rerun.service runs again and again, with the same result twice in a row and with a
     // daemon-reload and a daemon-reexec in between; every scrape right after a run reports
@@ -731,11 +726,17 @@ fn serve_keeps_units_until_systemd_signals_a_change_and_never_reports_a_stale_re
         None
     );
 
-    // And what serve reports from what it kept is what root reads afresh on the private
-    // socket, series for series.
+    // And what serve reports from what it kept is what `once` reads afresh the other way
+    // (through the bus when serve is on the private socket, and the other way round), series
+    // for series.
     let (_, body) = scrape(&boot, port);
     assert_eq!(last_kept(&log()), 3, "{}", log());
-    let (code, text, stderr) = once(&boot, &["--unit-include", include]);
+    let other_way: &[&str] = if as_root {
+        &["--bus-address", SYSTEM_BUS]
+    } else {
+        &[]
+    };
+    let (code, text, stderr) = once(&boot, &[other_way, &["--unit-include", include]].concat());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(without_duration(&body), without_duration(&text));
     assert!(!exporter.exited(), "the exporter died");
