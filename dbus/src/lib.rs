@@ -12,8 +12,10 @@ It does three things and keeps them cheap:
   absent bus gives an error within that time, never a hung caller.
 - **Few round trips.** [`SystemdClient::list_units`] is one `ListUnitsByPatterns` call that
   returns the load, active and sub state of every unit; per-unit detail is one
-  `Properties.GetAll` per unit and interface ([`SystemdClient::get_all_many`]), run with
-  bounded concurrency on the one connection.
+  `Properties.GetAll` per unit and interface ([`SystemdClient::get_all_many`]) or a few
+  `Properties.Get`s ([`SystemdClient::get_properties_many`]), run with bounded concurrency on
+  the one connection; and [`SystemdClient::unit_changes`] says which units changed since the
+  last call (from systemd's signals), so that a long-running caller re-reads only those.
 
 The bus is the system bus by default; [`Bus::Address`] points at any other (a test's
 container, a user manager's `unix:path=/run/user/1000/bus`). [`Bus::Direct`] talks to systemd

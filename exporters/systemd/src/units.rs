@@ -8,18 +8,22 @@
 //!    systemd does not have loaded, so that a missing critical unit shows up as `not-found`;
 //! 3. per loaded service, timer and socket, its type-specific properties, with bounded
 //!    concurrency on the one connection, each reply decoded at once into a small struct of
-//!    the fields reported (the other ~250 properties of a service are skipped while decoding,
-//!    never stored):
-//!    - services on systemd's private socket (root, the default there): five `Get`s
-//!      (`Result`, `ExecMainStatus`, `NRestarts`, `ExecMainStartTimestamp`,
-//!      `ExecMainExitTimestamp`), plus `TasksCurrent`, `CPUUsageNSec` and `MemoryCurrent`
-//!      for units whose processes may run. systemd is single-threaded, and one `GetAll` on a
-//!      service costs it ~0.25 ms (it serialises ~250 properties and reads cgroup files)
-//!      against ~12 µs per `Get`;
-//!    - services through the bus daemon, and all timers and sockets: one `GetAll`. Through
-//!      dbus-daemon every message costs the daemon ~40 µs, so there five `Get`s per unit are
-//!      no faster than one `GetAll`;
+//!    the fields reported:
+//!    - services: five `Get`s (`Result`, `ExecMainStatus`, `NRestarts`,
+//!      `ExecMainStartTimestamp`, `ExecMainExitTimestamp`), plus `TasksCurrent`,
+//!      `CPUUsageNSec` and `MemoryCurrent` for units whose processes may run. systemd is
+//!      single-threaded, and one `GetAll` on a service costs it ~0.3 ms (it serialises ~250
+//!      properties and reads a dozen cgroup files) against ~12 µs per `Get`; through
+//!      dbus-daemon, which adds tens of µs per message, the `Get`s are still faster;
+//!    - timers and sockets: one `GetAll` (their interfaces are small);
 //! 4. the units that timers trigger and that were not already read (excluded by the patterns).
+//!
+//! In `serve` ([`UnitsCollector::new`] with `keep`) step 3 skips what is kept from earlier
+//! collections: services' and timers' properties stay until systemd signals a change of the
+//! unit ([`SystemdClient::unit_changes`], asked right after the listing, whose answer is the
+//! barrier: every change systemd made before it is known then). A unit that changes while it is
+//! being read is not kept. The accounting values of running services and the sockets' counters
+//! change without a signal and are read every time.
 //!
 //! bench/systemd.sh and `cargo run --release -p sysgauge-dbus --example probe` have the
 //! figures behind these choices.
@@ -432,7 +436,7 @@ fn may_run(unit: &UnitStatus) -> bool {
     ) && unit.sub_state != "exited"
 }
 
-/// The service properties asked with `Get` on the private socket.
+/// The service properties asked with `Get`.
 const SERVICE: &[&str] = &[
     "Result",
     "ExecMainStatus",
