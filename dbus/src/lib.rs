@@ -309,6 +309,39 @@ impl Properties {
     }
 }
 
+/// When a timer elapses next, as Unix seconds, from its `NextElapseUSecRealtime` (calendar)
+/// and `NextElapseUSecMonotonic` (`OnBootSec=`, `OnActiveSec=`, `OnUnitActiveSec=`, ...)
+/// properties: the monotonic time is put on the wall clock with this machine's clocks now, as
+/// `systemctl list-timers` does, and the earlier of the two is taken when both are set, as
+/// systemd fires at the earlier. `None` when neither is set: the timer will not elapse again.
+pub fn next_elapse_seconds(realtime_usec: Option<u64>, monotonic_usec: Option<u64>) -> Option<f64> {
+    use rustix::time::{ClockId, clock_gettime};
+    let usec = |t: rustix::time::Timespec| t.tv_sec as i128 * 1_000_000 + t.tv_nsec as i128 / 1000;
+    let now = (
+        usec(clock_gettime(ClockId::Realtime)),
+        usec(clock_gettime(ClockId::Monotonic)),
+    );
+    next_elapse_at(realtime_usec, monotonic_usec, now)
+}
+
+/// [`next_elapse_seconds`] with the clocks' readings (realtime, monotonic) in microseconds.
+fn next_elapse_at(
+    realtime_usec: Option<u64>,
+    monotonic_usec: Option<u64>,
+    (now_realtime, now_monotonic): (i128, i128),
+) -> Option<f64> {
+    let set = |v: &u64| *v != 0 && *v != u64::MAX;
+    let realtime = realtime_usec.filter(set).map(i128::from);
+    let monotonic = monotonic_usec
+        .filter(set)
+        .map(|m| now_realtime + (i128::from(m) - now_monotonic));
+    let usec = match (realtime, monotonic) {
+        (Some(r), Some(m)) => r.min(m),
+        (r, m) => r.or(m)?,
+    };
+    Some(usec.max(0) as f64 / 1e6)
+}
+
 /// An open connection: through a bus daemon, or peer to peer on the private socket.
 #[derive(Clone, Debug)]
 enum Link {
@@ -846,6 +879,38 @@ mod tests {
         assert_eq!(p.str("Result"), Some("exit-code"));
         assert_eq!(p.str("NRestarts"), None, "wrong type is None, not a panic");
         assert_eq!(p.u64("Missing"), None);
+    }
+
+    #[test]
+    fn next_elapse_puts_monotonic_on_the_wall_clock_and_takes_the_earlier() {
+        // Now: wall clock 1_700_000_000 s, monotonic 5 s.
+        let now = (1_700_000_000_000_000, 5_000_000);
+        assert_eq!(
+            next_elapse_at(Some(0), Some(65_000_000), now),
+            Some(1_700_000_060.0)
+        );
+        assert_eq!(
+            next_elapse_at(Some(1_700_000_030_000_000), Some(65_000_000), now),
+            Some(1_700_000_030.0)
+        );
+        assert_eq!(
+            next_elapse_at(Some(1_700_000_090_000_000), Some(65_000_000), now),
+            Some(1_700_000_060.0)
+        );
+        assert_eq!(next_elapse_at(Some(u64::MAX), Some(0), now), None);
+        assert_eq!(next_elapse_at(None, None, now), None);
+        // Read with this machine's clocks: an hour from now is an hour from now.
+        let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let in_an_hour = (mono.tv_sec as u64 + 3600) * 1_000_000;
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let next = next_elapse_seconds(None, Some(in_an_hour)).unwrap();
+        assert!(
+            (next - (wall + 3600.0)).abs() < 2.0,
+            "{next} vs {wall} + 3600"
+        );
     }
 
     #[test]

@@ -105,7 +105,10 @@ impl JobsCollector {
                 JobStatus {
                     service,
                     last_trigger: props.timestamp_seconds("LastTriggerUSec"),
-                    next_elapse: props.timestamp_seconds("NextElapseUSecRealtime"),
+                    next_elapse: sysgauge_dbus::next_elapse_seconds(
+                        props.u64("NextElapseUSecRealtime"),
+                        props.u64("NextElapseUSecMonotonic"),
+                    ),
                     ..JobStatus::default()
                 },
                 unit_status,

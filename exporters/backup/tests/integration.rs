@@ -584,12 +584,15 @@ fn jobs_in_a_real_systemd_succeed_fail_and_keep_their_last_success() {
     let ok = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo dumping; sleep 0.2'\n";
     let fail = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo disk full >&2; exit 3'\n";
     let timer = "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\nUnit=backup-timed.service\n";
+    // Only a monotonic trigger, an hour after the timer starts.
+    let hourly = "[Timer]\nOnActiveSec=1h\nAccuracySec=1ms\nUnit=backup-ok.service\n";
     let units = [
         ("backup-ok.service", ok),
         ("backup-fail.service", fail),
         ("backup-flaky.service", ok),
         ("backup-timed.service", ok),
         ("backup-timed.timer", timer),
+        ("backup-hourly.timer", hourly),
     ];
     let Some(boot) = SystemdBoot::start_with(
         &units,
@@ -598,6 +601,7 @@ fn jobs_in_a_real_systemd_succeed_fail_and_keep_their_last_success() {
             "backup-fail.service",
             "backup-flaky.service",
             "backup-timed.timer",
+            "backup-hourly.timer",
         ],
     ) else {
         return;
@@ -648,6 +652,12 @@ name = "timed"
 kind = "job"
 max_age = "1d"
 unit = "backup-timed.timer"
+
+[[targets]]
+name = "hourly"
+kind = "job"
+max_age = "2h"
+unit = "backup-hourly.timer"
 
 [[targets]]
 name = "absent"
@@ -742,6 +752,15 @@ unit = "no-such-backup.service"
     assert!(
         trigger <= timed_start && timed_start < timed_end,
         "{trigger} {timed_start} {timed_end}"
+    );
+
+    // A timer with only a monotonic trigger is scheduled too: an hour after it started.
+    let hourly_start = usec_property(&boot, "backup-hourly.timer", "Unit", "ActiveEnterTimestamp");
+    let next = s(r#"sysgauge_backup_job_timer_next_elapse_timestamp_seconds{target="hourly"}"#)
+        .expect("no next elapse for a monotonic timer");
+    assert!(
+        (next - (hourly_start + 3600.0)).abs() < 1.0,
+        "next elapse {next}, started {hourly_start}"
     );
 
     // A unit systemd does not have: down, with the reason.

@@ -2,7 +2,7 @@
 //!
 //! One collection is:
 //!
-//! 1. `Manager.GetAll` (system state, version, clocks) and `ListUnitsByPatterns` (every unit's
+//! 1. `Manager.GetAll` (system state, version) and `ListUnitsByPatterns` (every unit's
 //!    load, active and sub state), concurrently;
 //! 2. the include and exclude patterns, plus `ListUnitsByNames` for critical units that
 //!    systemd does not have loaded, so that a missing critical unit shows up as `not-found`;
@@ -38,7 +38,7 @@ use regex::Regex;
 use serde::Deserialize;
 use sysgauge_common::{BoxError, Collector, MetricSet};
 use sysgauge_dbus::{
-    Properties, SystemdClient, UnitChanges, UnitStatus, interface,
+    Properties, SystemdClient, UnitChanges, UnitStatus, interface, next_elapse_seconds,
     zbus::zvariant::{OwnedObjectPath, Type, as_value},
 };
 
@@ -230,7 +230,7 @@ impl UnitsCollector {
                         Some(Detail::Service(s)) => Some(s),
                         _ => triggered.get(target),
                     };
-                    report_timer(&mut set, &unit.name, t, target, target_service, &manager);
+                    report_timer(&mut set, &unit.name, t, target, target_service);
                 }
                 _ => {}
             }
@@ -676,39 +676,16 @@ fn report_timer(
     t: &Timer,
     target: &str,
     target_service: Option<&Service>,
-    manager: &Properties,
 ) {
     if let Some(ts) = seconds(t.last_trigger_usec) {
         set.add(&TIMER_LAST_TRIGGER, [name], ts);
     }
-    if let Some(ts) = next_elapse(t, manager) {
+    if let Some(ts) = next_elapse_seconds(t.next_realtime_usec, t.next_monotonic_usec) {
         set.add(&TIMER_NEXT_ELAPSE, [name], ts);
     }
     if let Some(result) = target_service.and_then(|s| s.result.as_deref()) {
         set.add(&TIMER_UNIT_RESULT, [name, target, result], 1.0);
     }
-}
-
-/// The next elapse as a Unix timestamp: the calendar time when the timer has one, else the
-/// monotonic time moved onto the wall clock with the manager's own pair of timestamps for the
-/// same instant (`UserspaceTimestamp` and `UserspaceTimestampMonotonic`). The earlier of the
-/// two when both are set, as systemd fires at the earlier.
-fn next_elapse(timer: &Timer, manager: &Properties) -> Option<f64> {
-    let valid = |v: u64| v != 0 && v != u64::MAX;
-    let realtime = timer.next_realtime_usec.filter(|v| valid(*v));
-    let monotonic = timer
-        .next_monotonic_usec
-        .filter(|v| valid(*v))
-        .and_then(|mono| {
-            let wall = manager.u64("UserspaceTimestamp").filter(|v| valid(*v))?;
-            let wall_mono = manager.u64("UserspaceTimestampMonotonic")?;
-            Some((wall as i128 + mono as i128 - wall_mono as i128).max(0) as u64)
-        });
-    let usec = match (realtime, monotonic) {
-        (Some(r), Some(m)) => r.min(m),
-        (r, m) => r.or(m)?,
-    };
-    Some(usec as f64 / 1e6)
 }
 
 #[cfg(test)]
@@ -754,25 +731,6 @@ mod tests {
             .to_string();
         assert!(err.contains("\"bad(\""), "{err}");
         assert!(err.contains("unit include"), "{err}");
-    }
-
-    #[test]
-    fn next_elapse_converts_monotonic_and_takes_the_earlier() {
-        let manager = props(&[
-            ("UserspaceTimestamp", 1_700_000_000_000_000),
-            ("UserspaceTimestampMonotonic", 5_000_000),
-        ]);
-        let timer = |realtime, monotonic| Timer {
-            next_realtime_usec: Some(realtime),
-            next_monotonic_usec: Some(monotonic),
-            ..Timer::default()
-        };
-        let mono = timer(0, 65_000_000);
-        assert_eq!(next_elapse(&mono, &manager), Some(1_700_000_060.0));
-        let both = timer(1_700_000_030_000_000, 65_000_000);
-        assert_eq!(next_elapse(&both, &manager), Some(1_700_000_030.0));
-        let never = timer(u64::MAX, 0);
-        assert_eq!(next_elapse(&never, &manager), None);
     }
 
     #[test]
