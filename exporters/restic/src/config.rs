@@ -78,6 +78,9 @@ pub struct Repository {
     pub restic: Restic,
     /// The deadline for snapshots and locks.
     pub timeout: Duration,
+    /// The repository's folder when it is on a local file system (`/path` or `local:/path`),
+    /// whose `locks/` the exporter may list itself.
+    pub local_path: Option<PathBuf>,
     /// `stats`, when enabled.
     pub stats: Option<Slow>,
     /// `check`, when enabled.
@@ -260,10 +263,19 @@ impl RepositoryConfig {
                 redactions,
             },
             timeout,
+            local_path: self.repository.as_deref().and_then(local_path),
             stats,
             check,
         })
     }
+}
+
+/// The folder of a repository location on a local file system: an absolute path, with or
+/// without restic's `local:` prefix. Other backends (`sftp:`, `rest:`, `s3:`, ...) and
+/// relative paths give `None`.
+fn local_path(location: &str) -> Option<PathBuf> {
+    let path = location.strip_prefix("local:").unwrap_or(location);
+    path.starts_with('/').then(|| PathBuf::from(path))
 }
 
 /// Reads `KEY=value` lines: blank lines and `#` comments are skipped, an `export ` prefix is
@@ -335,6 +347,16 @@ pub fn check_unique(repos: &[Repository]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_repositories_are_absolute_paths_with_or_without_local_prefix() {
+        assert_eq!(local_path("/srv/restic"), Some("/srv/restic".into()));
+        assert_eq!(local_path("local:/srv/restic"), Some("/srv/restic".into()));
+        assert_eq!(local_path("sftp:user@host:/srv/restic"), None);
+        assert_eq!(local_path("rest:http://127.0.0.1:8000/"), None);
+        assert_eq!(local_path("s3:s3.amazonaws.com/bucket"), None);
+        assert_eq!(local_path("relative/repo"), None);
+    }
 
     fn resolve(c: &RepositoryConfig) -> Result<Repository, String> {
         c.resolve(
