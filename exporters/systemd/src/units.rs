@@ -133,6 +133,7 @@ impl UnitsCollector {
     }
 
     async fn collect_units(&self) -> Result<MetricSet, Error> {
+        let start = std::time::Instant::now();
         let (manager, listed) =
             tokio::join!(self.client.manager(), self.client.list_units(&[], &[]));
         let (manager, listed) = (manager?, listed?);
@@ -153,6 +154,7 @@ impl UnitsCollector {
         units.sort_by(|a, b| a.name.cmp(&b.name));
         units.dedup_by(|a, b| a.name == b.name);
 
+        let listed_after = start.elapsed();
         // The listing answered: every change systemd made before it is known now (see
         // `SystemdClient::unit_changes`), so the kept units that did not change are current.
         let mut cache = match &self.cache {
@@ -202,6 +204,8 @@ impl UnitsCollector {
         tracing::debug!(
             units = units.len(),
             kept = read.kept,
+            list_seconds = listed_after.as_secs_f64(),
+            read_seconds = (start.elapsed() - listed_after).as_secs_f64(),
             "read the units; kept = how many came unchanged from earlier collections"
         );
         let details = &read.details;
