@@ -21,6 +21,11 @@
 //! Because the lower layer is `/`, binaries built in the workspace (`target/debug/...`) are
 //! visible at the same path inside, so a test runs the exporter with [`SystemdBoot::command`].
 //!
+//! Boots running at the same time (tests of one binary run in parallel) start in the same
+//! cgroup, so their systemds build their trees in the same place: give units that may run at
+//! the same time in different boots different names, or one boot's systemd counts (and, when a
+//! oneshot ends, kills) the other's processes.
+//!
 //! Booting needs root and `unshare`/`nsenter` (util-linux) plus the Debian packages systemd,
 //! dbus and iproute2. When they are missing, [`SystemdBoot::start`] prints a loud SKIP and
 //! returns `None` (or panics under `SYSGAUGE_REQUIRE_COMPONENTS=1`), like [`crate::available`].

@@ -402,7 +402,7 @@ const SUCCESS: &str = r#"sysgauge_systemd_collector_success{collector="units"}"#
 #[test]
 fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
     let Some(boot) = SystemdBoot::start(&[(
-        "ok.service",
+        "steady.service",
         "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
     )]) else {
         return;
@@ -417,14 +417,14 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
         "--bus-address",
         SYSTEM_BUS,
         "--unit-include",
-        r"ok\.service",
+        r"steady\.service",
         "serve",
         "--web.listen-address",
         &format!("127.0.0.1:{port}"),
     ]);
     let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
     let ok_active =
-        r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
+        r#"sysgauge_systemd_unit_state{name="steady.service",type="service",state="active"}"#;
     wait_answering(&boot, port);
     let (_, body) = scrape(&boot, port);
     assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
@@ -462,7 +462,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
 
     // Without the bus, root still reads systemd on its private socket (the default without
     // --bus-address) ...
-    let (code, text, stderr) = once(&boot, &["--unit-include", r"ok\.service"]);
+    let (code, text, stderr) = once(&boot, &["--unit-include", r"steady\.service"]);
     assert_eq!(code, 0, "{stderr}\n{text}");
     assert_eq!(value(&text, SUCCESS), 1.0, "{text}");
     assert_eq!(value(&text, ok_active), 1.0);
@@ -475,7 +475,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
         "--clear-groups",
         BIN,
         "--unit-include",
-        r"ok\.service",
+        r"steady\.service",
         "once",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -509,7 +509,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
         "--clear-groups",
         BIN,
         "--unit-include",
-        r"ok\.service",
+        r"steady\.service",
         "once",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -520,7 +520,7 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
 #[test]
 fn private_socket_connection_is_re_established_after_systemd_re_executes() {
     let Some(boot) = SystemdBoot::start(&[(
-        "ok.service",
+        "reexec.service",
         "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
     )]) else {
         return;
@@ -533,7 +533,7 @@ fn private_socket_connection_is_re_established_after_systemd_re_executes() {
         "--log.level",
         "debug",
         "--unit-include",
-        r"ok\.service",
+        r"reexec\.service",
         "serve",
         "--web.listen-address",
         &format!("127.0.0.1:{port}"),
@@ -541,7 +541,7 @@ fn private_socket_connection_is_re_established_after_systemd_re_executes() {
     let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
     wait_answering(&boot, port);
     let ok_active =
-        r#"sysgauge_systemd_unit_state{name="ok.service",type="service",state="active"}"#;
+        r#"sysgauge_systemd_unit_state{name="reexec.service",type="service",state="active"}"#;
     let (_, body) = scrape(&boot, port);
     assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
     let log = std::fs::read_to_string(logs.path().join("log")).unwrap();
@@ -586,31 +586,40 @@ fn serve_on_the_private_socket_keeps_units_until_systemd_signals_a_change_never_
 }
 
 fn serve_keeps_units_until_they_change(as_root: bool) {
+    // Each variant's units have their own names: boots running side by side share the host's
+    // cgroup tree (see `sysgauge_testkit::systemd`), so two `long.service`s would count each
+    // other's tasks, and one boot's oneshot could kill the other's.
+    let way = if as_root { "root" } else { "bus" };
+    let (rerun, long, quiet) = (
+        &*format!("{way}-rerun.service"),
+        &*format!("{way}-long.service"),
+        &*format!("{way}-quiet.service"),
+    );
     let units = [
         (
-            "rerun.service",
+            rerun,
             "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit $$(cat /run/code || echo 1)'\n",
         ),
         (
-            "long.service",
+            long,
             "[Service]\nExecStart=/bin/sleep infinity\nTasksAccounting=yes\nMemoryAccounting=yes\nCPUAccounting=yes\n",
         ),
         (
-            "quiet.service",
+            quiet,
             "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
         ),
     ];
-    // Wanted by the boot target, so that systemd never forgets rerun.service's last run.
-    let wanted = ["rerun.service", "long.service", "quiet.service"];
+    // Wanted by the boot target, so that systemd never forgets the rerun service's last run.
+    let wanted = [rerun, long, quiet];
     let Some(boot) = SystemdBoot::start_with(&units, &wanted) else {
         return;
     };
     boot.wait_settled(Duration::from_secs(60));
-    boot.wait_active("long.service");
+    boot.wait_active(long);
     let logs = tempfile::tempdir().unwrap();
     let log_path = logs.path().join("log");
     let port = 9865;
-    let include = r"(rerun|long|quiet)\.service";
+    let include = &format!(r"{way}-(rerun|long|quiet)\.service");
     let mut cmd = boot.command("setpriv");
     if !as_root {
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
@@ -643,14 +652,14 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
     assert_eq!(
         value(
             &body,
-            r#"sysgauge_systemd_service_tasks{name="long.service"}"#
+            &format!(r#"sysgauge_systemd_service_tasks{{name="{long}"}}"#)
         ),
         1.0
     );
     assert!(
         value(
             &body,
-            r#"sysgauge_systemd_service_memory_bytes{name="long.service"}"#
+            &format!(r#"sysgauge_systemd_service_memory_bytes{{name="{long}"}}"#)
         ) > 0.0
     );
     let log_text = log();
@@ -661,11 +670,12 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
         "{log_text}"
     );
 
-    // rerun.service runs again and again, with the same result twice in a row and with a
+    // The rerun service runs again and again, with the same result twice in a row and with a
     // daemon-reload and a daemon-reexec in between; every scrape right after a run reports
     // that run, never the one before.
-    let status = r#"sysgauge_systemd_service_exit_status{name="rerun.service"}"#;
-    let last_exit = r#"sysgauge_systemd_service_last_exit_timestamp_seconds{name="rerun.service"}"#;
+    let status = &format!(r#"sysgauge_systemd_service_exit_status{{name="{rerun}"}}"#);
+    let last_exit =
+        &format!(r#"sysgauge_systemd_service_last_exit_timestamp_seconds{{name="{rerun}"}}"#);
     let mut previous_exit = 0.0;
     for (i, code) in [3, 0, 5, 5, 0, 7, 2, 2, 0, 4].into_iter().enumerate() {
         std::fs::write(boot.root_path("/run/code"), code.to_string()).unwrap();
@@ -684,16 +694,14 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
             _ => {}
         }
         // Returns once the run has finished; fails (exit 1) when the service does.
-        boot.exec(&["systemctl", "start", "rerun.service"]);
+        boot.exec(&["systemctl", "start", rerun]);
         let (_, body) = scrape(&boot, port);
         assert_eq!(value(&body, SUCCESS), 1.0, "run {i}: {body}");
         let result = if code == 0 { "success" } else { "exit-code" };
         assert_eq!(
             value(
                 &body,
-                &format!(
-                    r#"sysgauge_systemd_service_result{{name="rerun.service",result="{result}"}}"#
-                )
+                &format!(r#"sysgauge_systemd_service_result{{name="{rerun}",result="{result}"}}"#)
             ),
             1.0,
             "run {i} (exit {code}): a stale result\n{body}"
@@ -708,12 +716,14 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
     }
 
     // A running service stopped: its state changes and its accounting series go.
-    boot.systemctl(&["stop", "long.service"]);
+    boot.systemctl(&["stop", long]);
     let (_, body) = scrape(&boot, port);
     assert_eq!(
         value(
             &body,
-            r#"sysgauge_systemd_unit_state{name="long.service",type="service",state="inactive"}"#
+            &format!(
+                r#"sysgauge_systemd_unit_state{{name="{long}",type="service",state="inactive"}}"#
+            )
         ),
         1.0,
         "{body}"
@@ -721,7 +731,7 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
     assert_eq!(
         sample(
             &body,
-            r#"sysgauge_systemd_service_tasks{name="long.service"}"#
+            &format!(r#"sysgauge_systemd_service_tasks{{name="{long}"}}"#)
         ),
         None
     );
