@@ -188,10 +188,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// The most time one method call may take.
     pub call_timeout: Duration,
-    /// The most objects asked at once in [`SystemdClient::get_all_many`] and
-    /// [`SystemdClient::get_properties_many`]. dbus-daemon limits the replies one connection
-    /// may await (`max_replies_per_connection`, 128 on Debian's system bus), so objects times
-    /// properties should stay well under that; the private socket has no such limit.
+    /// The most method calls in flight at once on the connection; further calls wait for
+    /// one to finish. dbus-daemon refuses calls beyond the replies one connection may await
+    /// (`max_replies_per_connection`, 128 on Debian's system bus: `LimitsExceeded`), so keep
+    /// this well under that; the private socket has no such limit.
     pub max_concurrent_calls: usize,
 }
 
@@ -394,6 +394,8 @@ pub struct SystemdClient {
     // Serialises connecting, so that concurrent callers after a bus restart open one
     // connection rather than one each.
     connecting: tokio::sync::Mutex<()>,
+    // One permit per method call in flight (`Options::max_concurrent_calls`).
+    calls: tokio::sync::Semaphore,
     // What `unit_changes` watches: the connection it last answered for.
     watch: tokio::sync::Mutex<Option<Watching>>,
     // Whether a refused subscription was logged already (it is refused on every call).
@@ -406,6 +408,7 @@ impl SystemdClient {
         Self {
             bus,
             options,
+            calls: tokio::sync::Semaphore::new(options.max_concurrent_calls.max(1)),
             connection: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             watch: tokio::sync::Mutex::new(None),
@@ -508,6 +511,8 @@ impl SystemdClient {
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
         let link = self.link().await?;
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.calls.acquire().await.ok();
         let call = async {
             match &link {
                 Link::Bus(c) => c

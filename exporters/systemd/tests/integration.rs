@@ -822,6 +822,47 @@ fn a_thousand_units_in_one_collection() {
     );
     // A debug build on a shared machine; the release figure is in bench/systemd.sh.
     assert!(took < 5.0, "1,000 units took {took}s");
+
+    // Through dbus-daemon, with systemd pausing again and again so that calls pile up:
+    // dbus-daemon refuses a connection more than 128 pending replies (LimitsExceeded), so the
+    // exporter must keep its calls in flight under that, and still read every unit.
+    let pid = boot.pid().to_string();
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (code, text, stderr) = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                signal("-STOP");
+                std::thread::sleep(Duration::from_millis(30));
+                signal("-CONT");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let out = once(
+            &boot,
+            &[
+                "--collector.timeout",
+                "120s",
+                "--bus-address",
+                SYSTEM_BUS,
+                "--unit-include",
+                r"scale-\d+\.service",
+            ],
+        );
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    });
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("LimitsExceeded"), "{stderr}");
+    assert_eq!(value(&text, "sysgauge_systemd_property_errors"), 0.0);
+    let results = text
+        .lines()
+        .filter(|l| l.starts_with("sysgauge_systemd_service_result{"))
+        .count();
+    assert_eq!(results, 1000);
 }
 
 #[test]
