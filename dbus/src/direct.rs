@@ -115,6 +115,8 @@ pub(crate) struct Direct {
     /// Blocking, with a write timeout: a call is a few hundred bytes into a local socket
     /// whose buffer systemd makes megabytes large, so a write only waits when systemd hangs.
     writer: Mutex<std::os::unix::net::UnixStream>,
+    /// Calls not written yet: calls made together go out in one write (see `call`).
+    outbox: Mutex<Vec<u8>>,
     pending: Arc<Mutex<Pending>>,
     closed: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
@@ -159,6 +161,7 @@ impl Direct {
             .map_err(io_error)?;
         Ok(Direct {
             writer: Mutex::new(stream),
+            outbox: Mutex::default(),
             pending,
             closed,
             seen,
@@ -204,14 +207,22 @@ impl Direct {
         if self.is_closed() {
             return Err(io_error(io::ErrorKind::BrokenPipe.into()));
         }
-        {
+        // Queue the call, let the other calls made in the same round queue theirs, then write
+        // everything queued in one go; a caller that finds the queue empty was written by
+        // another. Thousands of small calls then cost a few dozen writes, not thousands.
+        outbox(&self.outbox).extend_from_slice(message.data());
+        tokio::task::yield_now().await;
+        let batch = std::mem::take(&mut *outbox(&self.outbox));
+        if !batch.is_empty() {
             use std::io::Write;
             let mut writer = self
                 .writer
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Err(e) = writer.write_all(message.data()) {
+            if let Err(e) = writer.write_all(&batch) {
                 self.closed.store(true, Ordering::Release);
+                // The other calls in the batch learn it when the reader fails them all.
+                let _ = writer.shutdown(std::net::Shutdown::Both);
                 return Err(io_error(e));
             }
         }
@@ -221,6 +232,12 @@ impl Direct {
         drop(guard);
         result
     }
+}
+
+fn outbox(outbox: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    outbox
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
@@ -253,46 +270,55 @@ fn read_loop(
     // The handshake set a read timeout (shared with the writer's clone, which keeps its
     // write timeout); replies may be minutes apart in `serve`.
     let _ = read.set_read_timeout(None);
+    // Bytes read and not yet taken as messages, and the chunk each read fills.
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut chunk = vec![0u8; 64 << 10];
     let error = loop {
-        match take_message(&mut buf) {
-            Ok(Some(Taken::Reply(serial, reply))) => {
-                if let Some(tx) = lock(pending).remove(&serial) {
-                    let _ = tx.send(reply);
+        let mut taken = 0;
+        let failed = loop {
+            match take_message(&buf[taken..]) {
+                Ok(Some((message, len))) => {
+                    taken += len;
+                    dispatch(message, pending, seen);
                 }
-                continue;
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
-            Ok(Some(Taken::Signal { member, path, body })) => {
-                lock_seen(seen).note(&member, &path, || {
-                    body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
-                        .ok()
-                        .map(|(_, p)| p)
-                });
-                continue;
-            }
-            Ok(Some(Taken::Other)) => continue,
-            Ok(None) => {}
-            Err(e) => break e,
+        };
+        buf.drain(..taken);
+        if let Some(e) = failed {
+            break e;
         }
-        let start = buf.len();
-        buf.resize(start + (64 << 10), 0);
-        match read.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                break io_error(io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => {
-                buf.truncate(start);
-                break io_error(e);
-            }
+        match read.read(&mut chunk) {
+            Ok(0) => break io_error(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break io_error(e),
         }
     };
     closed.store(true, Ordering::Release);
     tracing::debug!(error = %error, "the private systemd connection ended");
     for (_, tx) in lock(pending).drain() {
         let _ = tx.send(Err(protocol(format!("connection ended: {error}"))));
+    }
+}
+
+/// Hands a reply to its caller, or notes a signal.
+fn dispatch(message: Taken, pending: &Mutex<Pending>, seen: &Mutex<Seen>) {
+    match message {
+        Taken::Reply(serial, reply) => {
+            if let Some(tx) = lock(pending).remove(&serial) {
+                let _ = tx.send(reply);
+            }
+        }
+        Taken::Signal { member, path, body } => {
+            lock_seen(seen).note(&member, &path, || {
+                body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
+                    .ok()
+                    .map(|(_, p)| p)
+            });
+        }
+        Taken::Other => {}
     }
 }
 
@@ -310,8 +336,8 @@ enum Taken {
     Other,
 }
 
-/// Takes the first complete message off `buf`; `Ok(None)` when more bytes are needed.
-fn take_message(buf: &mut Vec<u8>) -> Result<Option<Taken>, zbus::Error> {
+/// The first complete message in `buf` and its length; `Ok(None)` when more bytes are needed.
+fn take_message(buf: &[u8]) -> Result<Option<(Taken, usize)>, zbus::Error> {
     if buf.len() < 16 {
         return Ok(None);
     }
@@ -349,8 +375,7 @@ fn take_message(buf: &mut Vec<u8>) -> Result<Option<Taken>, zbus::Error> {
         },
         _ => Taken::Other,
     };
-    buf.drain(..total);
-    Ok(Some(taken))
+    Ok(Some((taken, total)))
 }
 
 /// An error reply as the zbus error callers already classify as "about this object".
@@ -438,20 +463,20 @@ fn parse_fields(header: &[u8]) -> Result<Fields, zbus::Error> {
 mod tests {
     use super::*;
 
-    fn as_reply(taken: Option<Taken>) -> (u32, Result<Reply, zbus::Error>) {
+    fn as_reply(taken: Option<(Taken, usize)>) -> (u32, Result<Reply, zbus::Error>) {
         match taken {
-            Some(Taken::Reply(serial, body)) => (serial, body),
+            Some((Taken::Reply(serial, body), _)) => (serial, body),
             _ => panic!("not a reply"),
         }
     }
 
     /// Frames `signal` as systemd sends it and notes it the way the reader does.
     fn note(seen: &mut Seen, signal: &zbus::Message) {
-        let mut buf = signal.data().to_vec();
-        let Some(Taken::Signal { member, path, body }) = take_message(&mut buf).unwrap() else {
+        let buf = signal.data();
+        let Some((Taken::Signal { member, path, body }, len)) = take_message(buf).unwrap() else {
             panic!("not a signal");
         };
-        assert!(buf.is_empty());
+        assert_eq!(len, buf.len());
         seen.note(&member, &path, || {
             body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
                 .ok()
@@ -547,16 +572,17 @@ mod tests {
         let mut buf = reply.data().to_vec();
         let whole = buf.len();
         buf.extend_from_slice(&reply.data()[..10]);
-        let (serial, body) = as_reply(take_message(&mut buf).unwrap());
+        let taken = take_message(&buf).unwrap();
+        assert_eq!(
+            taken.as_ref().map(|(_, len)| *len),
+            Some(whole),
+            "only the first message was taken"
+        );
+        let (serial, body) = as_reply(taken);
         assert_eq!(serial, call.primary_header().serial_num().get());
         let value: zbus::zvariant::OwnedValue = body.unwrap().deserialize().unwrap();
         assert_eq!(u32::try_from(value).unwrap(), 7);
-        assert_eq!(
-            buf.len(),
-            10,
-            "only the first message of {whole} bytes was taken"
-        );
-        assert!(take_message(&mut buf).unwrap().is_none(), "incomplete");
+        assert!(take_message(&buf[whole..]).unwrap().is_none(), "incomplete");
     }
 
     #[test]
@@ -570,8 +596,7 @@ mod tests {
                 .unwrap()
                 .build(&("no such unit",))
                 .unwrap();
-        let mut buf = reply.data().to_vec();
-        let (_, body) = as_reply(take_message(&mut buf).unwrap());
+        let (_, body) = as_reply(take_message(reply.data()).unwrap());
         let err = body.unwrap_err();
         assert!(matches!(err, zbus::Error::FDO(_)), "{err:?}");
         assert!(err.to_string().contains("no such unit"), "{err}");
