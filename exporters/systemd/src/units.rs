@@ -795,20 +795,81 @@ mod tests {
         assert_eq!(s.start_usec, None);
     }
 
-    #[test]
-    fn accounting_only_while_processes_may_run() {
-        let unit = |active: &str, sub: &str| UnitStatus {
-            name: "a.service".into(),
+    /// A listed unit `name` in these states, at `/name`.
+    fn listed(name: &str, active: &str, sub: &str) -> UnitStatus {
+        UnitStatus {
+            name: name.into(),
             description: String::new(),
             load_state: "loaded".into(),
             active_state: active.into(),
             sub_state: sub.into(),
             following: String::new(),
-            path: "/a".try_into().unwrap(),
+            path: format!("/{}", name.replace('.', "_")).try_into().unwrap(),
             job_id: 0,
             job_type: String::new(),
             job_path: "/".try_into().unwrap(),
+        }
+    }
+
+    fn result(detail: Option<&Detail>) -> Option<&str> {
+        match detail {
+            Some(Detail::Service(s)) => s.result.as_deref(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn cache_keeps_until_a_change_and_only_for_the_states_it_was_read_in() {
+        let service = |r: &str| {
+            Detail::Service(Service {
+                result: Some(r.into()),
+                ..Service::default()
+            })
         };
+        let (a, b) = (
+            listed("a.service", "failed", "failed"),
+            listed("b.service", "active", "exited"),
+        );
+        let path = |u: &UnitStatus| UnitChanges::Units([u.path.clone()].into());
+        let mut cache = Cache::default();
+
+        // b changed while it was being read: only a is kept.
+        cache.keep(
+            vec![
+                (a.clone(), service("exit-code")),
+                (b.clone(), service("success")),
+            ],
+            &path(&b),
+        );
+        assert_eq!(result(cache.get(&a)), Some("exit-code"));
+        assert!(cache.get(&b).is_none());
+
+        // Listed in other states than it was read in (a signal never came): not used.
+        assert!(
+            cache
+                .get(&listed("a.service", "inactive", "dead"))
+                .is_none()
+        );
+        let mut queued = a.clone();
+        queued.job_id = 7;
+        assert!(cache.get(&queued).is_none());
+
+        // A change of another unit leaves a; a change of a, or of everything, drops it.
+        cache.forget(&path(&b));
+        assert!(cache.get(&a).is_some());
+        cache.forget(&path(&a));
+        assert!(cache.get(&a).is_none());
+        cache.keep(vec![(a.clone(), service("exit-code"))], &path(&b));
+        cache.forget(&UnitChanges::All);
+        assert!(cache.get(&a).is_none());
+        // Nothing read while everything changed is kept.
+        cache.keep(vec![(a.clone(), service("exit-code"))], &UnitChanges::All);
+        assert!(cache.get(&a).is_none());
+    }
+
+    #[test]
+    fn accounting_only_while_processes_may_run() {
+        let unit = |active: &str, sub: &str| listed("a.service", active, sub);
         assert!(may_run(&unit("active", "running")));
         assert!(may_run(&unit("deactivating", "stop-sigterm")));
         assert!(!may_run(&unit("active", "exited")));
