@@ -23,7 +23,10 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::watch::{Seen, UnitChanges, lock as lock_seen};
+use crate::{
+    lock,
+    watch::{Seen, UnitChanges},
+};
 use zbus::zvariant::{
     Endian,
     serialized::{Context, Data},
@@ -125,10 +128,7 @@ pub(crate) struct Direct {
 impl Drop for Direct {
     fn drop(&mut self) {
         // Ends the reader thread: its blocking read returns end-of-file.
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let writer = lock(&self.writer);
         let _ = writer.shutdown(std::net::Shutdown::Both);
     }
 }
@@ -172,7 +172,7 @@ impl Direct {
     /// before it hands over any reply that came after it, so these include every change
     /// systemd made before answering a call that has returned.
     pub(crate) fn changes(&self) -> UnitChanges {
-        lock_seen(&self.seen).take()
+        lock(&self.seen).take()
     }
 
     /// Whether the peer closed the connection or it failed.
@@ -210,15 +210,12 @@ impl Direct {
         // Queue the call, let the other calls made in the same round queue theirs, then write
         // everything queued in one go; a caller that finds the queue empty was written by
         // another. Thousands of small calls then cost a few dozen writes, not thousands.
-        outbox(&self.outbox).extend_from_slice(message.data());
+        lock(&self.outbox).extend_from_slice(message.data());
         tokio::task::yield_now().await;
-        let batch = std::mem::take(&mut *outbox(&self.outbox));
+        let batch = std::mem::take(&mut *lock(&self.outbox));
         if !batch.is_empty() {
             use std::io::Write;
-            let mut writer = self
-                .writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut writer = lock(&self.writer);
             if let Err(e) = writer.write_all(&batch) {
                 self.closed.store(true, Ordering::Release);
                 // The other calls in the batch learn it when the reader fails them all.
@@ -232,18 +229,6 @@ impl Direct {
         drop(guard);
         result
     }
-}
-
-fn outbox(outbox: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
-    outbox
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn lock(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
-    pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct Forget<'a> {
@@ -312,7 +297,7 @@ fn dispatch(message: Taken, pending: &Mutex<Pending>, seen: &Mutex<Seen>) {
             }
         }
         Taken::Signal { member, path, body } => {
-            lock_seen(seen).note(&member, &path, || {
+            lock(seen).note(&member, &path, || {
                 body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
                     .ok()
                     .map(|(_, p)| p)
@@ -470,18 +455,13 @@ mod tests {
         }
     }
 
-    /// Frames `signal` as systemd sends it and notes it the way the reader does.
-    fn note(seen: &mut Seen, signal: &zbus::Message) {
+    /// Frames `signal` as systemd sends it and hands it over the way the reader does.
+    fn note(seen: &Mutex<Seen>, signal: &zbus::Message) {
         let buf = signal.data();
-        let Some((Taken::Signal { member, path, body }, len)) = take_message(buf).unwrap() else {
-            panic!("not a signal");
-        };
+        let (message, len) = take_message(buf).unwrap().unwrap();
+        assert!(matches!(message, Taken::Signal { .. }), "not a signal");
         assert_eq!(len, buf.len());
-        seen.note(&member, &path, || {
-            body.deserialize::<(String, zbus::zvariant::OwnedObjectPath)>()
-                .ok()
-                .map(|(_, p)| p)
-        });
+        dispatch(message, &Mutex::default(), seen);
     }
 
     #[test]
@@ -536,11 +516,11 @@ mod tests {
         .build(&(true,))
         .unwrap();
 
-        let mut seen = Seen::default();
+        let seen = Mutex::new(Seen::default());
         for message in [&changed, &removed, &job] {
-            note(&mut seen, message);
+            note(&seen, message);
         }
-        let UnitChanges::Units(units) = seen.take() else {
+        let UnitChanges::Units(units) = lock(&seen).take() else {
             panic!("not a set of units");
         };
         let mut units: Vec<&str> = units.iter().map(|p| p.as_str()).collect();
@@ -552,9 +532,13 @@ mod tests {
                 "/org/freedesktop/systemd1/unit/b_2eservice"
             ]
         );
-        assert_eq!(seen.take(), UnitChanges::Units(Default::default()), "taken");
-        note(&mut seen, &reloading);
-        assert_eq!(seen.take(), UnitChanges::All);
+        assert_eq!(
+            lock(&seen).take(),
+            UnitChanges::Units(Default::default()),
+            "taken"
+        );
+        note(&seen, &reloading);
+        assert_eq!(lock(&seen).take(), UnitChanges::All);
     }
 
     #[test]

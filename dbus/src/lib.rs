@@ -297,16 +297,35 @@ impl Properties {
     /// `None` when systemd reports "not set" (`u64::MAX`), e.g. accounting is off or the unit
     /// is not running.
     pub fn accounting(&self, name: &str) -> Option<u64> {
-        self.u64(name).filter(|v| *v != u64::MAX)
+        self.u64(name).and_then(accounting_value)
     }
 
     /// A wall-clock timestamp in microseconds (`ExecMainStartTimestamp`, `LastTriggerUSec`,
     /// ...), as Unix seconds; `None` when it never happened (0) or is infinite (`u64::MAX`).
     pub fn timestamp_seconds(&self, name: &str) -> Option<f64> {
-        self.u64(name)
-            .filter(|v| *v != 0 && *v != u64::MAX)
-            .map(|usec| usec as f64 / 1e6)
+        self.u64(name).and_then(usec_to_seconds)
     }
+}
+
+/// Locks `mutex` even when a panic elsewhere poisoned it: every value this crate keeps behind
+/// a lock stays valid whatever a panicking holder was doing.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A systemd wall-clock timestamp in microseconds (`ExecMainStartTimestamp`,
+/// `LastTriggerUSec`, ...) as Unix seconds; `None` for never (0) or infinity (`u64::MAX`).
+pub fn usec_to_seconds(usec: u64) -> Option<f64> {
+    (usec != 0 && usec != u64::MAX).then(|| usec as f64 / 1e6)
+}
+
+/// A systemd accounting value (`CPUUsageNSec`, `MemoryCurrent`, `TasksCurrent`, ...);
+/// `None` for systemd's "not set" (`u64::MAX`), e.g. accounting is off or the unit is not
+/// running.
+pub fn accounting_value(value: u64) -> Option<u64> {
+    (value != u64::MAX).then_some(value)
 }
 
 /// When a timer elapses next, as Unix seconds, from its `NextElapseUSecRealtime` (calendar)
@@ -479,10 +498,7 @@ impl SystemdClient {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Link>> {
-        // A poisoned lock only means a panic elsewhere; the Option inside is still valid.
-        self.connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.connection)
     }
 
     fn cached(&self) -> Option<Link> {

@@ -33,7 +33,7 @@ use zbus::{
     zvariant::{ObjectPath, OwnedObjectPath},
 };
 
-use crate::{DESTINATION, MANAGER_PATH, interface};
+use crate::{DESTINATION, MANAGER_PATH, interface, lock};
 
 /// Unit objects under this path send `PropertiesChanged`.
 const UNIT_PATHS: &str = "/org/freedesktop/systemd1/unit";
@@ -52,10 +52,10 @@ pub enum UnitChanges {
 
 impl UnitChanges {
     /// Whether the unit at `path` may have changed.
-    pub fn includes(&self, path: &ObjectPath<'_>) -> bool {
+    pub fn includes(&self, path: &OwnedObjectPath) -> bool {
         match self {
             UnitChanges::All => true,
-            UnitChanges::Units(paths) => paths.iter().any(|p| p.as_ref() == *path),
+            UnitChanges::Units(paths) => paths.contains(path),
         }
     }
 }
@@ -197,12 +197,6 @@ impl UnitWatch {
         wait.await.ok()?;
         Some(lock(&self.seen).take())
     }
-}
-
-pub(crate) fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
-    // A poisoned lock only means a panic elsewhere; the sets inside are still valid.
-    seen.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The reader task: records every signal, and on a flush request everything already queued.
