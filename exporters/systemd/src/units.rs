@@ -38,7 +38,8 @@ use regex::Regex;
 use serde::Deserialize;
 use sysgauge_common::{BoxError, Collector, MetricSet};
 use sysgauge_dbus::{
-    Properties, SystemdClient, UnitChanges, UnitStatus, interface, next_elapse_seconds,
+    Properties, SystemdClient, UnitChanges, UnitStatus, accounting_value, interface,
+    next_elapse_seconds, usec_to_seconds,
     zbus::zvariant::{OwnedObjectPath, Type, as_value},
 };
 
@@ -291,7 +292,7 @@ impl UnitsCollector {
                     let s = Service::from_properties(&p).for_unit(unit);
                     if cache.is_some() {
                         let kept = s.clone().without_accounting();
-                        read.fresh.push((unit.clone(), Detail::Service(kept)));
+                        read.fresh.push(Kept::new(unit, Detail::Service(kept)));
                     }
                     s
                 }),
@@ -302,12 +303,14 @@ impl UnitsCollector {
 
         // Timers: what was kept, the others read; sockets are always read (their
         // connection counts change without a signal).
-        let (timers, kept_timers): (Vec<&UnitStatus>, Vec<&UnitStatus>) =
-            loaded("timer").partition(|u| kept(u).is_none());
-        for unit in kept_timers {
-            if let Some(detail) = kept(unit) {
-                read.details.insert(unit.name.clone(), detail);
-                read.kept += 1;
+        let mut timers = Vec::new();
+        for unit in loaded("timer") {
+            match kept(unit) {
+                Some(detail) => {
+                    read.details.insert(unit.name.clone(), detail);
+                    read.kept += 1;
+                }
+                None => timers.push(unit),
             }
         }
         let results = self
@@ -315,7 +318,7 @@ impl UnitsCollector {
             .await;
         for (unit, detail) in timers.into_iter().zip(results) {
             if let (Ok(d), Some(_)) = (&detail, cache) {
-                read.fresh.push((unit.clone(), d.clone()));
+                read.fresh.push(Kept::new(unit, d.clone()));
             }
             read.keep(unit, detail)?;
         }
@@ -355,7 +358,7 @@ struct Read {
     errors: usize,
     /// How many units' properties came from the cache.
     kept: usize,
-    fresh: Vec<(UnitStatus, Detail)>,
+    fresh: Vec<Kept>,
 }
 
 impl Read {
@@ -387,26 +390,44 @@ impl Read {
 /// states than it was read in is not used either (a signal that was never sent).
 #[derive(Debug, Default)]
 struct Cache {
-    units: HashMap<OwnedObjectPath, (States, Detail)>,
+    units: HashMap<OwnedObjectPath, Kept>,
 }
 
-/// A unit's active state, sub state and job, as listed.
-type States = (String, String, u32);
+/// One unit's kept detail, with the object path, states and job it was listed with.
+#[derive(Debug)]
+struct Kept {
+    path: OwnedObjectPath,
+    active_state: String,
+    sub_state: String,
+    job_id: u32,
+    detail: Detail,
+}
 
-fn states(unit: &UnitStatus) -> States {
-    (
-        unit.active_state.clone(),
-        unit.sub_state.clone(),
-        unit.job_id,
-    )
+impl Kept {
+    fn new(unit: &UnitStatus, detail: Detail) -> Kept {
+        Kept {
+            path: unit.path.clone(),
+            active_state: unit.active_state.clone(),
+            sub_state: unit.sub_state.clone(),
+            job_id: unit.job_id,
+            detail,
+        }
+    }
+
+    /// Whether `unit` is listed as it was when this was read.
+    fn listed_as(&self, unit: &UnitStatus) -> bool {
+        self.active_state == unit.active_state
+            && self.sub_state == unit.sub_state
+            && self.job_id == unit.job_id
+    }
 }
 
 impl Cache {
     fn get(&self, unit: &UnitStatus) -> Option<&Detail> {
         self.units
             .get(&unit.path)
-            .filter(|(seen, _)| *seen == states(unit))
-            .map(|(_, detail)| detail)
+            .filter(|kept| kept.listed_as(unit))
+            .map(|kept| &kept.detail)
     }
 
     fn forget(&mut self, changes: &UnitChanges) {
@@ -421,11 +442,10 @@ impl Cache {
     }
 
     /// Keeps what was read, except the units in `changes` (they changed while being read).
-    fn keep(&mut self, fresh: Vec<(UnitStatus, Detail)>, changes: &UnitChanges) {
-        for (unit, detail) in fresh {
-            if !changes.includes(&unit.path.as_ref()) {
-                let seen = states(&unit);
-                self.units.insert(unit.path, (seen, detail));
+    fn keep(&mut self, fresh: Vec<Kept>, changes: &UnitChanges) {
+        for kept in fresh {
+            if !changes.includes(&kept.path) {
+                self.units.insert(kept.path.clone(), kept);
             }
         }
     }
@@ -557,15 +577,14 @@ struct Socket {
     refused: Option<u32>,
 }
 
-/// systemd's "not set" for accounting values.
+/// systemd's "not set" for accounting values left out.
 fn accounting(v: Option<u64>) -> Option<u64> {
-    v.filter(|v| *v != u64::MAX)
+    v.and_then(accounting_value)
 }
 
-/// A wall-clock timestamp in microseconds as Unix seconds; `None` for never (0) or infinity.
+/// A wall-clock timestamp in microseconds as Unix seconds; `None` for never or infinity.
 fn seconds(usec: Option<u64>) -> Option<f64> {
-    usec.filter(|v| *v != 0 && *v != u64::MAX)
-        .map(|v| v as f64 / 1e6)
+    usec.and_then(usec_to_seconds)
 }
 
 /// What was read about one unit, by type.
@@ -836,8 +855,8 @@ mod tests {
         // b changed while it was being read: only a is kept.
         cache.keep(
             vec![
-                (a.clone(), service("exit-code")),
-                (b.clone(), service("success")),
+                Kept::new(&a, service("exit-code")),
+                Kept::new(&b, service("success")),
             ],
             &path(&b),
         );
@@ -859,11 +878,11 @@ mod tests {
         assert!(cache.get(&a).is_some());
         cache.forget(&path(&a));
         assert!(cache.get(&a).is_none());
-        cache.keep(vec![(a.clone(), service("exit-code"))], &path(&b));
+        cache.keep(vec![Kept::new(&a, service("exit-code"))], &path(&b));
         cache.forget(&UnitChanges::All);
         assert!(cache.get(&a).is_none());
         // Nothing read while everything changed is kept.
-        cache.keep(vec![(a.clone(), service("exit-code"))], &UnitChanges::All);
+        cache.keep(vec![Kept::new(&a, service("exit-code"))], &UnitChanges::All);
         assert!(cache.get(&a).is_none());
     }
 

@@ -387,14 +387,19 @@ fn scrape(boot: &SystemdBoot, port: u16) -> (f64, String) {
     )
 }
 
-/// Waits until the exporter inside answers on `port`.
-fn wait_answering(boot: &SystemdBoot, port: u16) {
+/// Runs `cmd` (the exporter inside, or a wrapper that runs it) with `serve` on `port`, logging
+/// to `log`; returns once it answers.
+fn start_serve(boot: &SystemdBoot, mut cmd: Command, port: u16, log: &std::path::Path) -> Process {
+    let listen = format!("127.0.0.1:{port}");
+    cmd.args(["serve", "--web.listen-address", &listen]);
+    let exporter = Process::spawn("sysgauge-systemd", &mut cmd, log);
     boot.wait_until("the exporter to answer", Duration::from_secs(20), |b| {
-        let url = format!("http://127.0.0.1:{port}/-/healthy");
+        let url = format!("http://{listen}/-/healthy");
         b.exec(&["curl", "-sf", "--max-time", "5", &url])
             .status
             .success()
     });
+    exporter
 }
 
 const SUCCESS: &str = r#"sysgauge_systemd_collector_success{collector="units"}"#;
@@ -418,14 +423,10 @@ fn dbus_hung_or_stopped_mid_serve_fails_within_the_deadline_then_recovers() {
         SYSTEM_BUS,
         "--unit-include",
         r"steady\.service",
-        "serve",
-        "--web.listen-address",
-        &format!("127.0.0.1:{port}"),
     ]);
-    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
+    let mut exporter = start_serve(&boot, cmd, port, &logs.path().join("log"));
     let ok_active =
         r#"sysgauge_systemd_unit_state{name="steady.service",type="service",state="active"}"#;
-    wait_answering(&boot, port);
     let (_, body) = scrape(&boot, port);
     assert_eq!(value(&body, SUCCESS), 1.0, "{body}");
     assert_eq!(value(&body, ok_active), 1.0);
@@ -529,17 +530,8 @@ fn private_socket_connection_is_re_established_after_systemd_re_executes() {
     let logs = tempfile::tempdir().unwrap();
     let port = 9864;
     let mut cmd = boot.command(BIN);
-    cmd.args([
-        "--log.level",
-        "debug",
-        "--unit-include",
-        r"reexec\.service",
-        "serve",
-        "--web.listen-address",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &logs.path().join("log"));
-    wait_answering(&boot, port);
+    cmd.args(["--log.level", "debug", "--unit-include", r"reexec\.service"]);
+    let mut exporter = start_serve(&boot, cmd, port, &logs.path().join("log"));
     let ok_active =
         r#"sysgauge_systemd_unit_state{name="reexec.service",type="service",state="active"}"#;
     let (_, body) = scrape(&boot, port);
@@ -624,18 +616,8 @@ fn serve_keeps_units_until_they_change(as_root: bool) {
     if !as_root {
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
     }
-    cmd.args([
-        BIN,
-        "--log.level",
-        "debug",
-        "--unit-include",
-        include,
-        "serve",
-        "--web.listen-address",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    let mut exporter = Process::spawn("sysgauge-systemd", &mut cmd, &log_path);
-    wait_answering(&boot, port);
+    cmd.args([BIN, "--log.level", "debug", "--unit-include", include]);
+    let mut exporter = start_serve(&boot, cmd, port, &log_path);
     let log = || std::fs::read_to_string(&log_path).unwrap();
 
     // Nothing changed between two collections: the second reads no unit's properties again,
