@@ -377,9 +377,14 @@ async fn run_slow(state: &Arc<RepoState>, mode: SlowMode) {
     }
 }
 
+/// The state of a slow operation, locked; a panic elsewhere leaves it valid.
+fn lock<T>(state: &Mutex<SlowState<T>>) -> std::sync::MutexGuard<'_, SlowState<T>> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Marks the operation as running if it is due and not running; true when the caller runs it.
 fn claim<T>(state: &Mutex<SlowState<T>>, slow: &Slow) -> bool {
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = lock(state);
     let due = s.last_start.is_none_or(|t| t.elapsed() >= slow.interval);
     if s.running || !due {
         return false;
@@ -390,7 +395,7 @@ fn claim<T>(state: &Mutex<SlowState<T>>, slow: &Slow) -> bool {
 }
 
 fn finish<T>(state: &Mutex<SlowState<T>>, result: Finished<T>) {
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = lock(state);
     s.running = false;
     s.last = Some(result);
 }
@@ -400,23 +405,20 @@ async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
     let timeout = humantime::format_duration(slow.timeout).to_string();
     let result = repo
         .restic
-        .run("stats", &["--mode", "raw-data"], started + slow.timeout, &timeout)
+        .run(
+            "stats",
+            &["--mode", "raw-data"],
+            started + slow.timeout,
+            &timeout,
+        )
         .await
         .and_then(|out| {
             find_json::<Stats>(&out.stdout).map_err(|message| Error::InvalidOutput {
                 command: "stats",
                 message,
             })
-        })
-        .map_err(|e| {
-            tracing::warn!(repository = %repo.name, reason = e.reason(), error = %error_chain(&e), "restic stats failed");
-            e.reason()
         });
-    Finished {
-        result,
-        at: unix_now(),
-        duration: started.elapsed().as_secs_f64(),
-    }
+    finished(repo, "stats", started, result)
 }
 
 async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
@@ -426,11 +428,21 @@ async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
         .restic
         .run("check", &[], started + slow.timeout, &timeout)
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::warn!(repository = %repo.name, reason = e.reason(), error = %error_chain(&e), "restic check failed");
-            e.reason()
-        });
+        .map(|_| ());
+    finished(repo, "check", started, result)
+}
+
+/// What a slow operation that began at `started` came to; a failure is logged with its reason.
+fn finished<T>(
+    repo: &Repository,
+    command: &str,
+    started: Instant,
+    result: Result<T, Error>,
+) -> Finished<T> {
+    let result = result.map_err(|e| {
+        tracing::warn!(repository = %repo.name, reason = e.reason(), error = %error_chain(&e), "restic {command} failed");
+        e.reason()
+    });
     Finished {
         result,
         at: unix_now(),
@@ -440,12 +452,7 @@ async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
 
 fn report_slow(set: &mut MetricSet, state: &RepoState) {
     let name = state.repo.name.as_str();
-    let stats = state
-        .stats
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .last
-        .clone();
+    let stats = lock(&state.stats).last.clone();
     if let Some(f) = stats {
         set.add(
             &STATS_SUCCESS,
@@ -463,12 +470,7 @@ fn report_slow(set: &mut MetricSet, state: &RepoState) {
             }
         }
     }
-    let check = state
-        .check
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .last
-        .clone();
+    let check = lock(&state.check).last.clone();
     if let Some(f) = check {
         set.add(
             &CHECK_SUCCESS,

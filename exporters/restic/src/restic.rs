@@ -53,21 +53,13 @@ impl Restic {
         deadline: Instant,
         timeout_text: &str,
     ) -> Result<Output, Error> {
-        let mut cmd = tokio::process::Command::new(&self.binary);
+        let mut cmd = command_for(&self.binary);
         cmd.arg(command)
             .args(args)
             .args(["--json", "--no-lock"])
             .args(&self.global_args)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RESTIC_") {
-                cmd.env_remove(key);
-            }
-        }
+            .stderr(Stdio::piped());
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
 
         let mut child = cmd.spawn().map_err(|source| match source.kind() {
@@ -275,19 +267,23 @@ pub fn parse_version(stdout: &str) -> Option<String> {
     (words.next()? == "restic").then(|| words.next().map(str::to_owned))?
 }
 
-/// Runs `restic version` (no repository, no secrets) until `deadline`.
-pub async fn version(binary: &Path, deadline: Instant) -> Option<String> {
+/// A restic process: no stdin, its own process group (killed whole at the deadline), killed
+/// when dropped, and none of the `RESTIC_*` variables this process inherited.
+fn command_for(binary: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(binary);
-    cmd.arg("version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
+    cmd.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("RESTIC_") {
             cmd.env_remove(key);
         }
     }
+    cmd
+}
+
+/// Runs `restic version` (no repository, no secrets) until `deadline`.
+pub async fn version(binary: &Path, deadline: Instant) -> Option<String> {
+    let mut cmd = command_for(binary);
+    cmd.arg("version").stderr(Stdio::null());
     let out = tokio::time::timeout_at(deadline, cmd.output())
         .await
         .ok()?
