@@ -253,6 +253,11 @@ mod tests {
             // Sub-tasks get the deadline less 10%: at most 180ms, whatever they ask for.
             let sub = crate::deadline::within(Duration::MAX) - Instant::now();
             assert!(sub <= Duration::from_millis(180) && sub > Duration::from_millis(80));
+            let (_, text) = crate::deadline::within_described(Duration::from_secs(5));
+            assert!(
+                text.ends_with("ms (the rest of the collector's timeout)"),
+                "{text}"
+            );
             let mut set = MetricSet::new();
             set.add(&VALUE, [] as [&str; 0], 42.0);
             Ok(set)

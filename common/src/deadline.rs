@@ -53,11 +53,43 @@ pub fn share(timeout: Duration) -> Duration {
 /// Outside a collection (a background task, which does not inherit the collection's
 /// task-local deadline) it is `own` from now.
 pub fn within(own: Duration) -> Instant {
-    let mine = after(own);
-    match crate::collector::sub_task_deadline() {
-        Some(limit) => mine.min(limit),
-        None => mine,
+    Limit::current().within(own)
+}
+
+/// The latest a sub-task of the running collection may end, captured so that it can be taken
+/// into spawned tasks (a task-local deadline does not follow `tokio::spawn`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limit(Option<Instant>);
+
+impl Limit {
+    /// The running collection's limit; none outside a collection.
+    pub fn current() -> Self {
+        Self(crate::collector::sub_task_deadline())
     }
+
+    /// Like [`within`], under this limit.
+    pub fn within(self, own: Duration) -> Instant {
+        let mine = after(own);
+        match self.0 {
+            Some(limit) => mine.min(limit),
+            None => mine,
+        }
+    }
+}
+
+/// The deadline of a sub-task that may take `own` ([`within`]), and how to describe it in an
+/// error message: `own` itself (e.g. `3s 600ms`), or, where the collection's deadline cut it
+/// short by more than scheduling delays (100ms), what was left (`1s 200ms (the rest of the
+/// collector's timeout)`).
+pub fn within_described(own: Duration) -> (Instant, String) {
+    let at = within(own);
+    let left = at.saturating_duration_since(Instant::now());
+    let text = if left + Duration::from_millis(100) >= own.min(FAR_FUTURE) {
+        format(own)
+    } else {
+        format!("{} (the rest of the collector's timeout)", format(left))
+    };
+    (at, text)
 }
 
 /// `timeout` as text for a log line or an error message, e.g. `1s 800ms` (rounded up to
@@ -80,6 +112,8 @@ mod tests {
         assert_eq!(add(now, Duration::ZERO), now);
         // `within` outside a collection is `after`.
         assert!(within(Duration::MAX) > now + Duration::from_secs(86_400 * 365));
+        assert_eq!(within_described(Duration::from_secs(3)).1, "3s");
+        assert_eq!(within_described(Duration::MAX).1, format(Duration::MAX));
     }
 
     #[test]

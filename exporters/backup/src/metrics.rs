@@ -132,7 +132,7 @@ pub fn report_target(
             set.add(&LAST_SUCCESS, [name], ts);
         }
         Err(e) => {
-            tracing::warn!(target = name, reason = e.reason(), error = %sysgauge_common::collector::error_chain(e), "backup target cannot be read");
+            tracing::warn!(target = name, source = %target.describe(), reason = e.reason(), error = %sysgauge_common::collector::error_chain(e), "backup target cannot be read");
             set.add(&TARGET_UP, [name], 0.0);
             set.add(&TARGET_ERROR, [name, e.reason()], 1.0);
         }

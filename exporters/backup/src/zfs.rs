@@ -6,11 +6,18 @@
 //! only as fresh as its stalest dataset. A dataset named in `datasets` that has no snapshot
 //! makes it 0 (the list of snapshots cannot tell a dataset without snapshots from a missing
 //! one).
+//!
+//! `zfs` runs through common's child-process runner: its own process group, killed whole at the
+//! deadline or when its output passes [`STDOUT_LIMIT`], with `LC_ALL=C` and no other variables
+//! than `PATH`, `HOME`, `TZ` and `LANG`.
 
-use std::{collections::BTreeMap, path::PathBuf, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use async_trait::async_trait;
-use sysgauge_common::{BoxError, Collector, MetricSet};
+use sysgauge_common::{
+    BoxError, Collector, MetricSet, deadline,
+    process::{Command, Environment},
+};
 
 use crate::{
     config::{Source, Target},
@@ -29,6 +36,10 @@ pub const ARGS: [&str; 8] = [
     "-s",
     "creation",
 ];
+
+/// The most `zfs list` may print: 32 MiB, some 400,000 snapshots. A `zfs` that prints more
+/// is killed and its targets report `output_too_large`.
+pub const STDOUT_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Per dataset: number of snapshots and the newest creation time.
 pub type Snapshots = BTreeMap<String, (u64, f64)>;
@@ -58,31 +69,21 @@ impl ZfsCollector {
     }
 
     async fn list(&self) -> Result<Snapshots, Error> {
-        let shown = format!("{} {}", self.command.display(), ARGS.join(" "));
-        let fail = |message: String| Error::Zfs {
-            command: shown.clone(),
-            message,
-        };
-        let child = tokio::process::Command::new(&self.command)
+        let cmd = Command::new(&self.command)
             .args(ARGS)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .inherit(Environment::Minimal)
+            .stdout_limit(STDOUT_LIMIT);
+        let out = cmd
+            .run(deadline::within(self.timeout))
             .await
-            .map_err(|_| fail(format!("no answer within {:?}; killed", self.timeout)))?
-            .map_err(|e| fail(e.to_string()))?;
-        if !out.status.success() {
-            return Err(fail(format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        parse(&String::from_utf8_lossy(&out.stdout)).map_err(fail)
+            .and_then(|out| out.success())
+            .map_err(|source| Error::Zfs {
+                source: Box::new(source),
+            })?;
+        parse(&String::from_utf8_lossy(&out.stdout)).map_err(|message| Error::ZfsOutput {
+            command: cmd.display(),
+            message,
+        })
     }
 }
 
