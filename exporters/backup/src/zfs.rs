@@ -167,3 +167,62 @@ mod tests {
         assert!(parse("tank/db@a\t-\n").is_err());
     }
 }
+
+/// Properties of the `zfs list` reader on generated input (bounded case counts; failing seeds
+/// kept in `proptest-regressions/zfs.txt`).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A dataset name as zfs allows it: pool, then `/`-separated components.
+    fn dataset() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9_.:-]{0,6}(/[a-zA-Z0-9_.: -]{1,6}){0,3}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// No input makes the reader panic; an error names a line.
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,400}") {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.starts_with("line "), "{e}");
+            }
+        }
+
+        /// Counts and newest creation per dataset match a model, in any order of lines.
+        #[test]
+        fn counts_and_newest_match_a_model(
+            lines in prop::collection::vec((dataset(), "[a-z0-9_:-]{1,8}", 0u64..=u64::from(u32::MAX)), 0..20),
+            blank in prop::collection::vec(any::<bool>(), 20),
+        ) {
+            let mut text = String::new();
+            let mut model = Snapshots::new();
+            for (i, (ds, snap, creation)) in lines.iter().enumerate() {
+                text.push_str(&format!("{ds}@{snap}\t{creation}\n"));
+                if blank[i] {
+                    text.push('\n');
+                }
+                let e = model.entry(ds.clone()).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 = e.1.max(*creation as f64);
+            }
+            prop_assert_eq!(parse(&text).unwrap(), model);
+        }
+
+        /// A line that is not a snapshot is an error naming its line number.
+        #[test]
+        fn a_bad_line_is_named(
+            good in prop::collection::vec((dataset(), 0u64..1_000_000), 0..5),
+            bad in prop::sample::select(vec!["tank/db\t100", "tank@s 100", "tank@s\t-1", "tank@s\t1e9", "tank@s\t"]),
+        ) {
+            let mut text: String = good.iter().map(|(d, c)| format!("{d}@s\t{c}\n")).collect();
+            text.push_str(bad);
+            let e = parse(&text).unwrap_err();
+            let expected = format!("line {}:", good.len() + 1);
+            prop_assert!(e.starts_with(&expected), "{e}");
+        }
+    }
+}

@@ -23,7 +23,7 @@ use crate::{
     error::Error,
     metrics::*,
     restic,
-    snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, unix_seconds},
+    snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, lock_ids, unix_seconds},
 };
 
 /// restic's rule: a lock not refreshed for 30 minutes is stale (`staleLockTimeout`).
@@ -256,12 +256,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         Vec::new()
     } else {
         let out = r.run("list", &["locks"], deadline, &timeout).await?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_owned)
-            .collect()
+        lock_ids(&out.stdout)
     };
     if ids.len() > MAX_LOCK_READS {
         tracing::warn!(

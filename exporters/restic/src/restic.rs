@@ -328,3 +328,71 @@ mod tests {
         assert_eq!(parse_version("nonsense"), None);
     }
 }
+
+/// Properties of the readers of restic's stderr and version line, on generated input (bounded
+/// case counts; failing seeds kept in `proptest-regressions/restic.txt`).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every `reason` value `classify` may give.
+    const REASONS: &[&str] = &[
+        "wrong_password",
+        "repository_missing",
+        "unreachable",
+        "locked",
+        "password_unavailable",
+        "interrupted",
+        "error",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any stderr and exit code gives a documented reason and a bounded message.
+        #[test]
+        fn classify_is_total(code in prop::option::of(any::<i32>()), stderr in "(?s).{0,300}") {
+            let e = classify("snapshots", code, &stderr);
+            prop_assert!(REASONS.contains(&e.reason()), "{}", e.reason());
+            prop_assert!(e.to_string().len() < 700);
+        }
+
+        /// The `exit_error` JSON line wins over the exit code, wherever it is in stderr.
+        #[test]
+        fn exit_error_json_is_found(
+            noise in "[^{\n]{0,40}",
+            code in prop::sample::select(vec![10i64, 11, 12]),
+            message in "[a-z ]{0,30}",
+        ) {
+            let json = serde_json::json!({"message_type": "exit_error", "code": code, "message": message});
+            let stderr = format!("{noise}\n{json}\n{noise}");
+            let expected = match code { 10 => "repository_missing", 11 => "locked", _ => "wrong_password" };
+            prop_assert_eq!(classify("snapshots", Some(1), &stderr).reason(), expected);
+        }
+
+        /// No `user:password@` survives in a URL's authority.
+        #[test]
+        fn userinfo_is_cut(
+            scheme in "(rest:https?|s3:http|sftp)",
+            user in "[a-z0-9:%]{1,12}",
+            host in "[a-z0-9.]{1,12}",
+            rest in "(/[a-z0-9]{0,8}){0,2}",
+        ) {
+            let text = format!("at {scheme}://{user}@{host}{rest} failed");
+            let cut = strip_userinfo(&text, "");
+            prop_assert_eq!(cut, format!("at {scheme}://{host}{rest} failed"));
+        }
+
+        /// The version reader never panics and finds the version after `restic`.
+        #[test]
+        fn version_line(version in "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}", junk in "(?s).{0,80}") {
+            prop_assert_eq!(
+                parse_version(&format!("restic {version} compiled with go1.22 on linux/amd64\n")),
+                Some(version)
+            );
+            let _ = parse_version(&junk);
+        }
+    }
+}
