@@ -28,6 +28,7 @@ use std::{
 pub use tempfile;
 
 pub mod fakes;
+pub mod procs;
 pub mod restic;
 pub mod servers;
 pub mod systemd;
