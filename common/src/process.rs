@@ -20,6 +20,10 @@
 //!   [`Output::success`] turns anything but exit code 0 into an [`Error`] whose
 //!   [`Error::reason`] is a stable label value.
 //!
+//! The group is killed after the leader has been reaped; its id cannot be reused while any
+//! member lives, and with none left the kill finds nothing (pids are not reused within
+//! microseconds).
+//!
 //! The leader is reaped by tokio (at once after a kill, or by tokio's orphan reaper when the
 //! future was dropped); the rest of the group are the leader's children and go to init.
 

@@ -8,6 +8,8 @@
 //! and a bounded peak RSS (docs/config.md, "Limits"). `zfs` cannot run here: it is a fake, as is
 //! every misbehaving restic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     fs,
     path::{Path, PathBuf},
