@@ -30,7 +30,7 @@ const MAX_RUN: Duration = Duration::from_secs(15);
 
 /// The peak RSS bound under endless output, stated in docs/config.md: 32 MiB of stdout plus the
 /// exporter itself.
-const MAX_RSS_KIB: u64 = 96 * 1024;
+const MAX_RSS_KIB: u64 = 64 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
