@@ -384,7 +384,7 @@ pub fn expand(pattern: &str, limit: usize) -> Result<Expansion, FileError> {
         Box::new(paths.map(|entry| {
             entry.map_err(|e| {
                 let path = e.path().to_owned();
-                FileError::new(&path, FileProblem::from_io(e.into_error()))
+                FileError::new(&path, FileProblem::from_io(e.into()))
             })
         }))
     } else {
