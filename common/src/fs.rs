@@ -304,10 +304,7 @@ pub fn read_to_string(path: &Path, limit: u64) -> Result<String, FileError> {
     String::from_utf8(read(path, limit)?).map_err(|_| {
         FileError::new(
             path,
-            FileProblem::Io(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not UTF-8 text",
-            )),
+            FileProblem::Io(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text")),
         )
     })
 }
@@ -420,10 +417,8 @@ pub fn expand(pattern: &str, limit: usize) -> Result<Expansion, FileError> {
         match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => {
                 if out.files.len() == limit {
-                    out.errors.push(FileError::new(
-                        root,
-                        FileProblem::TooManyEntries { limit },
-                    ));
+                    out.errors
+                        .push(FileError::new(root, FileProblem::TooManyEntries { limit }));
                     break;
                 }
                 out.files.push(Found {
@@ -530,7 +525,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
-        for f in ["a.pem", "b.pem", ".hidden.pem", "sub/c.pem", "sub/deeper/d.pem"] {
+        for f in [
+            "a.pem",
+            "b.pem",
+            ".hidden.pem",
+            "sub/c.pem",
+            "sub/deeper/d.pem",
+        ] {
             std::fs::write(d.join(f), "x").unwrap();
         }
         symlink(d.join("gone.pem"), d.join("dangling.pem")).unwrap();

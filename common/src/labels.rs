@@ -74,7 +74,11 @@ mod tests {
 
     #[test]
     fn utf8_paths_are_unchanged() {
-        for p in ["/etc/ssl/certs/ca.pem", "/srv/backup/ünïcødé 2026.sql.gz", ""] {
+        for p in [
+            "/etc/ssl/certs/ca.pem",
+            "/srv/backup/ünïcødé 2026.sql.gz",
+            "",
+        ] {
             assert_eq!(path_label(Path::new(p)), p);
         }
     }

@@ -324,8 +324,7 @@ fn expand(pattern: &str) -> Result<(Vec<Found>, Vec<FileError>), Error> {
                 dev: meta.dev(),
                 ino: meta.ino(),
                 len: meta.len(),
-                mtime_ns: i128::from(meta.mtime()) * 1_000_000_000
-                    + i128::from(meta.mtime_nsec()),
+                mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             };
             Found {
                 path: f.path,
