@@ -566,3 +566,43 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
 }
+
+/// The release build of exporter `name` (`target/release/<name>`), the binary users run: fault
+/// tests run it because the release profile differs (`panic = "abort"`, optimisations). Built
+/// once per test process, all five exporters together (one feature resolution, so a later call
+/// for another exporter builds nothing); `None` when no exporter is called `name`.
+pub fn release_binary(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    const EXPORTERS: [&str; 5] = [
+        "sysgauge-backup",
+        "sysgauge-certs",
+        "sysgauge-gpu",
+        "sysgauge-restic",
+        "sysgauge-systemd",
+    ];
+    if !EXPORTERS.contains(&name) {
+        return None;
+    }
+    let root = units::workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--release", "--bins"]);
+        for exporter in EXPORTERS {
+            cmd.args(["-p", exporter]);
+        }
+        let out = run(cmd.current_dir(&root));
+        assert!(
+            out.status.success(),
+            "cargo build --release failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *built = true;
+    }
+    let binary = target.join("release").join(name);
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    Some(binary)
+}
