@@ -368,22 +368,9 @@ pub fn expand(pattern: &str, limit: usize) -> Result<Expansion, FileError> {
     let mut out = Expansion::default();
     let root = Path::new(pattern);
     let candidates: Box<dyn Iterator<Item = Result<PathBuf, FileError>>> = if is_glob(pattern) {
-        let options = glob::MatchOptions {
-            require_literal_leading_dot: true,
-            ..Default::default()
-        };
-        let paths = glob::glob_with(pattern, options).map_err(|e| {
-            FileError::new(
-                root,
-                FileProblem::Io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
-            )
-        })?;
-        Box::new(paths.map(|entry| {
-            entry.map_err(|e| {
-                let path = e.path().to_owned();
-                FileError::new(&path, FileProblem::from_io(e.into()))
-            })
-        }))
+        let mut walk = GlobWalk::default();
+        walk.run(pattern)?;
+        Box::new(walk.found.into_iter())
     } else {
         match std::fs::metadata(root) {
             Ok(meta) if meta.is_dir() => {
@@ -444,6 +431,143 @@ pub fn expand(pattern: &str, limit: usize) -> Result<Expansion, FileError> {
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
+
+/// The most directory entries one glob may look at, and the deepest `**` descends: a glob over
+/// `/` or a symbolic link loop ends with `too_many_entries` instead of running on.
+const WALK_ENTRIES: usize = 100_000;
+const WALK_DEPTH: usize = 40;
+
+/// Matches a glob component by component. Not the `glob` crate's walker: it panics on a file
+/// name that is not UTF-8 (glob 0.3.4, `fill_todo`), which would abort the exporter. Names are
+/// matched in their lossy UTF-8 form (an invalid byte matches `?` or `*`), paths kept as bytes.
+#[derive(Default)]
+struct GlobWalk {
+    found: Vec<Result<PathBuf, FileError>>,
+    examined: usize,
+    stopped: bool,
+}
+
+impl GlobWalk {
+    fn run(&mut self, pattern: &str) -> Result<(), FileError> {
+        let invalid = |message: String| {
+            FileError::new(
+                Path::new(pattern),
+                FileProblem::Io(io::Error::new(io::ErrorKind::InvalidInput, message)),
+            )
+        };
+        let mut parts = Vec::new();
+        for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if part == "**" {
+                parts.push(Part::AnyDepth);
+            } else if part.contains("**") {
+                return Err(invalid("`**` must be a whole path component".into()));
+            } else if is_glob(part) {
+                let p = glob::Pattern::new(part).map_err(|e| invalid(e.to_string()))?;
+                parts.push(Part::Match(p));
+            } else {
+                parts.push(Part::Literal(part.to_owned()));
+            }
+        }
+        let base = if pattern.starts_with('/') {
+            PathBuf::from("/")
+        } else {
+            PathBuf::new()
+        };
+        self.walk(&base, &parts, 0, pattern);
+        Ok(())
+    }
+
+    fn walk(&mut self, base: &Path, rest: &[Part], depth: usize, pattern: &str) {
+        if self.stopped {
+            return;
+        }
+        let Some((part, after)) = rest.split_first() else {
+            self.found.push(Ok(base.to_owned()));
+            return;
+        };
+        match part {
+            Part::Literal(name) => {
+                let next = base.join(name);
+                if after.is_empty() || next.is_dir() {
+                    self.walk(&next, after, depth, pattern);
+                }
+            }
+            Part::Match(p) => {
+                for (name, next) in self.list(base, pattern) {
+                    if p.matches_with(&name, MATCH) && (after.is_empty() || next.is_dir()) {
+                        self.walk(&next, after, depth, pattern);
+                    }
+                }
+            }
+            Part::AnyDepth => {
+                self.walk(base, after, depth, pattern);
+                if depth >= WALK_DEPTH {
+                    return;
+                }
+                for (name, next) in self.list(base, pattern) {
+                    if !name.starts_with('.') && next.is_dir() {
+                        self.walk(&next, rest, depth + 1, pattern);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The entries of `dir`, sorted by name; a directory that cannot be listed is an error.
+    fn list(&mut self, dir: &Path, pattern: &str) -> Vec<(String, PathBuf)> {
+        let shown = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let entries = match std::fs::read_dir(shown) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.found
+                    .push(Err(FileError::new(shown, FileProblem::from_io(e))));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            self.examined += 1;
+            if self.examined > WALK_ENTRIES {
+                self.stopped = true;
+                self.found.push(Err(FileError::new(
+                    Path::new(pattern),
+                    FileProblem::TooManyEntries {
+                        limit: WALK_ENTRIES,
+                    },
+                )));
+                break;
+            }
+            match entry {
+                Ok(entry) => {
+                    let name = entry.file_name();
+                    out.push((name.to_string_lossy().into_owned(), dir.join(&name)));
+                }
+                Err(e) => self
+                    .found
+                    .push(Err(FileError::new(shown, FileProblem::from_io(e)))),
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
+    }
+}
+
+/// One component of a glob.
+enum Part {
+    Literal(String),
+    Match(glob::Pattern),
+    AnyDepth,
+}
+
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 
 #[cfg(test)]
 mod tests {
@@ -579,6 +703,37 @@ mod tests {
         // A path that cannot be looked at at all.
         assert!(expand("/etc/passwd/x", EXPAND_LIMIT).is_err());
         assert!(expand("[", EXPAND_LIMIT).is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_matched_and_kept_apart() {
+        use std::{ffi::OsStr, os::unix::ffi::OsStrExt};
+        let dir = tempfile::tempdir().unwrap();
+        for b in [0xffu8, 0xfe] {
+            let bytes = [b'a', b, b'.', b'p', b'e', b'm'];
+            let name = OsStr::from_bytes(&bytes);
+            std::fs::write(dir.path().join(name), "x").unwrap();
+            std::fs::create_dir_all(dir.path().join(OsStr::from_bytes(&[b'd', b])).join("x"))
+                .unwrap();
+            std::fs::write(
+                dir.path()
+                    .join(OsStr::from_bytes(&[b'd', b]))
+                    .join("x/c.pem"),
+                "x",
+            )
+            .unwrap();
+        }
+        let e = expand(&format!("{}/a?.pem", dir.path().display()), EXPAND_LIMIT).unwrap();
+        assert_eq!(e.files.len(), 2);
+        assert_ne!(e.files[0].path, e.files[1].path);
+        let e = expand(&format!("{}/**/*.pem", dir.path().display()), EXPAND_LIMIT).unwrap();
+        assert_eq!(e.files.len(), 4, "{e:?}");
+        let e = expand(
+            &format!("{}/d*/x/*.pem", dir.path().display()),
+            EXPAND_LIMIT,
+        )
+        .unwrap();
+        assert_eq!(e.files.len(), 2, "{e:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Each run is bounded (a hang fails the test instead of blocking it), checks the documented
 //! exit status, the metric with its reason, the log line naming the file, that the good sources
 //! are still reported, and the peak RSS (`VmHWM`) against the bound docs/config.md states.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     ffi::OsStr,
@@ -79,6 +80,28 @@ fn run_bounded(cmd: &mut Command) -> Ran {
         stderr: std::fs::read_to_string(&err).unwrap(),
         peak_kib: peak,
     }
+}
+
+/// Starts `bin args... serve` on a free port and returns it with its first good scrape.
+fn serve(bin: &Path, args: &[&OsStr], log: &Path) -> (Process, String, String) {
+    let port = free_port();
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let mut server = Process::spawn(
+        &format!("{name} serve"),
+        Command::new(bin).args(args).args([
+            "serve",
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ]),
+        log,
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = wait_for(&format!("{name} serve to answer"), LIMIT, || {
+        server.assert_running();
+        let (status, body) = http_get(&url, &["--max-time", "40"]);
+        (status == 200).then_some(body)
+    });
+    (server, text, url)
 }
 
 /// The four bad files: a FIFO, a character device, a directory and a 200 MB (sparse) file.
@@ -369,23 +392,11 @@ fn certs_bad_files_cost_only_themselves_in_once_textfile_and_serve() {
         ran.peak_kib
     );
 
-    let port = free_port();
-    let log = case.dir.path().join("serve.log");
-    let mut server = Process::spawn(
-        "sysgauge-certs serve",
-        Command::new(&bin).arg("--config").arg(&case.config).args([
-            "serve",
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-        ]),
-        &log,
+    let (mut server, text, url) = serve(
+        &bin,
+        &[OsStr::new("--config"), case.config.as_os_str()],
+        &case.dir.path().join("serve.log"),
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let text = wait_for("sysgauge-certs serve to answer", LIMIT, || {
-        server.assert_running();
-        let (status, body) = http_get(&url, &["--max-time", "30"]);
-        (status == 200).then_some(body)
-    });
     // A second scrape: a bad file held nothing open.
     let (status, again) = http_get(&url, &["--max-time", "30"]);
     assert_eq!(status, 200);
@@ -524,23 +535,11 @@ fn backup_artifacts_that_are_not_regular_files_are_errors_with_a_reason() {
     let text = std::fs::read_to_string(out.path().join("sysgauge-backup.prom")).unwrap();
     check(&text, &ran.stderr);
 
-    let port = free_port();
-    let log = d.join("serve.log");
-    let mut server = Process::spawn(
-        "sysgauge-backup serve",
-        Command::new(&bin).arg("--config").arg(&config_path).args([
-            "serve",
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-        ]),
-        &log,
+    let (mut server, text, _) = serve(
+        &bin,
+        &[OsStr::new("--config"), config_path.as_os_str()],
+        &d.join("serve.log"),
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let text = wait_for("sysgauge-backup serve to answer", LIMIT, || {
-        server.assert_running();
-        let (status, body) = http_get(&url, &["--max-time", "30"]);
-        (status == 200).then_some(body)
-    });
     check(&text, &server.log());
     let peak = vm_hwm(server.pid()).unwrap();
     assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
@@ -603,23 +602,11 @@ fn restic_password_files_that_are_not_regular_files_are_refused_before_restic_ru
         &ran.stderr,
     );
 
-    let port = free_port();
-    let log = dir.path().join("serve.log");
-    let mut server = Process::spawn(
-        "sysgauge-restic serve",
-        Command::new(&bin).arg("--config").arg(&config_path).args([
-            "serve",
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-        ]),
-        &log,
+    let (mut server, text, _) = serve(
+        &bin,
+        &[OsStr::new("--config"), config_path.as_os_str()],
+        &dir.path().join("serve.log"),
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let text = wait_for("sysgauge-restic serve to answer", LIMIT, || {
-        server.assert_running();
-        let (status, body) = http_get(&url, &["--max-time", "40"]);
-        (status == 200).then_some(body)
-    });
     check(&text, &server.log());
     let peak = vm_hwm(server.pid()).unwrap();
     assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
@@ -668,26 +655,11 @@ fn gpu_library_that_is_not_a_regular_file_is_an_error_not_a_dlopen_hang() {
         }
     }
     // serve: the collection fails, the server answers and stays up.
-    let port = free_port();
-    let log = out.path().join("serve.log");
-    let mut server = Process::spawn(
-        "sysgauge-gpu serve",
-        Command::new(&bin)
-            .arg("--nvml.library")
-            .arg(&bad.fifo)
-            .args([
-                "serve",
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-            ]),
-        &log,
+    let (mut server, text, _) = serve(
+        &bin,
+        &[OsStr::new("--nvml.library"), bad.fifo.as_os_str()],
+        &out.path().join("serve.log"),
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let text = wait_for("sysgauge-gpu serve to answer", LIMIT, || {
-        server.assert_running();
-        let (status, body) = http_get(&url, &["--max-time", "30"]);
-        (status == 200).then_some(body)
-    });
     assert_eq!(
         sample(&text, r#"sysgauge_gpu_collector_success{collector="gpus"}"#),
         Some(0.0),
