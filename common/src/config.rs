@@ -135,9 +135,11 @@ pub fn load<C: ExporterConfig>(path: Option<&Path>) -> Result<C, Error> {
     let Some(path) = path else {
         return Ok(C::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
-        path: path.to_owned(),
-        source,
+    let text = crate::fs::read_to_string(path, crate::fs::CONFIG_FILE_LIMIT).map_err(|e| {
+        Error::ConfigRead {
+            path: path.to_owned(),
+            source: e.into(),
+        }
     })?;
     parse(path, &text)
 }

@@ -13,7 +13,8 @@ encodes the result ([`encode`]) and delivers it in one of three run modes ([`run
   configuration file ([`serve`], [`web_config`]).
 
 The configuration file, the command line and logging are shared too ([`config`], [`cli`],
-[`logging`]).
+[`logging`]), and so are reading files named by the configuration without blocking or
+unbounded memory, expanding paths and globs ([`fs`]), and label values for paths ([`labels`]).
 
 # Why not prometheus-client
 
@@ -32,6 +33,8 @@ pub mod config;
 pub mod deadline;
 pub mod encode;
 pub mod error;
+pub mod fs;
+pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod process;
@@ -42,6 +45,7 @@ pub mod web_config;
 
 pub use collector::{BoxError, Collector, Exporter, Identity};
 pub use error::Error;
+pub use labels::path_label;
 pub use metrics::{Desc, MetricSet};
 pub use run::{main, run};
 

@@ -99,9 +99,11 @@ pub struct HttpServerConfig {
 impl WebConfig {
     /// Reads and validates the file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
-            path: path.to_owned(),
-            source,
+        let text = crate::fs::read_to_string(path, crate::fs::CONFIG_FILE_LIMIT).map_err(|e| {
+            Error::ConfigRead {
+                path: path.to_owned(),
+                source: e.into(),
+            }
         })?;
         let config: WebConfig =
             serde_yaml_ng::from_str(&text).map_err(|e| Error::ConfigInvalid {
@@ -195,8 +197,12 @@ impl KeySource {
         let (certs, key) = match self {
             KeySource::Files { cert, key } => (
                 read_pem::<CertificateDer<'static>>("cert", &Some(cert.clone()), &None)?,
-                PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("key_file {}: {e}", key.display()))?,
+                crate::fs::read(key, crate::fs::KEY_FILE_LIMIT)
+                    .map_err(|e| format!("key_file {e}"))
+                    .and_then(|pem| {
+                        PrivateKeyDer::from_pem_slice(&pem)
+                            .map_err(|e| format!("key_file {}: {e}", key.display()))
+                    })?,
             ),
             KeySource::Inline { cert, key } => (
                 read_pem::<CertificateDer<'static>>("cert", &None, &Some(cert.clone()))?,
@@ -299,9 +305,13 @@ fn read_pem<T: PemObject>(
     inline: &Option<String>,
 ) -> Result<Vec<T>, String> {
     match (file, inline) {
-        (Some(p), None) => T::pem_file_iter(p)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("{key}_file {}: {e}", p.display())),
+        (Some(p), None) => crate::fs::read(p, crate::fs::CERTIFICATE_FILE_LIMIT)
+            .map_err(|e| format!("{key}_file {e}"))
+            .and_then(|pem| {
+                T::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{key}_file {}: {e}", p.display()))
+            }),
         (None, Some(pem)) => T::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("{key}: {e}")),

@@ -14,7 +14,7 @@
 use std::{
     collections::HashMap,
     os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -23,7 +23,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use sysgauge_common::{BoxError, Collector, MetricSet};
+use sysgauge_common::{
+    BoxError, Collector, MetricSet,
+    fs::{EXPAND_LIMIT, FileError},
+    path_label,
+};
 
 use crate::{
     config::{Check, Source, Target},
@@ -64,6 +68,9 @@ struct Found {
 #[derive(Debug)]
 struct Report {
     files: usize,
+    /// Entries of the path that are not readable regular files (dangling links, FIFOs,
+    /// unreadable directories, a missing path).
+    errors: Vec<FileError>,
     newest: Option<Found>,
     /// The newest file's verdict; `None` without checks or while its check runs.
     newest_complete: Option<bool>,
@@ -188,12 +195,20 @@ fn report_artifact(set: &mut MetricSet, target: &Target, report: &Result<Report,
     report_target(set, target, report.as_ref().map(|r| r.last_success));
     let Ok(report) = report else { return };
     set.add(&ARTIFACT_FILES, [name], report.files as f64);
+    for e in &report.errors {
+        tracing::warn!(target = name, path = %path_label(&e.path), reason = e.reason(), error = %e, "backup path entry cannot be used");
+        set.add(
+            &ARTIFACT_FILE_ERRORS,
+            [name, &path_label(&e.path), e.reason()],
+            1.0,
+        );
+    }
     if let Some(newest) = &report.newest {
         set.add(&ARTIFACT_NEWEST_MTIME, [name], newest.mtime);
         set.add(&ARTIFACT_NEWEST_SIZE, [name], newest.len as f64);
         set.add(
             &ARTIFACT_NEWEST_INFO,
-            [name, &newest.path.display().to_string()],
+            [name, &path_label(&newest.path)],
             1.0,
         );
     }
@@ -209,7 +224,7 @@ fn report_artifact(set: &mut MetricSet, target: &Target, report: &Result<Report,
 /// Finds the target's files and checks the newest. With `may_read` false, content checks are
 /// only looked up in the cache.
 fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
-    let mut files = expand(&t.path)?;
+    let (mut files, errors) = expand(&t.path)?;
     files.sort_by(|a, b| {
         b.mtime
             .total_cmp(&a.mtime)
@@ -219,6 +234,7 @@ fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
     if t.checks.is_empty() {
         return Ok(Report {
             files: files.len(),
+            errors,
             last_success: newest.as_ref().map_or(0.0, |f| f.mtime),
             newest,
             newest_complete: None,
@@ -237,7 +253,7 @@ fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
                 break;
             }
             Some(Verdict::Incomplete(why)) => {
-                tracing::warn!(target = %t.target.name, path = %file.path.display(), why = %why, "backup file is incomplete");
+                tracing::warn!(target = %t.target.name, path = %path_label(&file.path), why = %why, "backup file is incomplete");
             }
             None => {}
         }
@@ -249,6 +265,7 @@ fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
     }
     Ok(Report {
         files: files.len(),
+        errors,
         newest,
         newest_complete,
         last_success,
@@ -278,7 +295,7 @@ fn verdict(t: &ArtifactTarget, file: &Found, may_read: bool) -> Option<Verdict> 
         }
         Err(e) => {
             cache.remove(&file.key);
-            tracing::warn!(target = %t.target.name, path = %file.path.display(), error = %e, "cannot read backup file for its content check");
+            tracing::warn!(target = %t.target.name, path = %path_label(&file.path), error = %e, "cannot read backup file for its content check");
             None
         }
     }
@@ -288,79 +305,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The regular files a path names: a glob's matches, a directory's files (not recursive), or
-/// the file itself. A path that does not exist matches nothing; a directory that cannot be
-/// read is an error.
-fn expand(pattern: &str) -> Result<Vec<Found>, Error> {
-    let is_glob = pattern.contains(['*', '?', '[']);
-    let paths: Vec<PathBuf> = if is_glob {
-        let options = glob::MatchOptions {
-            require_literal_leading_dot: true,
-            ..Default::default()
-        };
-        let entries =
-            glob::glob_with(pattern, options).map_err(|e| Error::Config(e.to_string()))?;
-        let mut paths = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(p) => paths.push(p),
-                Err(e) => {
-                    let path = e.path().to_owned();
-                    return Err(Error::Read {
-                        path,
-                        source: e.into(),
-                    });
-                }
+/// The regular files a path names, by the one rule of [`sysgauge_common::fs::expand`], and the
+/// entries that could not be used. `Err` when the path itself cannot be looked at (the target
+/// is then down).
+fn expand(pattern: &str) -> Result<(Vec<Found>, Vec<FileError>), Error> {
+    let expansion = sysgauge_common::fs::expand(pattern, EXPAND_LIMIT)?;
+    let found = expansion
+        .files
+        .into_iter()
+        .map(|f| {
+            let meta = f.metadata;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0.0, |d| d.as_secs_f64());
+            let key = FileKey {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                len: meta.len(),
+                mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            };
+            Found {
+                path: f.path,
+                mtime,
+                len: meta.len(),
+                key,
             }
-        }
-        paths
-    } else {
-        let path = Path::new(pattern);
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => std::fs::read_dir(path)
-                .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect())
-                .map_err(|source| Error::Read {
-                    path: path.to_owned(),
-                    source,
-                })?,
-            Ok(_) => vec![path.to_owned()],
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        }
-    };
-    let mut found = Vec::with_capacity(paths.len());
-    for path in paths {
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            // Removed between listing and stat: a rotation in progress.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(Error::Read { path, source }),
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0.0, |d| d.as_secs_f64());
-        let key = FileKey {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        };
-        found.push(Found {
-            path,
-            mtime,
-            len: meta.len(),
-            key,
-        });
-    }
-    Ok(found)
+        })
+        .collect();
+    Ok((found, expansion.errors))
 }

@@ -176,7 +176,7 @@ impl TargetConfig {
                 let Some(path) = self.path.clone().filter(|p| !p.is_empty()) else {
                     return fail("kind = \"artifact\" needs `path` (a file or a glob)".into());
                 };
-                if let Err(e) = glob::Pattern::new(&path) {
+                if let Err(e) = sysgauge_common::fs::validate_pattern(&path) {
                     return fail(format!("`path` {path:?} is not a valid glob: {e}"));
                 }
                 let mut checks = self.checks.clone();

@@ -30,7 +30,9 @@ pub enum Verdict {
 
 /// Runs `checks` on the file at `path`. `Err` only when the file cannot be read at all.
 pub fn check_file(path: &Path, checks: &[Check]) -> io::Result<Verdict> {
-    let mut file = File::open(path)?;
+    // Checked to be a regular file before and after a non-blocking open: a FIFO swapped in
+    // since the path was expanded must not block the check thread forever.
+    let (mut file, _) = sysgauge_common::fs::open_regular(path)?;
     let (tail, len) = if checks.contains(&Check::Gzip) {
         match gunzip_tail(&mut file)? {
             Ok(found) => found,

@@ -21,6 +21,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A target's path cannot be looked at, or a file is not what it should be.
+    #[error(transparent)]
+    File(#[from] sysgauge_common::fs::FileError),
     /// systemd could not be asked about a unit.
     #[error("cannot read unit {unit} over D-Bus")]
     Dbus {
@@ -71,6 +74,7 @@ impl Error {
                 std::io::ErrorKind::PermissionDenied => "permission_denied",
                 _ => "read_failed",
             },
+            Error::File(e) => e.reason(),
             Error::Dbus { .. } => "dbus",
             Error::UnitNotLoaded { .. } => "unit_not_loaded",
             Error::Zfs { source } => match source.reason() {

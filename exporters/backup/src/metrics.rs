@@ -51,6 +51,11 @@ sysgauge_common::metric_families! {
         "Whether the newest matching file passes the target's content checks (1) or not (0); absent without checks or while a check is still running",
         ["target"],
     );
+    pub const ARTIFACT_FILE_ERRORS: Desc<3> = Desc::gauge(
+        "sysgauge_backup_artifact_file_errors",
+        "An entry of the target's path that cannot be used, set to 1, by reason (not_found, broken_symlink, not_regular_file, permission_denied, read_failed, too_many_entries); the target's other files are still reported",
+        ["target", "path", "reason"],
+    );
     pub const ARTIFACT_NEWEST_INFO: Desc<2> = Desc::info(
         "sysgauge_backup_artifact_newest_info",
         "The path of the newest matching file, always 1",

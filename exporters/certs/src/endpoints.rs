@@ -160,7 +160,7 @@ fn report(
             .ok()
     });
     let (bundle, bundle_label) = match (&own_bundle, &endpoint.ca_bundle) {
-        (Some(own), Some(path)) => (own.as_ref(), path.display().to_string()),
+        (Some(own), Some(path)) => (own.as_ref(), sysgauge_common::path_label(path)),
         _ => (system_roots, "system".to_owned()),
     };
     let verified = bundle.is_some_and(|b| {

@@ -10,15 +10,9 @@ use std::path::PathBuf;
 /// start-up, stop the exporter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read, or is not a regular file within the size limit.
+    #[error(transparent)]
+    File(#[from] sysgauge_common::fs::FileError),
     /// The file holds no certificate at all.
     #[error("{path}: no certificate found (neither a PEM CERTIFICATE block nor DER)")]
     NoCertificate {
@@ -90,11 +84,7 @@ impl Error {
     /// The stable `reason` label value of this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Read { source, .. } => match source.kind() {
-                std::io::ErrorKind::NotFound => "not_found",
-                std::io::ErrorKind::PermissionDenied => "permission_denied",
-                _ => "read_failed",
-            },
+            Error::File(e) => e.reason(),
             Error::NoCertificate { .. } => "no_certificate",
             Error::BadBlock { .. } => "bad_certificate",
             Error::CaBundle { .. } => "bad_ca_bundle",

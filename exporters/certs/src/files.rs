@@ -8,7 +8,12 @@ use std::{
 use async_trait::async_trait;
 use rustls_pki_types::UnixTime;
 use serde::Deserialize;
-use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
+use sysgauge_common::{
+    BoxError, Collector, MetricSet,
+    collector::error_chain,
+    fs::{CERTIFICATE_FILE_LIMIT, EXPAND_LIMIT},
+    path_label,
+};
 
 use crate::{
     error::Error,
@@ -22,7 +27,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct FileSource {
     /// Files, directories (their files, not recursive) and globs (`*`, `?`, `[...]`, and `**`
-    /// for any depth).
+    /// for any depth), expanded by the one rule of [`sysgauge_common::fs::expand`].
     pub paths: Vec<String>,
     /// A CA bundle (PEM or DER) that each file's chain must verify against, e.g. a private
     /// step-ca root. The first certificate of a file is the leaf, the others intermediates.
@@ -43,9 +48,9 @@ impl FileSource {
             });
         }
         for pattern in &self.paths {
-            glob::Pattern::new(pattern).map_err(|e| Error::Pattern {
+            sysgauge_common::fs::validate_pattern(pattern).map_err(|message| Error::Pattern {
                 pattern: pattern.clone(),
-                message: e.to_string(),
+                message,
             })?;
         }
         Ok(())
@@ -86,11 +91,11 @@ fn scan(sources: &[FileSource]) -> MetricSet {
         let ca = source.ca_bundle.as_deref().map(|path| {
             CaBundle::load(path).inspect_err(|e| {
                 tracing::warn!(error = %error_chain(e), "CA bundle unusable; chains of this source are reported as not verified");
-                set.add(&FILE_ERRORS, [path.display().to_string(), e.reason().into()], 1.0);
+                set.add(&FILE_ERRORS, [path_label(path), e.reason().into()], 1.0);
             })
         });
         for pattern in &source.paths {
-            let files = expand(pattern);
+            let files = expand(&mut set, pattern);
             if files.is_empty() {
                 tracing::warn!(source = %pattern, "the path pattern matched no file");
             }
@@ -110,45 +115,18 @@ fn scan(sources: &[FileSource]) -> MetricSet {
     set
 }
 
-/// The files a pattern names: a glob's matches, a directory's files, or the path itself (so
-/// that a missing file is reported as such rather than ignored).
-fn expand(pattern: &str) -> Vec<PathBuf> {
-    let is_glob = pattern.contains(['*', '?', '[']);
-    let mut files: Vec<PathBuf> = if is_glob {
-        let options = glob::MatchOptions {
-            require_literal_leading_dot: true,
-            ..Default::default()
-        };
-        match glob::glob_with(pattern, options) {
-            Ok(paths) => paths
-                .filter_map(|entry| match entry {
-                    Ok(path) => Some(path),
-                    Err(e) => {
-                        tracing::warn!(path = %e.path().display(), error = %e.error(), "cannot read while expanding a pattern");
-                        None
-                    }
-                })
-                .filter(|p| p.is_file())
-                .collect(),
-            Err(_) => Vec::new(), // rejected by FileSource::validate at start-up
-        }
-    } else if Path::new(pattern).is_dir() {
-        match std::fs::read_dir(pattern) {
-            Ok(entries) => entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect(),
-            Err(e) => {
-                tracing::warn!(path = pattern, error = %e, "cannot list directory");
-                Vec::new()
-            }
-        }
-    } else {
-        vec![PathBuf::from(pattern)]
+/// The regular files a pattern names (see [`sysgauge_common::fs::expand`] for the rule).
+/// Every entry that is not a readable regular file (a dangling link, a FIFO, an unreadable
+/// directory, a missing path) becomes a `sysgauge_cert_file_errors` series and a log line.
+fn expand(set: &mut MetricSet, pattern: &str) -> Vec<PathBuf> {
+    let (files, errors) = match sysgauge_common::fs::expand(pattern, EXPAND_LIMIT) {
+        Ok(expansion) => (expansion.files, expansion.errors),
+        Err(e) => (Vec::new(), vec![e]),
     };
-    files.sort();
-    files
+    for e in errors {
+        report_problems(set, &e.path.clone(), &[Error::File(e)]);
+    }
+    files.into_iter().map(|f| f.path).collect()
 }
 
 /// What a source checks each of its files against.
@@ -160,35 +138,27 @@ struct Checks<'a> {
 
 /// Reports one file; every problem becomes a log line and a `sysgauge_cert_file_errors` count.
 fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
-    let shown = path.display().to_string();
+    let shown = path_label(path);
     let mut problems = Vec::new();
-    match read_regular_file(path) {
+    match sysgauge_common::fs::read(path, CERTIFICATE_FILE_LIMIT) {
         Ok(data) => report_certificates(set, path, &shown, &data, checks, &mut problems),
-        Err(source) => problems.push(Error::Read {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(e) => problems.push(Error::File(e)),
     }
+    report_problems(set, path, &problems);
+}
+
+/// Each problem of a file becomes a log line naming it; their count by reason a
+/// `sysgauge_cert_file_errors` series.
+fn report_problems(set: &mut MetricSet, path: &Path, problems: &[Error]) {
+    let shown = path_label(path);
     let mut counts: BTreeMap<&'static str, u32> = BTreeMap::new();
-    for e in &problems {
+    for e in problems {
         tracing::warn!(path = %shown, reason = e.reason(), error = %error_chain(e), "certificate file problem");
         *counts.entry(e.reason()).or_default() += 1;
     }
     for (reason, count) in counts {
         set.add(&FILE_ERRORS, [shown.as_str(), reason], f64::from(count));
     }
-}
-
-/// Reads a regular file. Opening a FIFO blocks until a writer appears and a device may never
-/// end, so anything else is refused before it is opened.
-fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    std::fs::read(path)
 }
 
 fn report_certificates(
@@ -256,7 +226,7 @@ fn report_certificates(
         };
         set.add(
             &CHAIN_VERIFIED,
-            [shown.to_owned(), bundle.display().to_string()],
+            [shown.to_owned(), path_label(bundle)],
             if verified { 1.0 } else { 0.0 },
         );
     }
@@ -269,11 +239,11 @@ fn report_certificates(
         match key_matches(&leaf.der, &key_path) {
             Ok(matches) => {
                 if !matches {
-                    tracing::warn!(path = %shown, key = %key_path.display(), "the private key does not belong to the certificate");
+                    tracing::warn!(path = %shown, key = %path_label(&key_path), "the private key does not belong to the certificate");
                 }
                 set.add(
                     &KEY_MATCH,
-                    [shown.to_owned(), key_path.display().to_string()],
+                    [shown.to_owned(), path_label(&key_path)],
                     if matches { 1.0 } else { 0.0 },
                 );
             }

@@ -27,7 +27,8 @@ impl CaBundle {
             path: path.to_owned(),
             message,
         };
-        let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let data = sysgauge_common::fs::read(path, sysgauge_common::fs::CERTIFICATE_FILE_LIMIT)
+            .map_err(|e| err(e.problem.to_string()))?;
         let mut anchors = Vec::new();
         for block in x509::read_certificates(&data) {
             let cert = block.map_err(|b| {
@@ -119,7 +120,11 @@ pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<bo
         path: key_path.to_owned(),
         message,
     };
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| err(e.to_string()))?;
+    // Read through the bounded reader: a FIFO or /dev/zero as `key` is refused at once instead
+    // of blocking the collection of every source.
+    let pem = sysgauge_common::fs::read(key_path, sysgauge_common::fs::KEY_FILE_LIMIT)
+        .map_err(|e| err(e.problem.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| err(e.to_string()))?;
     let provider = provider();
     let signing_key = provider
         .key_provider

@@ -371,6 +371,121 @@ QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
         );
     }
 
+    /// Inputs that once broke, or sit on an edge of, the PEM scanner; kept as regression cases
+    /// beside the property tests below.
+    #[test]
+    fn regression_seeds() {
+        for input in [
+            &b"-----BEGIN -----\n-----END -----\n"[..],
+            b"-----BEGIN CERTIFICATE-----",
+            b"-----BEGIN CERTIFICATE-----\r\n\r\n-----END CERTIFICATE-----\r\n",
+            b"-----BEGIN CERTIFICATE----------END CERTIFICATE-----",
+            b"-----BEGIN CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            b"\xff-----BEGIN CERTIFICATE-----\n",
+            b"\x30\x82\xff\xff",
+            b"\x30\x80\x00\x00",
+            b"\x30",
+            b"",
+        ] {
+            for block in read_certificates(input) {
+                assert!(block.is_err(), "{input:?} gave a certificate");
+            }
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn block(label: &str, body: &str) -> String {
+            format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Any bytes: no panic, and every error names a block that exists.
+            #[test]
+            fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let blocks = read_certificates(&data);
+                for (i, b) in blocks.iter().enumerate() {
+                    if let Err(bad) = b {
+                        prop_assert!(bad.line >= 1);
+                        prop_assert!(bad.block >= i);
+                    }
+                }
+            }
+
+            /// Text made of PEM-looking lines in any order: no panic, at most one result per
+            /// BEGIN line.
+            #[test]
+            fn pem_like_lines_never_panic(lines in proptest::collection::vec(prop_oneof![
+                Just("-----BEGIN CERTIFICATE-----".to_owned()),
+                Just("-----END CERTIFICATE-----".to_owned()),
+                Just("-----BEGIN PRIVATE KEY-----".to_owned()),
+                Just("-----END PRIVATE KEY-----".to_owned()),
+                Just("MIIBTDCB8qADAgECAgQSNKvNMAoG".to_owned()),
+                "[A-Za-z0-9+/=]{0,80}",
+                ".{0,40}",
+            ], 0..40)) {
+                let text = lines.join("\n");
+                let begins = lines.iter().filter(|l| l.starts_with("-----BEGIN ")).count();
+                prop_assert!(read_certificates(text.as_bytes()).len() <= begins);
+            }
+
+            /// Garbage blocks of other types between certificates change nothing: the good
+            /// certificates are found, in order, whatever surrounds them.
+            #[test]
+            fn other_blocks_and_noise_do_not_disturb_certificates(
+                noise in proptest::collection::vec(prop_oneof![
+                    "[ -~]{0,60}".prop_map(|t| format!("{t}\n")),
+                    "[A-Za-z0-9+/]{0,64}".prop_map(|b| block("PRIVATE KEY", &b)),
+                    "[A-Za-z0-9+/]{0,64}".prop_map(|b| block("X509 CRL", &b)),
+                ], 0..6),
+                certs in 1usize..4,
+            ) {
+                let mut text = String::new();
+                for i in 0..certs {
+                    if let Some(n) = noise.get(i) {
+                        // Free text must not hold a marker of its own (an unclosed BEGIN
+                        // rightly swallows what follows).
+                        if n.starts_with("-----BEGIN ") || !n.contains("-----") {
+                            text.push_str(n);
+                        }
+                    }
+                    text.push_str(CERT);
+                }
+                let blocks = read_certificates(text.as_bytes());
+                let good: Vec<_> = blocks.iter().filter_map(|b| b.as_ref().ok()).collect();
+                prop_assert_eq!(good.len(), certs);
+                prop_assert!(good.iter().all(|c| c.serial == "1234ABCD"));
+            }
+
+            /// Cutting a valid PEM file anywhere never yields a wrong certificate: either the
+            /// whole certificate or an error.
+            #[test]
+            fn truncation_gives_the_certificate_or_an_error(cut in 0usize..CERT.len()) {
+                for c in read_certificates(&CERT.as_bytes()[..cut]).into_iter().flatten() {
+                    prop_assert_eq!(c.serial, "1234ABCD");
+                }
+            }
+
+            /// Flipping one byte of the DER encoding: no panic, and any certificate still read
+            /// is read from the whole input.
+            #[test]
+            fn mutated_der_never_panics(at in 0usize..336, byte in any::<u8>()) {
+                let der = read_certificates(CERT.as_bytes()).remove(0).unwrap().der.to_vec();
+                let mut mutated = der.clone();
+                let at = at % mutated.len();
+                mutated[at] = byte;
+                for c in read_certificates(&mutated).into_iter().flatten() {
+                    prop_assert_eq!(c.der.len(), mutated.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn serials() {
         assert_eq!(serial_hex(&[0x00, 0x8f, 0x01]), "8F01");

@@ -156,7 +156,7 @@ impl Inner {
     fn absent(&self, absence: session::Absence) -> MetricSet {
         let library = self.options.library.as_ref().map_or_else(
             || session::DEFAULT_LIBRARY.to_owned(),
-            |p| p.display().to_string(),
+            |p| sysgauge_common::path_label(p),
         );
         let message = match absence {
             session::Absence::LibraryNotFound => {

@@ -87,9 +87,26 @@ pub fn validate_library(path: &Path) -> Result<(), Error> {
 
 /// Loads the library and initialises NVML.
 pub fn open(library: Option<&PathBuf>) -> Result<Opened, Error> {
-    let name = library.map_or_else(|| DEFAULT_LIBRARY.to_owned(), |p| p.display().to_string());
+    let name = library.map_or_else(
+        || DEFAULT_LIBRARY.to_owned(),
+        |p| sysgauge_common::path_label(p),
+    );
     let mut builder = Nvml::builder();
     if let Some(path) = library {
+        // dlopen() opens and reads what it is given: a FIFO blocks it forever, a device may
+        // never end. A path (not a bare name for the linker to search) must be a regular file,
+        // symbolic links followed; a missing one is left to dlopen, which reports it as absent.
+        if path.is_absolute() {
+            match sysgauge_common::fs::check_regular(path, None) {
+                Err(e) if !matches!(e.problem, sysgauge_common::fs::FileProblem::NotFound) => {
+                    return Err(Error::Load {
+                        library: name,
+                        message: e.problem.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
         builder.lib_path(path.as_os_str());
     }
     match builder.init() {

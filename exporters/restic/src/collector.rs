@@ -15,7 +15,12 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
-use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain, deadline};
+use sysgauge_common::{
+    BoxError, Collector, MetricSet,
+    collector::error_chain,
+    deadline,
+    fs::{FileProblem, SECRET_FILE_LIMIT, check_regular},
+};
 use tokio::time::Instant;
 
 use crate::{
@@ -231,10 +236,40 @@ fn folder_is_empty(folder: &std::path::Path) -> bool {
     std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none())
 }
 
+/// Checks the files restic will read for the password and the repository location before
+/// restic is started: a FIFO there would hold restic until its deadline, a device or a huge file
+/// would be read whole. Each must be a regular file of at most [`SECRET_FILE_LIMIT`] bytes.
+fn check_input_files(restic: &restic::Restic) -> Result<(), Error> {
+    for (key, value) in &restic.env {
+        let password = match key.as_str() {
+            "RESTIC_PASSWORD_FILE" => true,
+            "RESTIC_REPOSITORY_FILE" => false,
+            _ => continue,
+        };
+        match check_regular(std::path::Path::new(value), Some(SECRET_FILE_LIMIT)) {
+            // A missing file is left to restic, which reports it in its own words.
+            Err(e) if !matches!(e.problem, FileProblem::NotFound) => {
+                return Err(if password {
+                    Error::PasswordUnavailable {
+                        message: format!("password file {e}"),
+                    }
+                } else {
+                    Error::RepositoryMissing {
+                        message: format!("repository file {e}"),
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
     // The repository's own timeout, cut to what the collection has left.
     let (deadline, timeout) = deadline::within_described(repo.timeout);
     let r = &repo.restic;
+    check_input_files(r)?;
 
     let out = r.run("snapshots", &[], deadline, &timeout).await?;
     let snapshots: Vec<Snapshot> =
@@ -398,27 +433,33 @@ fn finish<T>(state: &Mutex<SlowState<T>>, result: Finished<T>) {
 async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
     let started = Instant::now();
     let (until, timeout) = deadline::within_described(slow.timeout);
-    let result = repo
-        .restic
-        .run("stats", &["--mode", "raw-data"], until, &timeout)
-        .await
-        .and_then(|out| {
-            find_json::<Stats>(&out.stdout).map_err(|message| Error::InvalidOutput {
-                command: "stats",
-                message,
-            })
-        });
+    let result = match check_input_files(&repo.restic) {
+        Err(e) => Err(e),
+        Ok(()) => repo
+            .restic
+            .run("stats", &["--mode", "raw-data"], until, &timeout)
+            .await
+            .and_then(|out| {
+                find_json::<Stats>(&out.stdout).map_err(|message| Error::InvalidOutput {
+                    command: "stats",
+                    message,
+                })
+            }),
+    };
     finished(repo, "stats", started, result)
 }
 
 async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
     let started = Instant::now();
     let (until, timeout) = deadline::within_described(slow.timeout);
-    let result = repo
-        .restic
-        .run("check", &[], until, &timeout)
-        .await
-        .map(|_| ());
+    let result = match check_input_files(&repo.restic) {
+        Err(e) => Err(e),
+        Ok(()) => repo
+            .restic
+            .run("check", &[], until, &timeout)
+            .await
+            .map(|_| ()),
+    };
     finished(repo, "check", started, result)
 }
 

@@ -134,7 +134,10 @@ impl RepositoryConfig {
                             .into(),
                 })?;
                 // Redact the location from restic's messages, if the file can be read now.
-                if let Ok(text) = std::fs::read_to_string(file) {
+                if let Ok(text) = sysgauge_common::fs::read_to_string(
+                    file,
+                    sysgauge_common::fs::SECRET_FILE_LIMIT,
+                ) {
                     let location = text.trim().to_owned();
                     if !location.is_empty() {
                         redactions.push((location, name.clone()));
@@ -282,10 +285,11 @@ fn local_path(location: &str) -> Option<PathBuf> {
 /// allowed, and a value may be wrapped in single or double quotes. Errors name the line, never
 /// its value.
 pub fn read_environment_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::EnvironmentFile {
-        path: path.to_owned(),
-        message: format!("cannot read: {e}"),
-    })?;
+    let text = sysgauge_common::fs::read_to_string(path, sysgauge_common::fs::SECRET_FILE_LIMIT)
+        .map_err(|e| Error::EnvironmentFile {
+            path: path.to_owned(),
+            message: format!("cannot read: {}", e.problem),
+        })?;
     parse_environment(&text).map_err(|message| Error::EnvironmentFile {
         path: path.to_owned(),
         message,
