@@ -31,10 +31,12 @@ pub mod collector;
 pub mod config;
 pub mod encode;
 pub mod error;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod run;
 pub mod serve;
+pub mod sync;
 pub mod textfile;
 pub mod web_config;
 
