@@ -23,10 +23,9 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::{
-    lock,
-    watch::{Seen, UnitChanges},
-};
+use sysgauge_common::sync::lock;
+
+use crate::watch::{Seen, UnitChanges};
 use zbus::zvariant::{
     Endian,
     serialized::{Context, Data},
