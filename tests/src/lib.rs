@@ -566,3 +566,46 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
 }
+
+/// The release build of the workspace binary `name` (`sysgauge-certs`, ...), built once per test
+/// process with `cargo build --release --workspace --bins`: what users run, with the release
+/// profile's panic strategy, optimisations and overflow checks, not the test profile's.
+pub fn release_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        cargo_release(&["--workspace", "--bins"]);
+        *built = true;
+    }
+    let binary = release_dir().join(name);
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    binary
+}
+
+/// The release build of the example `example` of `package`, for behaviour of the release
+/// profile that no shipped binary can be made to show on purpose (a panicking collector).
+pub fn release_example(package: &str, example: &str) -> PathBuf {
+    cargo_release(&["-p", package, "--example", example]);
+    let binary = release_dir().join("examples").join(example);
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    binary
+}
+
+fn release_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| units::workspace_root().join("target"))
+        .join("release")
+}
+
+fn cargo_release(args: &[&str]) {
+    let out = run(Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--release", "--locked"])
+        .args(args)
+        .current_dir(units::workspace_root()));
+    assert!(
+        out.status.success(),
+        "cargo build --release {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
