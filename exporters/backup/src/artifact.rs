@@ -23,7 +23,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use sysgauge_common::{BoxError, Collector, MetricSet};
+use sysgauge_common::{BoxError, Collector, MetricSet, sync::lock};
 
 use crate::{
     config::{Check, Source, Target},
@@ -135,7 +135,7 @@ impl Collector for ArtifactsCollector {
         for (t, task) in self.targets.iter().zip(tasks) {
             let report = task
                 .await
-                .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))
+                .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))
                 .and_then(|r| r);
             report_artifact(&mut set, &t.target, &report);
         }
@@ -149,7 +149,7 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
     let cached_only = |t: Arc<ArtifactTarget>| async move {
         tokio::task::spawn_blocking(move || evaluate(&t, false))
             .await
-            .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))?
     };
     if t.busy.swap(true, Ordering::SeqCst) {
         tracing::debug!(target = %t.target.name, "a content check is still running; reporting from the cache");
@@ -175,7 +175,7 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
     }
     match tokio::time::timeout(deadline, rx).await {
         Ok(Ok(report)) => report,
-        Ok(Err(_)) => Err(Error::Config("the check thread panicked".into())),
+        Ok(Err(_)) => Err(Error::Internal("the check thread panicked".into())),
         Err(_) => {
             tracing::warn!(target = %t.target.name, deadline = ?deadline, "content checks still running after the deadline; reporting from the cache");
             cached_only(t).await
@@ -284,10 +284,6 @@ fn verdict(t: &ArtifactTarget, file: &Found, may_read: bool) -> Option<Verdict> 
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The regular files a path names: a glob's matches, a directory's files (not recursive), or
 /// the file itself. A path that does not exist matches nothing; a directory that cannot be
 /// read is an error.
@@ -299,7 +295,7 @@ fn expand(pattern: &str) -> Result<Vec<Found>, Error> {
             ..Default::default()
         };
         let entries =
-            glob::glob_with(pattern, options).map_err(|e| Error::Config(e.to_string()))?;
+            glob::glob_with(pattern, options).map_err(|e| Error::Internal(format!("glob: {e}")))?;
         let mut paths = Vec::new();
         for entry in entries {
             match entry {

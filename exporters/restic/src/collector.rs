@@ -15,7 +15,7 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
-use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
+use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain, sync::lock};
 use tokio::time::Instant;
 
 use crate::{
@@ -375,11 +375,6 @@ async fn run_slow(state: &Arc<RepoState>, mode: SlowMode) {
             }
         }
     }
-}
-
-/// The state of a slow operation, locked; a panic elsewhere leaves it valid.
-fn lock<T>(state: &Mutex<SlowState<T>>) -> std::sync::MutexGuard<'_, SlowState<T>> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Marks the operation as running if it is due and not running; true when the caller runs it.
