@@ -535,4 +535,60 @@ mod tests {
         let err = check_unique(&[r.clone(), r], &at).unwrap_err().to_string();
         assert!(err.contains("repositories[1].name"), "{err}");
     }
+
+    /// Property-based tests of the environment-file parser, whose input may hold secrets.
+    mod environment_properties {
+        use proptest::prelude::*;
+
+        use super::super::parse_environment;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            /// Any text: no panic, and an error never quotes a value (what follows `=`).
+            #[test]
+            fn errors_never_quote_a_value(
+                lines in proptest::collection::vec(
+                    ("[ -~\\t]{0,12}", prop::option::of("[A-Za-z0-9\"' #=]{0,12}")),
+                    0..8,
+                ),
+            ) {
+                let secret = "s3cr3tV4lue";
+                let text: String = lines
+                    .iter()
+                    .map(|(key, value)| match value {
+                        Some(v) => format!("{key}={v}{secret}{v}\n"),
+                        None => format!("{key}\n"),
+                    })
+                    .collect();
+                if let Err(message) = parse_environment(&text) {
+                    prop_assert!(!message.contains(secret), "{message}");
+                    prop_assert!(message.starts_with("line "), "{message}");
+                }
+            }
+
+            /// A well-formed file gives back exactly its variables, quoted or not.
+            #[test]
+            fn well_formed_files_round_trip(
+                vars in proptest::collection::vec(
+                    ("[A-Z_][A-Z0-9_]{0,10}", "[!-~&&[^\"'#]]([ -~&&[^\"']]{0,10}[!-~&&[^\"']])?", 0usize..4),
+                    0..6,
+                ),
+            ) {
+                let text: String = vars
+                    .iter()
+                    .map(|(k, v, style)| match style {
+                        0 => format!("{k}={v}\n"),
+                        1 => format!("export {k}=\"{v}\"\n"),
+                        2 => format!("  {k} = '{v}'  \n"),
+                        _ => format!("# comment\n\n{k}={v}\n"),
+                    })
+                    .collect();
+                let parsed = parse_environment(&text).unwrap();
+                let expected: Vec<(String, String)> =
+                    vars.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+                prop_assert_eq!(parsed, expected);
+            }
+        }
+    }
 }
