@@ -191,14 +191,16 @@ impl RepositoryConfig {
             env.push(("RESTIC_PASSWORD_FILE".into(), dir.join(credential).into()));
         }
         if let Some(file) = &self.environment_file {
-            for (key, value) in read_environment_file(file)? {
+            // Named by the key that points at the file, as well as the file and its line.
+            let in_key = |e: Error| bad("environment_file", e.to_string());
+            for (key, value) in read_environment_file(file).map_err(in_key)? {
                 if FORBIDDEN_IN_ENV_FILE.contains(&key.as_str()) {
-                    return Err(Error::EnvironmentFile {
+                    return Err(in_key(Error::EnvironmentFile {
                         path: file.clone(),
                         message: format!(
                             "{key} may not be set here; use the repository and password_* keys"
                         ),
-                    });
+                    }));
                 }
                 env.push((key, value.into()));
             }
