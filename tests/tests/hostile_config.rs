@@ -16,7 +16,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sysgauge_testkit::{free_port, release_binary, tempfile, units::workspace_root};
+use sysgauge_testkit::{free_port, tempfile, units::workspace_root};
+
+/// The release build of `name`, one of this workspace's binaries.
+fn release_binary(name: &str) -> PathBuf {
+    sysgauge_testkit::release_binary(name).expect("a binary of this workspace")
+}
 
 const BINARIES: [&str; 5] = [
     "sysgauge-backup",
