@@ -10,10 +10,12 @@
 //! Every value here is optional so that the configuration file can supply it; a flag that is
 //! given wins over the file.
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
+
+use crate::limits::{MaxRequests, Timeout};
 
 /// Flags shared by every binary and every command.
 #[derive(Clone, Debug, Default, Args)]
@@ -32,9 +34,9 @@ pub struct GlobalArgs {
     pub log_format: Option<LogFormat>,
 
     /// Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as
-    /// failed and the others still answer [default: 10s].
-    #[arg(long = "collector.timeout", global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub collector_timeout: Option<Duration>,
+    /// failed and the others still answer; 1ms to 1day [default: 10s].
+    #[arg(long = "collector.timeout", global = true, value_name = "DURATION")]
+    pub collector_timeout: Option<Timeout>,
 }
 
 /// How to run.
@@ -83,9 +85,9 @@ pub struct ServeArgs {
     pub systemd_socket: bool,
 
     /// Most requests served at once; one over the limit waits up to 1s for a slot, then gets
-    /// 503; 0 means no limit [default: 40].
+    /// 503; 0 means no limit; at most 10000 [default: 40].
     #[arg(long = "web.max-requests", value_name = "N")]
-    pub max_requests: Option<usize>,
+    pub max_requests: Option<MaxRequests>,
 }
 
 /// A log level, as in the Go exporters.

@@ -6,8 +6,9 @@
 //! not silently fall back to a default. Flags given on the command line override the file.
 
 use std::{
+    fmt,
     path::{Path, PathBuf},
-    time::Duration,
+    sync::Arc,
 };
 
 use serde::{Deserialize, de::DeserializeOwned};
@@ -15,6 +16,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use crate::{
     cli::{LogFormat, LogLevel},
     error::Error,
+    limits::{MaxRequests, Timeout},
 };
 
 /// `[web]`: the HTTP server of `serve`. Each key mirrors a `--web.*` flag.
@@ -30,7 +32,7 @@ pub struct WebSection {
     /// Use the sockets passed by systemd socket activation (`--web.systemd-socket`).
     pub systemd_socket: Option<bool>,
     /// The most requests served at once; 0 for no limit (`--web.max-requests`).
-    pub max_requests: Option<usize>,
+    pub max_requests: Option<MaxRequests>,
 }
 
 /// `[log]`: logging (`--log.level`, `--log.format`).
@@ -48,8 +50,7 @@ pub struct LogSection {
 #[serde(deny_unknown_fields)]
 pub struct CollectorSection {
     /// The deadline of each collector, e.g. "10s" (`--collector.timeout`).
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
 }
 
 /// `[textfile]`: where `textfile` writes.
@@ -79,6 +80,10 @@ pub struct CommonConfig {
 pub trait ExporterConfig: DeserializeOwned + Default {
     /// The shared sections.
     fn common(&self) -> CommonConfig;
+    /// The file it was read from, which names keys in errors found after parsing.
+    fn source(&self) -> &ConfigSource;
+    /// Records the file it was read from; called by [`load`] and [`parse`].
+    fn set_source(&mut self, source: ConfigSource);
 }
 
 /// Declares an exporter's configuration struct: the shared sections plus the exporter's own
@@ -115,6 +120,9 @@ macro_rules! exporter_config {
             #[serde(default)]
             pub textfile: $crate::config::TextfileSection,
             $($(#[$fmeta])* #[serde(default)] $fvis $field: $ty,)*
+            /// The file this was read from, to name file, line and key in errors.
+            #[serde(skip)]
+            pub source: $crate::config::ConfigSource,
         }
 
         impl $crate::config::ExporterConfig for $name {
@@ -125,6 +133,14 @@ macro_rules! exporter_config {
                     collector: self.collector.clone(),
                     textfile: self.textfile.clone(),
                 }
+            }
+
+            fn source(&self) -> &$crate::config::ConfigSource {
+                &self.source
+            }
+
+            fn set_source(&mut self, source: $crate::config::ConfigSource) {
+                self.source = source;
             }
         }
     };
@@ -146,10 +162,160 @@ pub fn load<C: ExporterConfig>(path: Option<&Path>) -> Result<C, Error> {
 
 /// Parses configuration text; `path` is only used in error messages.
 pub fn parse<C: ExporterConfig>(path: &Path, text: &str) -> Result<C, Error> {
-    toml::from_str(text).map_err(|e| Error::ConfigInvalid {
+    let mut config: C = toml::from_str(text).map_err(|e| Error::ConfigInvalid {
         path: path.to_owned(),
         message: describe_toml_error(text, &e),
+    })?;
+    config.set_source(ConfigSource {
+        file: Some(Arc::new((path.to_owned(), text.to_owned()))),
+    });
+    Ok(config)
+}
+
+/// The configuration file a configuration was read from, if any: it turns a key path such as
+/// `repositories[1].timeout` into the file and line where the key is written, for errors that
+/// are only found after parsing (a bad URL, an invalid glob, two settings that conflict).
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSource {
+    file: Option<Arc<(PathBuf, String)>>,
+}
+
+impl ConfigSource {
+    /// Where `key` is set: file and line when it (or, failing that, the nearest table above
+    /// it) is written in the file.
+    ///
+    /// `key` is a dotted path with array indexes counted from 0: `collector.timeout`,
+    /// `repositories[2].password_file`, `endpoints[0].url`.
+    pub fn origin(&self, key: &str) -> Origin {
+        let (file, line) = match &self.file {
+            Some(file) => (Some(file.0.clone()), locate(&file.1, key)),
+            None => (None, None),
+        };
+        Origin::Key {
+            file,
+            line,
+            key: key.to_owned(),
+        }
+    }
+
+    /// A [`SettingError`] for `key`, located in the file.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> SettingError {
+        SettingError {
+            origin: self.origin(key),
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based line at which `key` is written in `text`, or the line of the deepest table on
+/// its path that is written; `None` when not even the first part is in the file.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let mut found: Option<usize> = None;
+    let mut parts = key_parts(key).peekable();
+    while let Some((name, indexes)) = parts.next() {
+        let Some((k, mut value)) = table.iter().find(|(k, _)| k.get_ref() == name) else {
+            break;
+        };
+        // A key's own line, except for an array of tables, where each element's header is
+        // the better place.
+        found = Some(k.span().start);
+        for index in indexes {
+            let toml::de::DeValue::Array(items) = value.get_ref() else {
+                return found.map(|at| line_of(text, at));
+            };
+            let Some(item) = items.get(index) else {
+                return found.map(|at| line_of(text, at));
+            };
+            found = Some(item.span().start);
+            value = item;
+        }
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) if parts.peek().is_some() => table = inner,
+            _ => break,
+        }
+    }
+    found.map(|at| line_of(text, at))
+}
+
+/// `a[1][2].b` → `("a", [1, 2])`, `("b", [])`.
+fn key_parts(key: &str) -> impl Iterator<Item = (&str, Vec<usize>)> {
+    key.split('.').map(|part| {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        let indexes = rest
+            .split('[')
+            .filter_map(|i| i.trim_end_matches(']').parse().ok())
+            .collect();
+        (name, indexes)
     })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Where a setting was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag, without its dashes: `collector.timeout`.
+    Flag(String),
+    /// A key of the configuration file.
+    Key {
+        /// The file, when one was read.
+        file: Option<PathBuf>,
+        /// The line of the key, when it is written in the file.
+        line: Option<usize>,
+        /// The dotted key path, e.g. `repositories[1].timeout`.
+        key: String,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "--{flag}"),
+            Origin::Key {
+                file: Some(file),
+                line: Some(line),
+                key,
+            } => write!(f, "{}:{line}: {key}", file.display()),
+            Origin::Key {
+                file: Some(file),
+                line: None,
+                key,
+            } => write!(f, "{}: {key}", file.display()),
+            Origin::Key {
+                file: None, key, ..
+            } => write!(f, "{key}"),
+        }
+    }
+}
+
+/// A setting with a bad value, found after parsing: the one error shape for every exporter's
+/// semantic configuration errors. Its message starts with the flag (`--endpoint`) or the file,
+/// line and key (`/etc/sysgauge/certs.toml:12: endpoints[1].url`).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct SettingError {
+    /// The flag or key.
+    pub origin: Origin,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SettingError {
+    /// An error in the flag `--flag` (given without dashes).
+    pub fn flag(flag: &str, message: impl Into<String>) -> Self {
+        Self {
+            origin: Origin::Flag(flag.trim_start_matches('-').to_owned()),
+            message: message.into(),
+        }
+    }
 }
 
 /// "line L, column C, in [table] `the line`: message", so the reader sees the key.
@@ -209,9 +375,12 @@ directory = "/var/lib/node_exporter"
         )
         .unwrap();
         assert_eq!(c.paths, ["/a", "/b/**/*.pem"]);
-        assert_eq!(c.collector.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            c.collector.timeout.map(Timeout::get),
+            Some(std::time::Duration::from_millis(2500))
+        );
         assert_eq!(c.log.level, Some(LogLevel::Debug));
-        assert_eq!(c.web.max_requests, Some(5));
+        assert_eq!(c.web.max_requests.map(MaxRequests::get), Some(5));
     }
 
     #[test]
@@ -229,6 +398,68 @@ directory = "/var/lib/node_exporter"
         assert!(err.contains("timeout"), "{err}");
         let err = parse_test("[log]\nlevel = \"loud\"\n").unwrap_err();
         assert!(err.contains("line 2") && err.contains("loud"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_line_and_key() {
+        let err = parse_test("[collector]\n\ntimeout = \"9999999999h\"\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("timeout"), "{err}");
+        assert!(err.contains("out of range"), "{err}");
+        let err = parse_test("[web]\nmax_requests = 99999999999\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("max_requests"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_file_line_and_key() {
+        let text = "paths = [\"/a\"]\n\n[[files]]\nx = 1\n\n[[files]]\n# c\nurl = \"bad\"\n[web]\nlisten_addresses = []\n";
+        let path = Path::new("/etc/t.toml");
+        let source = ConfigSource {
+            file: Some(Arc::new((path.to_owned(), text.to_owned()))),
+        };
+        let e = source.error("files[1].url", "bad URL").to_string();
+        assert_eq!(e, "/etc/t.toml:8: files[1].url: bad URL");
+        // A key not written falls back to its table; an index too large to the array.
+        assert_eq!(
+            source.error("files[0].url", "m").to_string(),
+            "/etc/t.toml:3: files[0].url: m"
+        );
+        assert_eq!(
+            source.error("files[7].url", "m").to_string(),
+            "/etc/t.toml:3: files[7].url: m"
+        );
+        assert_eq!(
+            source.error("web.listen_addresses", "m").to_string(),
+            "/etc/t.toml:10: web.listen_addresses: m"
+        );
+        assert_eq!(
+            source.error("nothere", "m").to_string(),
+            "/etc/t.toml: nothere: m"
+        );
+        assert_eq!(
+            ConfigSource::default().error("a.b", "m").to_string(),
+            "a.b: m"
+        );
+        assert_eq!(
+            SettingError::flag("--endpoint", "m").to_string(),
+            "--endpoint: m"
+        );
+        // Inline tables and arrays of inline tables too.
+        let text = "files = [{ url = \"a\" },\n  { url = \"b\" }]\n";
+        let source = ConfigSource {
+            file: Some(Arc::new((path.to_owned(), text.to_owned()))),
+        };
+        assert_eq!(
+            source.origin("files[1].url").to_string(),
+            "/etc/t.toml:2: files[1].url"
+        );
+        let parsed: TestConfig = parse(path, "paths = [\"/x\"]\n").unwrap();
+        assert_eq!(
+            parsed.source.origin("paths").to_string(),
+            "/etc/t.toml:1: paths"
+        );
     }
 
     #[test]

@@ -47,7 +47,14 @@ impl Format {
             for param in parts {
                 match param.split_once('=') {
                     Some((k, v)) if k.trim().eq_ignore_ascii_case("q") => {
-                        q = v.trim().parse().unwrap_or(0.0);
+                        // RFC 9110: a q-value is 0 to 1; anything else (NaN, inf, 2) is
+                        // read as 0 rather than allowed to outbid every valid preference.
+                        q = v
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|q: &f32| (0.0..=1.0).contains(q))
+                            .unwrap_or(0.0);
                     }
                     Some((k, v)) if k.trim().eq_ignore_ascii_case("version") => {
                         version = Some(v.trim().to_owned());

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::config::SettingError;
+
 /// Everything that can go wrong in the shared machinery.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,14 +24,10 @@ pub enum Error {
         /// What is wrong and where, as the TOML or YAML parser reports it.
         message: String,
     },
-    /// A setting from the command line or the configuration file has a bad value.
-    #[error("invalid setting {key}: {message}")]
-    Setting {
-        /// The flag or key.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
+    /// A setting from the command line or the configuration file has a bad value; the message
+    /// names the flag, or the file, line and key.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// The textfile could not be written; the previous file, if any, is untouched.
     #[error("cannot write textfile {path}")]
     Textfile {
@@ -136,5 +134,12 @@ impl Error {
             Error::ProcessIo { .. } => "read_failed",
             _ => "error",
         }
+    }
+}
+
+impl Error {
+    /// A bad value of the flag `--flag` (or of the key that mirrors it).
+    pub fn setting(flag: &str, message: impl Into<String>) -> Self {
+        Error::Setting(SettingError::flag(flag, message))
     }
 }

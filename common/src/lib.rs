@@ -35,11 +35,13 @@ pub mod encode;
 pub mod error;
 pub mod fs;
 pub mod labels;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod process;
 pub mod run;
 pub mod serve;
+pub mod sync;
 pub mod textfile;
 pub mod web_config;
 

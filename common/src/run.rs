@@ -12,6 +12,7 @@ use crate::{
     config::{self, CollectorSection, ExporterConfig},
     encode::{Format, encode},
     error::Error,
+    limits::{MaxRequests, Timeout},
     logging,
     serve::{ServeSettings, serve},
     textfile,
@@ -20,6 +21,9 @@ use crate::{
 /// The default deadline of a collector: Prometheus' default scrape timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default of `--web.max-requests`.
+const DEFAULT_MAX_REQUESTS: usize = 40;
+
 /// The deadline of each collector: `--collector.timeout`, else `[collector] timeout`, else
 /// [`DEFAULT_TIMEOUT`]. Exporters that split the deadline among sub-tasks when they build their
 /// collectors call this too, so that they see the same value as [`run`].
@@ -27,7 +31,7 @@ pub fn collector_timeout(global: &GlobalArgs, config: &CollectorSection) -> Dura
     global
         .collector_timeout
         .or(config.timeout)
-        .unwrap_or(DEFAULT_TIMEOUT)
+        .map_or(DEFAULT_TIMEOUT, Timeout::get)
 }
 
 /// Runs an exporter: loads the configuration, sets up logging, builds the collectors with
@@ -54,14 +58,8 @@ pub fn run<C: ExporterConfig>(
             .or(common.log.format)
             .unwrap_or(LogFormat::Logfmt),
     );
+    // In range by its type (limits::Timeout), so never zero.
     let timeout = collector_timeout(global, &common.collector);
-    if timeout.is_zero() {
-        return Err(Error::Setting {
-            key: "collector.timeout",
-            message: "must be more than zero".into(),
-        }
-        .into());
-    }
     let collectors = build(&config)?;
     let exporter = Arc::new(Exporter::new(identity, collectors, timeout));
 
@@ -89,11 +87,10 @@ pub fn run<C: ExporterConfig>(
                 args.directory
                     .clone()
                     .or(common.textfile.directory)
-                    .ok_or(Error::Setting {
-                        key: "textfile --directory",
-                        message: "no directory given (flag --directory or [textfile] directory)"
-                            .into(),
-                    })?;
+                    .ok_or(Error::setting(
+                        "directory",
+                        "no directory given (flag --directory or [textfile] directory)",
+                    ))?;
             let default_name = format!("{}.prom", identity.binary);
             let name = args
                 .file
@@ -101,11 +98,9 @@ pub fn run<C: ExporterConfig>(
                 .or(common.textfile.file)
                 .unwrap_or(default_name);
             if name.contains('/') || name.starts_with('.') {
-                return Err(Error::Setting {
-                    key: "textfile --file",
-                    message: format!("{name:?} must be a plain file name"),
-                }
-                .into());
+                return Err(
+                    Error::setting("file", format!("{name:?} must be a plain file name")).into(),
+                );
             }
             if !name.ends_with(".prom") {
                 tracing::warn!(file = %name, "node_exporter only reads files ending in .prom");
@@ -140,16 +135,19 @@ pub fn run<C: ExporterConfig>(
                     .unwrap_or_else(|| "/metrics".into()),
                 web_config_file: args.web_config_file.clone().or(common.web.config_file),
                 systemd_socket: args.systemd_socket || common.web.systemd_socket.unwrap_or(false),
-                max_requests: args.max_requests.or(common.web.max_requests).unwrap_or(40),
+                max_requests: args
+                    .max_requests
+                    .or(common.web.max_requests)
+                    .map_or(DEFAULT_MAX_REQUESTS, MaxRequests::get),
             };
             if !settings.telemetry_path.starts_with('/') || settings.telemetry_path == "/" {
-                return Err(Error::Setting {
-                    key: "web.telemetry-path",
-                    message: format!(
+                return Err(Error::setting(
+                    "web.telemetry-path",
+                    format!(
                         "{:?} must start with / and not be / itself",
                         settings.telemetry_path
                     ),
-                }
+                )
                 .into());
             }
             tracing::info!(version = identity.version, "starting {}", identity.binary);

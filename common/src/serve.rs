@@ -370,9 +370,8 @@ async fn bind(address: &str) -> Result<Vec<TcpListener>, Error> {
         source,
     };
     if let Some(port) = address.strip_prefix(':') {
-        let port: u16 = port.parse().map_err(|_| Error::Setting {
-            key: "--web.listen-address",
-            message: format!("bad port in {address:?}"),
+        let port: u16 = port.parse().map_err(|_| {
+            Error::setting("web.listen-address", format!("bad port in {address:?}"))
         })?;
         // A dual-stack socket takes IPv4 too; hosts with IPv6 disabled get an IPv4 one.
         let any6 = SocketAddr::from(([0u16; 8], port));
@@ -408,10 +407,10 @@ fn systemd_listeners() -> Result<Vec<TcpListener>, Error> {
         }
     }
     if listeners.is_empty() {
-        return Err(Error::Setting {
-            key: "--web.systemd-socket",
-            message: "systemd passed no TCP socket (is the .socket unit active?)".into(),
-        });
+        return Err(Error::setting(
+            "web.systemd-socket",
+            "systemd passed no TCP socket (is the .socket unit active?)",
+        ));
     }
     Ok(listeners)
 }

@@ -23,10 +23,9 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::{
-    lock,
-    watch::{Seen, UnitChanges},
-};
+use sysgauge_common::sync::lock;
+
+use crate::watch::{Seen, UnitChanges};
 use zbus::zvariant::{
     Endian,
     serialized::{Context, Data},
@@ -584,5 +583,113 @@ mod tests {
         let err = body.unwrap_err();
         assert!(matches!(err, zbus::Error::FDO(_)), "{err:?}");
         assert!(err.to_string().contains("no such unit"), "{err}");
+    }
+
+    /// Property-based tests of the reader of the private socket: whatever bytes systemd (or
+    /// something in its place) sends, the reader never panics, never reads past what it was
+    /// given, and reassembles valid messages however the stream is cut.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A method return carrying `value`, as systemd would frame it, to a call of its own
+        /// (zbus gives every call a fresh serial).
+        fn reply(value: u32) -> Vec<u8> {
+            let call = zbus::Message::method_call("/x", "Get")
+                .unwrap()
+                .interface("org.freedesktop.DBus.Properties")
+                .unwrap()
+                .build(&())
+                .unwrap();
+            zbus::Message::method_return(&call.header())
+                .unwrap()
+                .build(&(zbus::zvariant::Value::from(value),))
+                .unwrap()
+                .data()
+                .to_vec()
+        }
+
+        fn serial_of(message: &[u8]) -> u32 {
+            match take_message(message).unwrap() {
+                Some((Taken::Reply(serial, _), _)) => serial,
+                _ => panic!("not a reply"),
+            }
+        }
+
+        /// Takes every message `buf` holds, as the reader does, dispatching signals' bodies.
+        fn take_all(buf: &[u8]) -> usize {
+            let mut taken = 0;
+            while let Ok(Some((message, len))) = take_message(&buf[taken..]) {
+                assert!(len > 0 && taken + len <= buf.len(), "read past the buffer");
+                taken += len;
+                dispatch(message, &Mutex::default(), &Mutex::default());
+            }
+            taken
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let mut buf = bytes;
+                if let Some(b) = buf.first_mut() {
+                    *b = b'l';
+                }
+                take_all(&buf);
+            }
+
+            #[test]
+            fn mutated_messages_never_panic(
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut buf = reply(7);
+                buf.extend(reply(8));
+                for (at, byte) in edits {
+                    let i = at.index(buf.len());
+                    buf[i] = byte;
+                }
+                let end = cut.index(buf.len() + 1);
+                take_all(&buf[..end]);
+            }
+
+            #[test]
+            fn valid_messages_are_reassembled_however_the_stream_is_cut(
+                values in proptest::collection::vec(any::<u32>(), 1..6),
+                chunk in 1usize..64,
+            ) {
+                use std::io::Write;
+                let messages: Vec<Vec<u8>> =
+                    values.iter().map(|v| reply(*v)).collect();
+                let pending: Arc<Mutex<Pending>> = Arc::default();
+                let mut receivers = Vec::new();
+                for m in &messages {
+                    let (tx, rx) = oneshot::channel();
+                    lock(&pending).insert(serial_of(m), tx);
+                    receivers.push(rx);
+                }
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+                let reader = {
+                    let pending = Arc::clone(&pending);
+                    std::thread::spawn(move || {
+                        read_loop(theirs, &pending, &AtomicBool::new(false), &Mutex::default())
+                    })
+                };
+                let stream: Vec<u8> = messages.concat();
+                let mut writer = &ours;
+                for piece in stream.chunks(chunk) {
+                    writer.write_all(piece).unwrap();
+                }
+                drop(ours);
+                reader.join().unwrap();
+                for (rx, value) in receivers.into_iter().zip(&values) {
+                    let reply = rx.blocking_recv().unwrap().unwrap();
+                    let got: zbus::zvariant::OwnedValue = reply.deserialize().unwrap();
+                    prop_assert_eq!(u32::try_from(got).unwrap(), *value);
+                }
+            }
+        }
     }
 }

@@ -41,6 +41,7 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 */
 
 mod direct;
+pub mod status;
 mod watch;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, sync::Mutex, time::Duration};
@@ -50,6 +51,7 @@ use futures_util::{StreamExt, stream};
 pub use zbus;
 
 pub use direct::PRIVATE_SOCKET;
+pub use status::{ServiceStatus, SocketStatus, TimerStatus};
 pub use watch::UnitChanges;
 use zbus::{
     Connection,
@@ -307,14 +309,6 @@ impl Properties {
     }
 }
 
-/// Locks `mutex` even when a panic elsewhere poisoned it: every value this crate keeps behind
-/// a lock stays valid whatever a panicking holder was doing.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A systemd wall-clock timestamp in microseconds (`ExecMainStartTimestamp`,
 /// `LastTriggerUSec`, ...) as Unix seconds; `None` for never (0) or infinity (`u64::MAX`).
 pub fn usec_to_seconds(usec: u64) -> Option<f64> {
@@ -498,7 +492,7 @@ impl SystemdClient {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Link>> {
-        lock(&self.connection)
+        sysgauge_common::sync::lock(&self.connection)
     }
 
     fn cached(&self) -> Option<Link> {

@@ -33,7 +33,9 @@ use zbus::{
     zvariant::{ObjectPath, OwnedObjectPath},
 };
 
-use crate::{DESTINATION, MANAGER_PATH, interface, lock};
+use sysgauge_common::sync::lock;
+
+use crate::{DESTINATION, MANAGER_PATH, interface};
 
 /// Unit objects under this path send `PropertiesChanged`.
 const UNIT_PATHS: &str = "/org/freedesktop/systemd1/unit";

@@ -539,7 +539,7 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
 }
 
 /// The path of binary `name` of this workspace built with `cargo build --release`
-/// (`target/release/<name>`): the binary users run (`panic = "abort"`, LTO). Built once per test
+/// (`target/release/<name>`): the binary users run (`panic = "unwind"`, LTO). Built once per test
 /// process like [`workspace_binary`]; `None` when no crate of the workspace is called `name`.
 /// For the end-to-end fault tests, which must hold for what ships.
 pub fn release_binary(name: &str) -> Option<PathBuf> {
@@ -584,4 +584,32 @@ fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Op
     }
     assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
+}
+
+/// The release build of the example `example` of `package`, for behaviour of the release
+/// profile that no shipped binary can be made to show on purpose (a panicking collector).
+pub fn release_example(package: &str, example: &str) -> PathBuf {
+    cargo_release(&["-p", package, "--example", example]);
+    let binary = release_dir().join("examples").join(example);
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    binary
+}
+
+fn release_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| units::workspace_root().join("target"))
+        .join("release")
+}
+
+fn cargo_release(args: &[&str]) {
+    let out = run(Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--release", "--locked"])
+        .args(args)
+        .current_dir(units::workspace_root()));
+    assert!(
+        out.status.success(),
+        "cargo build --release {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -27,6 +27,7 @@ use sysgauge_common::{
     BoxError, Collector, MetricSet,
     fs::{EXPAND_LIMIT, FileError},
     path_label,
+    sync::lock,
 };
 
 use crate::{
@@ -142,7 +143,7 @@ impl Collector for ArtifactsCollector {
         for (t, task) in self.targets.iter().zip(tasks) {
             let report = task
                 .await
-                .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))
+                .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))
                 .and_then(|r| r);
             report_artifact(&mut set, &t.target, &report);
         }
@@ -156,7 +157,7 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
     let cached_only = |t: Arc<ArtifactTarget>| async move {
         tokio::task::spawn_blocking(move || evaluate(&t, false))
             .await
-            .map_err(|e| Error::Config(format!("evaluation task failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))?
     };
     if t.busy.swap(true, Ordering::SeqCst) {
         tracing::debug!(target = %t.target.name, "a content check is still running; reporting from the cache");
@@ -182,7 +183,7 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
     }
     match tokio::time::timeout(deadline, rx).await {
         Ok(Ok(report)) => report,
-        Ok(Err(_)) => Err(Error::Config("the check thread panicked".into())),
+        Ok(Err(_)) => Err(Error::Internal("the check thread panicked".into())),
         Err(_) => {
             tracing::warn!(target = %t.target.name, deadline = ?deadline, "content checks still running after the deadline; reporting from the cache");
             cached_only(t).await
@@ -299,10 +300,6 @@ fn verdict(t: &ArtifactTarget, file: &Found, may_read: bool) -> Option<Verdict> 
             None
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The regular files a path names, by the one rule of [`sysgauge_common::fs::expand`], and the

@@ -3,6 +3,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use serde::Deserialize;
+use sysgauge_common::{
+    config::{Origin, SettingError},
+    limits::MaxAge,
+};
 
 use crate::error::Error;
 
@@ -54,8 +58,7 @@ pub struct TargetConfig {
     /// artifact, job or zfs.
     pub kind: Option<Kind>,
     /// The most a backup may age before it is stale, e.g. "26h".
-    #[serde(default, with = "humantime_serde")]
-    pub max_age: Option<Duration>,
+    pub max_age: Option<MaxAge>,
     /// artifact: a file path or glob (`*`, `?`, `[..]`, `**`).
     pub path: Option<String>,
     /// artifact: content checks of the newest files.
@@ -134,21 +137,28 @@ impl Target {
 
 impl TargetConfig {
     /// Checks the entry: the keys its kind needs are there, and no key of another kind.
-    /// `at` names it in errors, e.g. `[[targets]] #2 "pg"`.
-    pub fn check(&self, at: &str) -> Result<Target, Error> {
-        let fail = |message: String| Err(Error::Config(format!("{at}: {message}")));
+    /// `at` names a key of it in errors (file, line and `targets[N].key`, or the flag).
+    pub fn check(&self, at: &dyn Fn(&str) -> Origin) -> Result<Target, Error> {
+        let name = &self.name;
+        let fail_at = |key: &str, message: String| {
+            Err(Error::Setting(SettingError {
+                origin: at(key),
+                message: format!("target {name:?}: {message}"),
+            }))
+        };
         if self.name.is_empty() {
-            return fail("`name` must not be empty".into());
+            return fail_at("name", "`name` must not be empty".into());
         }
         let Some(kind) = self.kind else {
-            return fail("`kind` is missing (artifact, job or zfs)".into());
+            return fail_at("kind", "`kind` is missing (artifact, job or zfs)".into());
         };
-        let Some(max_age) = self.max_age else {
-            return fail("`max_age` is missing, e.g. max_age = \"26h\"".into());
+        // In range by its type (limits::MaxAge), so never zero.
+        let Some(max_age) = self.max_age.map(MaxAge::get) else {
+            return fail_at(
+                "max_age",
+                "`max_age` is missing, e.g. max_age = \"26h\"".into(),
+            );
         };
-        if max_age.is_zero() {
-            return fail("`max_age` must be more than zero".into());
-        }
         let foreign: Vec<&str> = [
             ("path", self.path.is_some(), Kind::Artifact),
             ("checks", !self.checks.is_empty(), Kind::Artifact),
@@ -164,43 +174,57 @@ impl TargetConfig {
         .filter(|(_, set, k)| *set && *k != kind)
         .map(|(key, _, _)| key)
         .collect();
-        if !foreign.is_empty() {
-            return fail(format!(
-                "key(s) {} do not apply to kind = \"{}\"",
-                foreign.join(", "),
-                kind.as_str()
-            ));
+        if let Some(first) = foreign.first() {
+            return fail_at(
+                first,
+                format!(
+                    "key(s) {} do not apply to kind = \"{}\"",
+                    foreign.join(", "),
+                    kind.as_str()
+                ),
+            );
         }
         let source = match kind {
             Kind::Artifact => {
                 let Some(path) = self.path.clone().filter(|p| !p.is_empty()) else {
-                    return fail("kind = \"artifact\" needs `path` (a file or a glob)".into());
+                    return fail_at(
+                        "path",
+                        "kind = \"artifact\" needs `path` (a file or a glob)".into(),
+                    );
                 };
                 if let Err(e) = sysgauge_common::fs::validate_pattern(&path) {
-                    return fail(format!("`path` {path:?} is not a valid glob: {e}"));
+                    return fail_at("path", format!("`path` {path:?} is not a valid glob: {e}"));
                 }
                 let mut checks = self.checks.clone();
                 let mut seen = HashSet::new();
                 checks.retain(|c| seen.insert(*c));
                 if checks.contains(&Check::PgDump) && checks.contains(&Check::PgDumpall) {
-                    return fail("`checks` may hold pg_dump or pg_dumpall, not both".into());
+                    return fail_at(
+                        "checks",
+                        "`checks` may hold pg_dump or pg_dumpall, not both".into(),
+                    );
                 }
                 Source::Artifact { path, checks }
             }
             Kind::Job => {
                 let Some(unit) = self.unit.clone() else {
-                    return fail("kind = \"job\" needs `unit` (a .service or .timer)".into());
+                    return fail_at(
+                        "unit",
+                        "kind = \"job\" needs `unit` (a .service or .timer)".into(),
+                    );
                 };
                 if !(unit.ends_with(".service") || unit.ends_with(".timer")) {
-                    return fail(format!(
-                        "`unit` {unit:?} must be a .service or a .timer unit"
-                    ));
+                    return fail_at(
+                        "unit",
+                        format!("`unit` {unit:?} must be a .service or a .timer unit"),
+                    );
                 }
                 Source::Job { unit }
             }
             Kind::Zfs => {
                 if self.datasets.is_empty() && self.dataset_prefixes.is_empty() {
-                    return fail(
+                    return fail_at(
+                        "datasets",
                         "kind = \"zfs\" needs `datasets` or `dataset_prefixes` (or both)".into(),
                     );
                 }
@@ -210,9 +234,10 @@ impl TargetConfig {
                     .chain(&self.dataset_prefixes)
                     .find(|d| d.is_empty() || d.contains('@'))
                 {
-                    return fail(format!(
-                        "{bad:?} is not a dataset name (empty, or a snapshot with @)"
-                    ));
+                    return fail_at(
+                        "datasets",
+                        format!("{bad:?} is not a dataset name (empty, or a snapshot with @)"),
+                    );
                 }
                 Source::Zfs {
                     datasets: self.datasets.clone(),
@@ -228,18 +253,23 @@ impl TargetConfig {
     }
 }
 
-/// Checks every entry and that names are unique.
-pub fn check_all(targets: &[TargetConfig]) -> Result<Vec<Target>, Error> {
+/// Checks every entry and that names are unique; `at(i, key)` names a key of the i-th.
+pub fn check_all(
+    targets: &[TargetConfig],
+    at: &dyn Fn(usize, &str) -> Origin,
+) -> Result<Vec<Target>, Error> {
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(targets.len());
     for (i, t) in targets.iter().enumerate() {
-        let at = format!("[[targets]] #{} {:?}", i + 1, t.name);
-        let target = t.check(&at)?;
+        let target = t.check(&|key| at(i, key))?;
         if !names.insert(target.name.clone()) {
-            return Err(Error::Config(format!(
-                "{at}: the name {:?} is used by an earlier target; names must be unique",
-                target.name
-            )));
+            return Err(Error::Setting(SettingError {
+                origin: at(i, "name"),
+                message: format!(
+                    "target {:?}: the name is used by an earlier target; names must be unique",
+                    target.name
+                ),
+            }));
         }
         out.push(target);
     }
@@ -250,12 +280,15 @@ pub fn check_all(targets: &[TargetConfig]) -> Result<Vec<Target>, Error> {
 /// last colon, so a path may contain colons.
 pub fn parse_flag(flag: &str, value: &str, kind: Kind) -> Result<TargetConfig, Error> {
     let fail = |message: &str| {
-        Err(Error::Config(format!(
-            "--{flag} {value:?}: {message}; expected NAME=WHAT:MAXAGE, e.g. --{flag} {}",
-            match kind {
-                Kind::Artifact => "'pg=/var/backup/pg/*.sql:26h'",
-                _ => "nightly=backup.timer:26h",
-            }
+        Err(Error::Setting(SettingError::flag(
+            flag,
+            format!(
+                "{value:?}: {message}; expected NAME=WHAT:MAXAGE, e.g. --{flag} {}",
+                match kind {
+                    Kind::Artifact => "'pg=/var/backup/pg/*.sql:26h'",
+                    _ => "nightly=backup.timer:26h",
+                }
+            ),
         )))
     };
     let Some((name, rest)) = value.split_once('=') else {
@@ -264,7 +297,7 @@ pub fn parse_flag(flag: &str, value: &str, kind: Kind) -> Result<TargetConfig, E
     let Some((what, age)) = rest.rsplit_once(':') else {
         return fail("no `:` before the maximum age");
     };
-    let max_age = match humantime::parse_duration(age) {
+    let max_age = match age.parse::<MaxAge>() {
         Ok(d) => d,
         Err(e) => return fail(&format!("bad maximum age {age:?}: {e}")),
     };
@@ -284,6 +317,8 @@ pub fn parse_flag(flag: &str, value: &str, kind: Kind) -> Result<TargetConfig, E
 
 #[cfg(test)]
 mod tests {
+    use sysgauge_common::config::ConfigSource;
+
     use super::*;
 
     fn one(toml_text: &str) -> Result<Target, String> {
@@ -292,9 +327,11 @@ mod tests {
             targets: Vec<TargetConfig>,
         }
         let f: F = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        check_all(&f.targets)
-            .map(|mut v| v.remove(0))
-            .map_err(|e| e.to_string())
+        check_all(&f.targets, &|i, key| {
+            ConfigSource::default().origin(&format!("targets[{i}].{key}"))
+        })
+        .map(|mut v| v.remove(0))
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -324,7 +361,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e,
-            "[[targets]] #1 \"pg\": key(s) unit do not apply to kind = \"artifact\""
+            "targets[0].unit: target \"pg\": key(s) unit do not apply to kind = \"artifact\""
         );
         let e = one("[[targets]]\nname='pg'\nkind='artifact'\npath='/a'\n").unwrap_err();
         assert!(e.contains("`max_age` is missing"), "{e}");
@@ -342,21 +379,24 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("unknown variant `zip`"), "{e}");
         let e = one("[[targets]]\nname='a'\nkind='artifact'\nmax_age='1h'\npath='/a'\n[[targets]]\nname='a'\nkind='job'\nmax_age='1h'\nunit='a.service'\n").unwrap_err();
-        assert!(e.starts_with("[[targets]] #2 \"a\": the name"), "{e}");
+        assert!(
+            e.starts_with("targets[1].name: target \"a\": the name"),
+            "{e}"
+        );
     }
 
     #[test]
     fn quick_flags() {
         let t = parse_flag("artifact", "pg=/srv/b:ck/*.sql:26h", Kind::Artifact)
             .unwrap()
-            .check("--artifact")
+            .check(&|_| Origin::Flag("artifact".into()))
             .unwrap();
         assert_eq!(t.name, "pg");
         assert_eq!(t.describe(), "/srv/b:ck/*.sql");
         assert_eq!(t.max_age, Duration::from_secs(26 * 3600));
         let t = parse_flag("job", "n=backup.service:1d 2h", Kind::Job)
             .unwrap()
-            .check("--job")
+            .check(&|_| Origin::Flag("job".into()))
             .unwrap();
         assert_eq!(t.max_age, Duration::from_secs(26 * 3600));
         let e = parse_flag("job", "n=backup.service", Kind::Job).unwrap_err();

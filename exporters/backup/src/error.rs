@@ -4,14 +4,15 @@ use std::path::PathBuf;
 
 /// What can go wrong with the configuration or with one target.
 ///
-/// Only [`Error::Config`] stops the exporter (at start-up). Every other error belongs to one
+/// Only [`Error::Setting`] stops the exporter (at start-up). Every other error belongs to one
 /// target: it becomes `sysgauge_backup_target_up{target} 0` plus a log line naming the target,
 /// and the other targets are still reported.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A target in the configuration file or on the command line is invalid.
-    #[error("{0}")]
-    Config(String),
+    /// A target in the configuration file or on the command line is invalid; the message
+    /// names the flag, or the file, line and key (`targets[2].unit`).
+    #[error(transparent)]
+    Setting(#[from] sysgauge_common::config::SettingError),
     /// A file or directory could not be read.
     #[error("cannot read {path}")]
     Read {
@@ -62,13 +63,17 @@ pub enum Error {
         "not finished within {0:?} (a content check of a large file keeps running and is used once done)"
     )]
     Deadline(std::time::Duration),
+    /// The check of a target failed inside the exporter: its task panicked or was cancelled
+    /// (a bug, reported for this target only).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// The stable `reason` label value of this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Config(_) => "config",
+            Error::Setting(_) => "config",
             Error::Read { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => "not_found",
                 std::io::ErrorKind::PermissionDenied => "permission_denied",
@@ -85,6 +90,7 @@ impl Error {
             },
             Error::ZfsOutput { .. } => "zfs_failed",
             Error::Deadline(_) => "deadline",
+            Error::Internal(_) => "internal",
         }
     }
 }

@@ -17,8 +17,9 @@ use std::{
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sysgauge_common::sync::lock;
 use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
-use sysgauge_dbus::{Properties, SystemdClient, interface};
+use sysgauge_dbus::{ServiceStatus, SystemdClient, TimerStatus, interface};
 
 use crate::{
     config::{Source, Target},
@@ -94,21 +95,18 @@ impl JobsCollector {
         };
         let (mut status, service_path) = if unit.ends_with(".timer") {
             let timer = self.loaded(unit).await?;
-            let props = self
+            let timer: TimerStatus = self
                 .client
-                .get_all(timer.path.as_str(), interface::TIMER)
+                .get_all_as(timer.path.as_str(), interface::TIMER)
                 .await
                 .map_err(dbus)?;
-            let service = props.str("Unit").unwrap_or_default().to_owned();
+            let service = timer.unit.clone().unwrap_or_default();
             let unit_status = self.loaded(&service).await?;
             (
                 JobStatus {
                     service,
-                    last_trigger: props.timestamp_seconds("LastTriggerUSec"),
-                    next_elapse: sysgauge_dbus::next_elapse_seconds(
-                        props.u64("NextElapseUSecRealtime"),
-                        props.u64("NextElapseUSecMonotonic"),
-                    ),
+                    last_trigger: timer.last_trigger_seconds(),
+                    next_elapse: timer.next_elapse_seconds(),
                     ..JobStatus::default()
                 },
                 unit_status,
@@ -123,15 +121,15 @@ impl JobsCollector {
                 unit_status,
             )
         };
-        let props: Properties = self
+        let service: ServiceStatus = self
             .client
-            .get_all(service_path.path.as_str(), interface::SERVICE)
+            .get_all_as(service_path.path.as_str(), interface::SERVICE)
             .await
             .map_err(dbus)?;
-        status.result = props.str("Result").unwrap_or_default().to_owned();
-        status.exit_status = props.i64("ExecMainStatus");
-        status.start = props.timestamp_seconds("ExecMainStartTimestamp");
-        status.end = props.timestamp_seconds("ExecMainExitTimestamp");
+        status.exit_status = service.exit_status.map(i64::from);
+        status.start = service.start_seconds();
+        status.end = service.exit_seconds();
+        status.result = service.result.unwrap_or_default();
         status.running =
             service_path.active_state == "activating" || service_path.sub_state == "running";
         Ok(status)
@@ -173,7 +171,7 @@ impl Collector for JobsCollector {
             let name = target.name.as_str();
             let status = self.status(unit).await;
             let last_success = status.as_ref().map(|s| {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let mut state = lock(&self.state);
                 match s.success_time() {
                     Some(t) => {
                         state.record(name, unit, t);
@@ -205,10 +203,7 @@ impl Collector for JobsCollector {
                 }
             }
         }
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .save_if_changed();
+        lock(&self.state).save_if_changed();
         Ok(set)
     }
 }

@@ -21,6 +21,7 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
+    config::Origin,
     metrics::FamilyDescription,
     run::collector_timeout,
 };
@@ -111,9 +112,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .collect::<Result<_, _>>()?;
         let targets = if from_flags.is_empty() {
-            config::check_all(&config.targets)?
+            config::check_all(&config.targets, &|i, key| {
+                config.source.origin(&format!("targets[{i}].{key}"))
+            })?
         } else {
-            config::check_all(&from_flags)?
+            // Flags come in two kinds; a target from either is named by the flag.
+            let kinds: Vec<&str> = args
+                .artifacts
+                .iter()
+                .map(|_| "artifact")
+                .chain(args.jobs.iter().map(|_| "job"))
+                .collect();
+            config::check_all(&from_flags, &|i, _| Origin::Flag(kinds[i].into()))?
         };
         if targets.is_empty() {
             anyhow::bail!(

@@ -17,6 +17,7 @@ use std::{path::PathBuf, time::Duration};
 
 use rustls_pki_types::ServerName;
 use serde::Deserialize;
+use sysgauge_common::limits::Timeout;
 
 use crate::error::Error;
 
@@ -32,8 +33,7 @@ pub struct EndpointConfig {
     /// CA bundle to verify the chain against instead of the system's roots.
     pub ca_bundle: Option<PathBuf>,
     /// Deadline of one probe, e.g. "5s" (default 5s, and never more than the collector's).
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
 }
 
 /// What is spoken before the TLS handshake.
@@ -129,9 +129,6 @@ impl Endpoint {
         }
         let server_name = ServerName::try_from(server_name_text.clone())
             .map_err(|_| bad(format!("{server_name_text:?} is not a valid server name")))?;
-        if config.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(bad("timeout must be more than zero".into()));
-        }
         Ok(Endpoint {
             url: url.to_owned(),
             protocol,
@@ -140,7 +137,8 @@ impl Endpoint {
             server_name,
             server_name_text,
             ca_bundle: config.ca_bundle.clone(),
-            timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            // In range by its type (limits::Timeout), so never zero.
+            timeout: config.timeout.map_or(DEFAULT_TIMEOUT, Timeout::get),
         })
     }
 }

@@ -23,6 +23,7 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
+    config::SettingError,
     metrics::FamilyDescription,
 };
 
@@ -106,16 +107,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+        // Errors name the key in the file (`files[1].paths`, `endpoints[0].url`), or the flag
+        // that stands for the whole list.
+        let at = |flag: &str, key: String, e: &dyn std::fmt::Display| {
+            let flags_given = if flag == "path" {
+                !args.paths.is_empty()
+            } else {
+                !args.endpoints.is_empty()
+            };
+            if flags_given {
+                SettingError::flag(flag, e.to_string())
+            } else {
+                config.source.error(&key, e.to_string())
+            }
+        };
         if !sources.is_empty() {
-            for source in &sources {
-                source.validate()?;
+            for (i, source) in sources.iter().enumerate() {
+                source
+                    .validate()
+                    .map_err(|e| at("path", format!("files[{i}].paths"), &e))?;
             }
             collectors.push(Arc::new(FilesCollector::new(sources)));
         }
         if !endpoints.is_empty() {
             let endpoints = endpoints
                 .iter()
-                .map(Endpoint::parse)
+                .enumerate()
+                .map(|(i, e)| {
+                    Endpoint::parse(e)
+                        .map_err(|err| at("endpoint", format!("endpoints[{i}].url"), &err))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             collectors.push(Arc::new(EndpointsCollector::new(endpoints)));
         }

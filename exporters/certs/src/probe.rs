@@ -265,8 +265,7 @@ async fn handshake(endpoint: &Endpoint, stream: TcpStream) -> Result<Handshake, 
         .negotiated_cipher_suite()
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default();
-    let certificates =
-        std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(|e| e.into_inner()));
+    let certificates = std::mem::take(&mut *sysgauge_common::sync::lock(&recorder.chain));
     Ok(Handshake {
         certificates,
         version,
@@ -295,7 +294,7 @@ impl ServerCertVerifier for Recorder {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        *self.chain.lock().unwrap_or_else(|e| e.into_inner()) = chain;
+        *sysgauge_common::sync::lock(&self.chain) = chain;
         Ok(ServerCertVerified::assertion())
     }
 

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
+    config::SettingError,
     metrics::FamilyDescription,
 };
 
@@ -86,7 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
         let library = args.nvml_library.clone().or(config.nvml.library.clone());
         if let Some(path) = &library {
-            session::validate_library(path)?;
+            session::validate_library(path).map_err(|e| {
+                let message = sysgauge_common::collector::error_chain(&e);
+                if args.nvml_library.is_some() {
+                    SettingError::flag("nvml.library", message)
+                } else {
+                    config.source.error("nvml.library", message)
+                }
+            })?;
         }
         let options = Options {
             library,

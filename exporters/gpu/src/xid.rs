@@ -37,7 +37,7 @@ pub struct XidCounts {
 impl XidCounts {
     /// The counts, sorted.
     pub fn snapshot(&self) -> Vec<((String, String), u64)> {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = sysgauge_common::sync::lock(&self.counts);
         counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
@@ -47,7 +47,7 @@ impl XidCounts {
     }
 
     fn add(&self, uuid: String, xid: String) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = sysgauge_common::sync::lock(&self.counts);
         *counts.entry((uuid, xid)).or_default() += 1;
     }
 }

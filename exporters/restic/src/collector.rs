@@ -20,6 +20,7 @@ use sysgauge_common::{
     collector::error_chain,
     deadline,
     fs::{FileProblem, SECRET_FILE_LIMIT, check_regular},
+    sync::lock,
 };
 use tokio::time::Instant;
 
@@ -405,11 +406,6 @@ async fn run_slow(state: &Arc<RepoState>, mode: SlowMode) {
             }
         }
     }
-}
-
-/// The state of a slow operation, locked; a panic elsewhere leaves it valid.
-fn lock<T>(state: &Mutex<SlowState<T>>) -> std::sync::MutexGuard<'_, SlowState<T>> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Marks the operation as running if it is due and not running; true when the caller runs it.

@@ -7,6 +7,10 @@ use std::{
 };
 
 use serde::Deserialize;
+use sysgauge_common::{
+    config::{Origin, SettingError},
+    limits::{Interval, Timeout},
+};
 
 use crate::{
     error::Error,
@@ -37,27 +41,22 @@ pub struct RepositoryConfig {
     /// restic's cache directory (`--cache-dir`); default: restic's own default.
     pub cache_dir: Option<PathBuf>,
     /// The deadline for reading this repository (snapshots and locks).
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Also report the repository size (`restic stats --mode raw-data`); off by default, since
     /// it reads every index and costs time or money on cloud repositories.
     #[serde(default)]
     pub stats: bool,
     /// How often `stats` runs (default 6h).
-    #[serde(default, with = "humantime_serde")]
-    pub stats_interval: Option<Duration>,
+    pub stats_interval: Option<Interval>,
     /// The deadline of `stats` (default 5m).
-    #[serde(default, with = "humantime_serde")]
-    pub stats_timeout: Option<Duration>,
+    pub stats_timeout: Option<Timeout>,
     /// Also run `restic check --no-lock`; off by default.
     #[serde(default)]
     pub check: bool,
     /// How often `check` runs (default 24h).
-    #[serde(default, with = "humantime_serde")]
-    pub check_interval: Option<Duration>,
+    pub check_interval: Option<Interval>,
     /// The deadline of `check` (default 1h).
-    #[serde(default, with = "humantime_serde")]
-    pub check_timeout: Option<Duration>,
+    pub check_timeout: Option<Timeout>,
 }
 
 /// A slow, optional operation (`stats` or `check`): how often and how long.
@@ -98,24 +97,27 @@ const FORBIDDEN_IN_ENV_FILE: &[&str] = &[
 ];
 
 impl RepositoryConfig {
-    /// Checks the table and turns it into a [`Repository`]; `index` names it in errors.
+    /// Checks the table and turns it into a [`Repository`]; `at` names a key of it in errors
+    /// (file, line and `repositories[N].key`, or the flag that stands for it).
     pub fn resolve(
         &self,
-        index: usize,
+        at: &dyn Fn(&str) -> Origin,
         binary: &Path,
         default_timeout: Duration,
         credentials_directory: Option<&Path>,
     ) -> Result<Repository, Error> {
-        let what = |key: &str| format!("repositories[{index}].{key}");
+        let bad = |key: &str, message: String| {
+            Error::Setting(SettingError {
+                origin: at(key),
+                message,
+            })
+        };
         let mut env: Vec<(String, OsString)> = Vec::new();
         let mut redactions = Vec::new();
         let name = match (&self.repository, &self.repository_file) {
             (Some(location), None) => {
                 if location.trim().is_empty() {
-                    return Err(Error::Config {
-                        what: what("repository"),
-                        message: "is empty".into(),
-                    });
+                    return Err(bad("repository", "is empty".into()));
                 }
                 env.push(("RESTIC_REPOSITORY".into(), location.into()));
                 let name = self
@@ -127,11 +129,12 @@ impl RepositoryConfig {
             }
             (None, Some(file)) => {
                 env.push(("RESTIC_REPOSITORY_FILE".into(), file.into()));
-                let name = self.name.clone().ok_or_else(|| Error::Config {
-                    what: what("name"),
-                    message:
+                let name = self.name.clone().ok_or_else(|| {
+                    bad(
+                        "name",
                         "required with repository_file (the file's contents may hold credentials)"
                             .into(),
+                    )
                 })?;
                 // Redact the location from restic's messages, if the file can be read now.
                 if let Ok(text) = sysgauge_common::fs::read_to_string(
@@ -146,17 +149,14 @@ impl RepositoryConfig {
                 name
             }
             _ => {
-                return Err(Error::Config {
-                    what: what("repository"),
-                    message: "give exactly one of repository and repository_file".into(),
-                });
+                return Err(bad(
+                    "repository",
+                    "give exactly one of repository and repository_file".into(),
+                ));
             }
         };
         if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(Error::Config {
-                what: what("name"),
-                message: format!("{name:?} is not a usable label value"),
-            });
+            return Err(bad("name", format!("{name:?} is not a usable label value")));
         }
 
         let sources = [
@@ -165,12 +165,11 @@ impl RepositoryConfig {
             self.password_credential.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
-            return Err(Error::Config {
-                what: what("password_file"),
-                message:
-                    "give exactly one of password_file, password_command and password_credential"
-                        .into(),
-            });
+            return Err(bad(
+                "password_file",
+                "give exactly one of password_file, password_command and password_credential"
+                    .into(),
+            ));
         }
         if let Some(file) = &self.password_file {
             env.push(("RESTIC_PASSWORD_FILE".into(), file.into()));
@@ -180,28 +179,31 @@ impl RepositoryConfig {
         }
         if let Some(credential) = &self.password_credential {
             if credential.is_empty() || credential.contains('/') {
-                return Err(Error::Config {
-                    what: what("password_credential"),
-                    message: format!("{credential:?} must be a plain credential name"),
-                });
+                return Err(bad(
+                    "password_credential",
+                    format!("{credential:?} must be a plain credential name"),
+                ));
             }
-            let dir = credentials_directory.ok_or_else(|| Error::Config {
-                what: what("password_credential"),
-                message:
+            let dir = credentials_directory.ok_or_else(|| {
+                bad(
+                    "password_credential",
                     "CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the systemd unit"
                         .into(),
+                )
             })?;
             env.push(("RESTIC_PASSWORD_FILE".into(), dir.join(credential).into()));
         }
         if let Some(file) = &self.environment_file {
-            for (key, value) in read_environment_file(file)? {
+            // Named by the key that points at the file, as well as the file and its line.
+            let in_key = |e: Error| bad("environment_file", e.to_string());
+            for (key, value) in read_environment_file(file).map_err(in_key)? {
                 if FORBIDDEN_IN_ENV_FILE.contains(&key.as_str()) {
-                    return Err(Error::EnvironmentFile {
+                    return Err(in_key(Error::EnvironmentFile {
                         path: file.clone(),
                         message: format!(
                             "{key} may not be set here; use the repository and password_* keys"
                         ),
-                    });
+                    }));
                 }
                 env.push((key, value.into()));
             }
@@ -211,52 +213,31 @@ impl RepositoryConfig {
             global_args.push("--cache-dir".into());
             global_args.push(dir.into());
         }
-        let positive = |key: &str, d: Option<Duration>, default: Duration| {
-            let d = d.unwrap_or(default);
-            if d.is_zero() {
-                Err(Error::Config {
-                    what: what(key),
-                    message: "must be more than zero".into(),
-                })
-            } else {
-                Ok(d)
-            }
+        // Every duration is in range by its type (limits::Timeout, limits::Interval).
+        let timeout = self.timeout.map_or(default_timeout, Timeout::get);
+        let slow = |interval: Option<Interval>,
+                    default_interval,
+                    timeout: Option<Timeout>,
+                    default_timeout| Slow {
+            interval: interval.map_or(default_interval, Interval::get),
+            timeout: timeout.map_or(default_timeout, Timeout::get),
         };
-        let timeout = positive("timeout", self.timeout, default_timeout)?;
-        let stats = self
-            .stats
-            .then(|| -> Result<Slow, Error> {
-                Ok(Slow {
-                    interval: positive(
-                        "stats_interval",
-                        self.stats_interval,
-                        Duration::from_secs(6 * 3600),
-                    )?,
-                    timeout: positive(
-                        "stats_timeout",
-                        self.stats_timeout,
-                        Duration::from_secs(300),
-                    )?,
-                })
-            })
-            .transpose()?;
-        let check = self
-            .check
-            .then(|| -> Result<Slow, Error> {
-                Ok(Slow {
-                    interval: positive(
-                        "check_interval",
-                        self.check_interval,
-                        Duration::from_secs(24 * 3600),
-                    )?,
-                    timeout: positive(
-                        "check_timeout",
-                        self.check_timeout,
-                        Duration::from_secs(3600),
-                    )?,
-                })
-            })
-            .transpose()?;
+        let stats = self.stats.then(|| {
+            slow(
+                self.stats_interval,
+                Duration::from_secs(6 * 3600),
+                self.stats_timeout,
+                Duration::from_secs(300),
+            )
+        });
+        let check = self.check.then(|| {
+            slow(
+                self.check_interval,
+                Duration::from_secs(24 * 3600),
+                self.check_timeout,
+                Duration::from_secs(3600),
+            )
+        });
         Ok(Repository {
             name,
             restic: Restic {
@@ -332,17 +313,17 @@ fn parse_environment(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(vars)
 }
 
-/// Checks that no two repositories share a name.
-pub fn check_unique(repos: &[Repository]) -> Result<(), Error> {
+/// Checks that no two repositories share a name; `at(i, key)` names a key of the i-th.
+pub fn check_unique(repos: &[Repository], at: &dyn Fn(usize, &str) -> Origin) -> Result<(), Error> {
     for (i, r) in repos.iter().enumerate() {
         if let Some(j) = repos[..i].iter().position(|o| o.name == r.name) {
-            return Err(Error::Config {
-                what: format!("repositories[{i}].name"),
+            return Err(Error::Setting(SettingError {
+                origin: at(i, "name"),
                 message: format!(
                     "{:?} is also the name of repositories[{j}]; set distinct names",
                     r.name
                 ),
-            });
+            }));
         }
     }
     Ok(())
@@ -350,7 +331,17 @@ pub fn check_unique(repos: &[Repository]) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use sysgauge_common::config::ConfigSource;
+
     use super::*;
+
+    sysgauge_common::exporter_config! {
+        /// The repositories of a configuration file.
+        pub struct ZeroConfig {
+            /// `[[repositories]]`
+            pub repositories: Vec<RepositoryConfig>,
+        }
+    }
 
     #[test]
     fn local_repositories_are_absolute_paths_with_or_without_local_prefix() {
@@ -364,7 +355,7 @@ mod tests {
 
     fn resolve(c: &RepositoryConfig) -> Result<Repository, String> {
         c.resolve(
-            0,
+            &|key| ConfigSource::default().origin(&format!("repositories[0].{key}")),
             Path::new("restic"),
             Duration::from_secs(9),
             Some(Path::new("/run/credentials/x.service")),
@@ -420,7 +411,12 @@ mod tests {
             })
         );
         let err = c
-            .resolve(3, Path::new("restic"), Duration::from_secs(9), None)
+            .resolve(
+                &|key| ConfigSource::default().origin(&format!("repositories[3].{key}")),
+                Path::new("restic"),
+                Duration::from_secs(9),
+                None,
+            )
             .unwrap_err()
             .to_string();
         assert!(
@@ -458,16 +454,28 @@ mod tests {
                 .unwrap_err()
                 .contains("repositories[0].name")
         );
-        let zero = RepositoryConfig {
-            repository: Some("/r".into()),
-            password_file: Some("/p".into()),
-            timeout: Some(Duration::ZERO),
-            ..Default::default()
-        };
+        // Zero (and anything out of range) is refused while the file is parsed, naming the
+        // file, line and key.
+        let mut config = sysgauge_common::config::parse::<ZeroConfig>(
+            Path::new("/etc/sysgauge/restic.toml"),
+            "[[repositories]]\nrepository = \"/r\"\npassword_file = \"/p\"\ntimeout = \"0s\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(config.contains("/etc/sysgauge/restic.toml"), "{config}");
         assert!(
-            resolve(&zero)
-                .unwrap_err()
-                .contains("repositories[0].timeout")
+            config.contains("line 4") && config.contains("timeout"),
+            "{config}"
+        );
+        config = sysgauge_common::config::parse::<ZeroConfig>(
+            Path::new("/etc/sysgauge/restic.toml"),
+            "[[repositories]]\ncheck_interval = \"999999999d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            config.contains("line 2") && config.contains("out of range"),
+            "{config}"
         );
     }
 
@@ -527,7 +535,66 @@ mod tests {
             ..Default::default()
         };
         let r = resolve(&c).unwrap();
-        let err = check_unique(&[r.clone(), r]).unwrap_err().to_string();
+        let at = |i: usize, key: &str| {
+            ConfigSource::default().origin(&format!("repositories[{i}].{key}"))
+        };
+        let err = check_unique(&[r.clone(), r], &at).unwrap_err().to_string();
         assert!(err.contains("repositories[1].name"), "{err}");
+    }
+
+    /// Property-based tests of the environment-file parser, whose input may hold secrets.
+    mod environment_properties {
+        use proptest::prelude::*;
+
+        use super::super::parse_environment;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            /// Any text: no panic, and an error never quotes a value (what follows `=`).
+            #[test]
+            fn errors_never_quote_a_value(
+                lines in proptest::collection::vec(
+                    ("[ -~\\t]{0,12}", prop::option::of("[A-Za-z0-9\"' #=]{0,12}")),
+                    0..8,
+                ),
+            ) {
+                let secret = "s3cr3tV4lue";
+                let text: String = lines
+                    .iter()
+                    .map(|(key, value)| match value {
+                        Some(v) => format!("{key}={v}{secret}{v}\n"),
+                        None => format!("{key}\n"),
+                    })
+                    .collect();
+                if let Err(message) = parse_environment(&text) {
+                    prop_assert!(!message.contains(secret), "{message}");
+                    prop_assert!(message.starts_with("line "), "{message}");
+                }
+            }
+
+            /// A well-formed file gives back exactly its variables, quoted or not.
+            #[test]
+            fn well_formed_files_round_trip(
+                vars in proptest::collection::vec(
+                    ("[A-Z_][A-Z0-9_]{0,10}", "[!-~&&[^\"'#]]([ -~&&[^\"']]{0,10}[!-~&&[^\"']])?", 0usize..4),
+                    0..6,
+                ),
+            ) {
+                let text: String = vars
+                    .iter()
+                    .map(|(k, v, style)| match style {
+                        0 => format!("{k}={v}\n"),
+                        1 => format!("export {k}=\"{v}\"\n"),
+                        2 => format!("  {k} = '{v}'  \n"),
+                        _ => format!("# comment\n\n{k}={v}\n"),
+                    })
+                    .collect();
+                let parsed = parse_environment(&text).unwrap();
+                let expected: Vec<(String, String)> =
+                    vars.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+                prop_assert_eq!(parsed, expected);
+            }
+        }
     }
 }

@@ -96,14 +96,10 @@ pub enum Error {
         /// restic's message, secrets removed.
         message: String,
     },
-    /// A configuration setting is invalid.
-    #[error("{what}: {message}")]
-    Config {
-        /// Which setting, e.g. `repositories[2].password_file`.
-        what: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A configuration setting is invalid; the message names the flag, or the file, line and
+    /// key (`repositories[2].password_file`).
+    #[error(transparent)]
+    Setting(#[from] sysgauge_common::config::SettingError),
     /// An environment file cannot be read or has a bad line.
     #[error("environment file {path}: {message}")]
     EnvironmentFile {
@@ -130,7 +126,7 @@ impl Error {
             Error::Process { source, .. } => source.reason(),
             Error::InvalidOutput { .. } => "invalid_output",
             Error::Failed { .. } => "error",
-            Error::Config { .. } | Error::EnvironmentFile { .. } => "config",
+            Error::Setting(_) | Error::EnvironmentFile { .. } => "config",
         }
     }
 }

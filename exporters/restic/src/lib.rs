@@ -19,6 +19,8 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
+    config::Origin,
+    limits::Concurrency,
     metrics::FamilyDescription,
     run::collector_timeout,
 };
@@ -71,7 +73,7 @@ sysgauge_common::exporter_config! {
         /// The restic binary (default: `restic` from PATH).
         pub restic: Option<PathBuf>,
         /// How many repositories are read at once (default 4).
-        pub concurrency: Option<usize>,
+        pub concurrency: Option<Concurrency>,
         /// `[[repositories]]`: the repositories to read.
         pub repositories: Vec<RepositoryConfig>,
     }
@@ -120,12 +122,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        // Errors name the key in the file, or the flag that stands for it.
+        let from_flags = !args.repositories.is_empty();
+        let at = |i: usize, key: &str| {
+            if from_flags {
+                Origin::Flag(match key {
+                    "repository" | "name" => "repository".into(),
+                    other => other.replace('_', "-"),
+                })
+            } else {
+                config.source.origin(&format!("repositories[{i}].{key}"))
+            }
+        };
         let repos = configs
             .iter()
             .enumerate()
-            .map(|(i, c)| c.resolve(i, &binary, default_timeout, credentials.as_deref()))
+            .map(|(i, c)| {
+                c.resolve(
+                    &|key| at(i, key),
+                    &binary,
+                    default_timeout,
+                    credentials.as_deref(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        check_unique(&repos)?;
+        check_unique(&repos, &at)?;
         for repo in &repos {
             if repo.timeout > collector_timeout {
                 tracing::warn!(repository = %repo.name, "the repository's timeout is longer than --collector.timeout, which then cuts it short");
@@ -136,10 +157,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 tracing::warn!(repository = %repo.name, "stats_timeout or check_timeout is longer than --collector.timeout; in once and textfile they run within the collection, so raise --collector.timeout");
             }
         }
-        let concurrency = config.concurrency.unwrap_or(4);
-        if concurrency == 0 {
-            anyhow::bail!("concurrency must be at least 1");
-        }
+        // In range by its type: at least 1, far below tokio's semaphore limit.
+        let concurrency = config.concurrency.map_or(4, Concurrency::get);
         let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(RepositoriesCollector::new(
             binary,
             repos,

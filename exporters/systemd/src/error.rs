@@ -13,14 +13,6 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A configuration value is out of range.
-    #[error("{setting}: {message}")]
-    Setting {
-        /// The flag or configuration key.
-        setting: &'static str,
-        /// What is wrong.
-        message: String,
-    },
     /// systemd could not be asked at all: the bus is absent, hung or broke mid-collection.
     #[error("cannot read unit state from systemd")]
     Bus(#[source] Box<sysgauge_dbus::Error>),

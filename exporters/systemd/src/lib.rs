@@ -16,6 +16,8 @@ use clap::Parser;
 use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
+    config::SettingError,
+    limits::Concurrency,
     metrics::FamilyDescription,
     run::collector_timeout,
 };
@@ -37,7 +39,7 @@ pub static IDENTITY: Identity = Identity {
 /// The default exclude pattern: unit types that are numerous, short-lived or rarely alerted on.
 const DEFAULT_EXCLUDE: &str = r".+\.(automount|device|mount|scope|slice|swap)";
 /// The default number of `GetAll` calls in flight at once.
-const DEFAULT_CONCURRENCY: usize = 64;
+const DEFAULT_CONCURRENCY: Concurrency = Concurrency::from_const(64);
 
 /// systemd unit, service, timer and socket health over D-Bus, as Prometheus metrics.
 #[derive(Debug, Parser)]
@@ -69,7 +71,7 @@ pub struct Args {
 
     /// Most D-Bus calls in flight at once [default: 64].
     #[arg(long = "max-concurrent-calls", global = true, value_name = "N")]
-    max_concurrent_calls: Option<usize>,
+    max_concurrent_calls: Option<Concurrency>,
 
     #[command(subcommand)]
     mode: Mode,
@@ -87,7 +89,7 @@ sysgauge_common::exporter_config! {
         /// D-Bus address instead of the system bus.
         pub bus_address: Option<String>,
         /// Most D-Bus calls in flight at once.
-        pub max_concurrent_calls: Option<usize>,
+        pub max_concurrent_calls: Option<Concurrency>,
     }
 }
 
@@ -119,18 +121,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| vec![DEFAULT_EXCLUDE.to_owned()])
         };
         let critical = pick(&args.critical_units, &config.critical_units);
-        let filter = UnitFilter::new(&include, &exclude)?;
+        let filter = UnitFilter::new(&include, &exclude).map_err(|e| {
+            // The pattern itself is in the message; the origin says which list it is in.
+            let (flag, key) = if matches!(&e, Error::Pattern { setting, .. } if *setting == "unit include") {
+                (!args.unit_include.is_empty(), "unit-include")
+            } else {
+                (!args.unit_exclude.is_empty(), "unit-exclude")
+            };
+            if flag {
+                SettingError::flag(key, e.to_string())
+            } else {
+                config.source.error(&key.replace('-', "_"), e.to_string())
+            }
+        })?;
+        // In range by its type: at least 1, far below tokio's semaphore limit.
         let concurrency = args
             .max_concurrent_calls
             .or(config.max_concurrent_calls)
-            .unwrap_or(DEFAULT_CONCURRENCY);
-        if concurrency == 0 {
-            return Err(Error::Setting {
-                setting: "max-concurrent-calls",
-                message: "must be at least 1".into(),
-            }
-            .into());
-        }
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .get();
         // Without an address: systemd's private socket when running as root (no bus daemon
         // in between, several times cheaper per call), else the system bus.
         let bus = match args.bus_address.clone().or(config.bus_address.clone()) {

@@ -35,12 +35,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use regex::Regex;
-use serde::Deserialize;
 use sysgauge_common::{BoxError, Collector, MetricSet};
 use sysgauge_dbus::{
-    Properties, SystemdClient, UnitChanges, UnitStatus, accounting_value, interface,
-    next_elapse_seconds, usec_to_seconds,
-    zbus::zvariant::{OwnedObjectPath, Type, as_value},
+    Properties, ServiceStatus, SocketStatus, SystemdClient, TimerStatus, UnitChanges, UnitStatus,
+    accounting_value, interface, next_elapse_seconds, status, usec_to_seconds,
+    zbus::zvariant::{OwnedObjectPath, Type},
 };
 
 use crate::{error::Error, metrics::*};
@@ -289,7 +288,7 @@ impl UnitsCollector {
                 (Some(kept), None) => Ok(kept),
                 (Some(kept), Some(r)) => r.map(|p| kept.with_accounting(&p)),
                 (None, Some(r)) => r.map(|p| {
-                    let s = Service::from_properties(&p).for_unit(unit);
+                    let s = for_unit(Service::from_properties(&p), unit);
                     if cache.is_some() {
                         let kept = s.clone().without_accounting();
                         read.fresh.push(Kept::new(unit, Detail::Service(kept)));
@@ -461,120 +460,26 @@ fn may_run(unit: &UnitStatus) -> bool {
 }
 
 /// The service properties asked with `Get`.
-const SERVICE: &[&str] = &[
-    "Result",
-    "ExecMainStatus",
-    "NRestarts",
-    "ExecMainStartTimestamp",
-    "ExecMainExitTimestamp",
-];
+const SERVICE: &[&str] = status::SERVICE_PROPERTIES;
 /// The accounting values, asked of services whose processes may run.
-const ACCOUNTING: &[&str] = &["TasksCurrent", "CPUUsageNSec", "MemoryCurrent"];
+const ACCOUNTING: &[&str] = status::ACCOUNTING_PROPERTIES;
 /// [`SERVICE`] and [`ACCOUNTING`].
-const SERVICE_RUNNING: &[&str] = &[
-    "Result",
-    "ExecMainStatus",
-    "NRestarts",
-    "ExecMainStartTimestamp",
-    "ExecMainExitTimestamp",
-    "TasksCurrent",
-    "CPUUsageNSec",
-    "MemoryCurrent",
-];
+const SERVICE_RUNNING: &[&str] = status::SERVICE_AND_ACCOUNTING_PROPERTIES;
 
-/// What is reported of a service (`org.freedesktop.systemd1.Service`).
-#[derive(Clone, Debug, Default, Deserialize, Type)]
-#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
-#[serde(default)]
-struct Service {
-    #[serde(rename = "Result", with = "as_value::optional")]
-    result: Option<String>,
-    #[serde(rename = "ExecMainStatus", with = "as_value::optional")]
-    exit_status: Option<i32>,
-    #[serde(rename = "NRestarts", with = "as_value::optional")]
-    restarts: Option<u32>,
-    #[serde(rename = "ExecMainStartTimestamp", with = "as_value::optional")]
-    start_usec: Option<u64>,
-    #[serde(rename = "ExecMainExitTimestamp", with = "as_value::optional")]
-    exit_usec: Option<u64>,
-    #[serde(rename = "TasksCurrent", with = "as_value::optional")]
-    tasks: Option<u64>,
-    #[serde(rename = "CPUUsageNSec", with = "as_value::optional")]
-    cpu_nsec: Option<u64>,
-    #[serde(rename = "MemoryCurrent", with = "as_value::optional")]
-    memory: Option<u64>,
-}
+/// What is reported of a service, decoded by sysgauge-dbus (shared with sysgauge-backup).
+type Service = ServiceStatus;
+/// What is reported of a timer.
+type Timer = TimerStatus;
+/// What is reported of a socket.
+type Socket = SocketStatus;
 
-impl Service {
-    fn from_properties(p: &Properties) -> Service {
-        Service {
-            result: p.str("Result").map(str::to_owned),
-            exit_status: p.i64("ExecMainStatus").and_then(|v| i32::try_from(v).ok()),
-            restarts: p.u32("NRestarts"),
-            start_usec: p.u64("ExecMainStartTimestamp"),
-            exit_usec: p.u64("ExecMainExitTimestamp"),
-            tasks: p.u64("TasksCurrent"),
-            cpu_nsec: p.u64("CPUUsageNSec"),
-            memory: p.u64("MemoryCurrent"),
-        }
+/// A service's status with accounting only while its processes may run.
+fn for_unit(service: Service, unit: &UnitStatus) -> Service {
+    if may_run(unit) {
+        service
+    } else {
+        service.without_accounting()
     }
-
-    /// Accounting only while the processes may run.
-    fn for_unit(self, unit: &UnitStatus) -> Service {
-        if may_run(unit) {
-            self
-        } else {
-            self.without_accounting()
-        }
-    }
-
-    /// Without the accounting values (what is kept between collections).
-    fn without_accounting(self) -> Service {
-        Service {
-            tasks: None,
-            cpu_nsec: None,
-            memory: None,
-            ..self
-        }
-    }
-
-    /// With the accounting values in `p`, read now.
-    fn with_accounting(self, p: &Properties) -> Service {
-        Service {
-            tasks: p.u64("TasksCurrent"),
-            cpu_nsec: p.u64("CPUUsageNSec"),
-            memory: p.u64("MemoryCurrent"),
-            ..self
-        }
-    }
-}
-
-/// What is reported of a timer (`org.freedesktop.systemd1.Timer`).
-#[derive(Clone, Debug, Default, Deserialize, Type)]
-#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
-#[serde(default)]
-struct Timer {
-    #[serde(rename = "Unit", with = "as_value::optional")]
-    unit: Option<String>,
-    #[serde(rename = "LastTriggerUSec", with = "as_value::optional")]
-    last_trigger_usec: Option<u64>,
-    #[serde(rename = "NextElapseUSecRealtime", with = "as_value::optional")]
-    next_realtime_usec: Option<u64>,
-    #[serde(rename = "NextElapseUSecMonotonic", with = "as_value::optional")]
-    next_monotonic_usec: Option<u64>,
-}
-
-/// What is reported of a socket (`org.freedesktop.systemd1.Socket`).
-#[derive(Clone, Debug, Default, Deserialize, Type)]
-#[zvariant(signature = "a{sv}", crate = "sysgauge_dbus::zbus::zvariant")]
-#[serde(default)]
-struct Socket {
-    #[serde(rename = "NAccepted", with = "as_value::optional")]
-    accepted: Option<u32>,
-    #[serde(rename = "NConnections", with = "as_value::optional")]
-    connections: Option<u32>,
-    #[serde(rename = "NRefused", with = "as_value::optional")]
-    refused: Option<u32>,
 }
 
 /// systemd's "not set" for accounting values left out.
@@ -893,13 +798,15 @@ mod tests {
         assert!(may_run(&unit("deactivating", "stop-sigterm")));
         assert!(!may_run(&unit("active", "exited")));
         assert!(!may_run(&unit("failed", "failed")));
-        let s = Service {
-            tasks: Some(1),
-            memory: Some(10),
-            cpu_nsec: Some(5),
-            ..Service::default()
-        }
-        .for_unit(&unit("inactive", "dead"));
+        let s = for_unit(
+            Service {
+                tasks: Some(1),
+                memory: Some(10),
+                cpu_nsec: Some(5),
+                ..Service::default()
+            },
+            &unit("inactive", "dead"),
+        );
         assert_eq!((s.tasks, s.memory, s.cpu_nsec), (None, None, None));
     }
 }
