@@ -171,15 +171,7 @@ impl Exporter {
         self_metrics.add_dynamic(
             &self.build_info_name,
             "Build information of the exporter, always 1",
-            vec![
-                ("version", self.identity.version.to_owned()),
-                (
-                    "revision",
-                    option_env!("SYSGAUGE_REVISION")
-                        .unwrap_or("unknown")
-                        .to_owned(),
-                ),
-            ],
+            crate::build_info::labels(self.identity.version),
             1.0,
         );
         metrics.extend(self_metrics);
@@ -313,7 +305,15 @@ mod tests {
             "duration of the hung collector: {hang}"
         );
         assert_eq!(
-            m.get("sysgauge_test_build_info", &[("version", "9.9.9")]),
+            m.get(
+                "sysgauge_test_build_info",
+                &[
+                    ("version", "9.9.9"),
+                    ("revision", crate::build_info::REVISION),
+                    ("branch", crate::build_info::BRANCH),
+                    ("rustversion", crate::build_info::RUSTVERSION),
+                ]
+            ),
             Some(1.0)
         );
     }

@@ -14,7 +14,7 @@ use std::{
 };
 
 use sysgauge_testkit::{
-    available, run,
+    available, files_under, run,
     units::{Mode, Units, parse_unit, workspace_root},
 };
 
@@ -24,27 +24,6 @@ mod real_systemd;
 
 fn updating() -> bool {
     std::env::var_os("SYSGAUGE_UPDATE_UNITS").is_some_and(|v| v == "1")
-}
-
-/// Every file under `dir`, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
