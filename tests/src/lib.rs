@@ -550,12 +550,30 @@ pub mod openssl {
     }
 }
 
-/// The path of binary `name` of this workspace (`target/debug/<name>`), built with `cargo build`
-/// (once per test process: cargo does nothing when it is up to date, and a stale binary is
-/// never tested); `None` when no crate of the workspace is called `name`. For tests outside the
-/// binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
+/// A binary of the workspace (`sysgauge-certs`) as a debug build, built (or found up to date)
+/// by cargo; `None` when the workspace has no such exporter. For tests of the code; tests of
+/// what ships use [`release_binary`].
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    built_binary(name, "debug", &[], &BUILT)
+}
+
+/// A binary of the workspace built the way users get it: `cargo build --release` (the release
+/// profile of Cargo.toml: thin LTO, `panic = "abort"`), which the units and the mixin's
+/// end-to-end tests install and run. Built once per test process; `None` as for
+/// [`workspace_binary`].
+pub fn release_binary(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    built_binary(name, "release", &["--release"], &BUILT)
+}
+
+/// `target/<profile>/<name>`, after one `cargo build --workspace --bins <flags>` per process.
+fn built_binary(
+    name: &str,
+    profile: &str,
+    flags: &[&str],
+    built: &std::sync::Mutex<bool>,
+) -> Option<PathBuf> {
     let root = units::workspace_root();
     let short = name.strip_prefix("sysgauge-").unwrap_or(name);
     if !root
@@ -569,19 +587,25 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("debug").join(name);
+    let binary = target.join(profile).join(name);
     // Built once per test process, and as the whole workspace: a `-p NAME` build resolves
     // features for that package alone and would rebuild the dependencies that `cargo build
     // --workspace` (or `cargo test --workspace`) already made, doubling time and disk.
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !*built {
+        let started = Instant::now();
         let out = run(Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--workspace", "--bins"])
+            .args(["build", "--quiet", "--locked", "--workspace", "--bins"])
+            .args(flags)
             .current_dir(&root));
         assert!(
             out.status.success(),
-            "cargo build --workspace --bins failed: {}",
+            "cargo build --workspace --bins {flags:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "cargo build --workspace --bins {flags:?}: {:.1}s",
+            started.elapsed().as_secs_f64()
         );
         *built = true;
     }

@@ -122,8 +122,8 @@ fn hardening_layers_merge_as_documented() {
 }
 
 /// A copy of `units/` whose ExecStart binaries exist, for `systemd-analyze verify` (which
-/// checks that they do): `/usr/bin/sysgauge-<name>` becomes the workspace's build of every
-/// exporter.
+/// checks that they do): `/usr/bin/sysgauge-<name>` becomes the workspace's release build of
+/// every exporter.
 fn units_with_binaries(dir: &Path) -> Vec<PathBuf> {
     let u = Units::load();
     let binaries: Vec<(String, PathBuf)> = u
@@ -131,7 +131,7 @@ fn units_with_binaries(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .map(|name| {
             let unit = Units::unit_name(&name);
-            let binary = sysgauge_testkit::workspace_binary(&unit)
+            let binary = sysgauge_testkit::release_binary(&unit)
                 .unwrap_or_else(|| panic!("{unit} is not in this workspace"));
             (format!("/usr/bin/{unit} "), binary)
         })

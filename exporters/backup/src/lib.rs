@@ -48,7 +48,8 @@ pub static IDENTITY: Identity = Identity {
     version,
     long_version = sysgauge_common::build_info::LONG_VERSION,
     about,
-    max_term_width = 100)]
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

@@ -46,7 +46,8 @@ const DEFAULT_CONCURRENCY: usize = 64;
     version,
     long_version = sysgauge_common::build_info::LONG_VERSION,
     about,
-    max_term_width = 100)]
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,
