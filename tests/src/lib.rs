@@ -28,6 +28,7 @@ use std::{
 pub use tempfile;
 
 pub mod fakes;
+pub mod procs;
 pub mod restic;
 pub mod servers;
 pub mod systemd;
@@ -555,25 +556,22 @@ pub mod openssl {
 /// what ships use [`release_binary`].
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    built_binary(name, "debug", &[], &BUILT)
+    built_binary(name, "debug", &BUILT)
 }
 
-/// A binary of the workspace built the way users get it: `cargo build --release` (the release
-/// profile of Cargo.toml: thin LTO, `panic = "abort"`), which the units and the mixin's
-/// end-to-end tests install and run. Built once per test process; `None` as for
-/// [`workspace_binary`].
+/// The path of binary `name` of this workspace built with `cargo build --release`
+/// (`target/release/<name>`): the binary users run (`panic = "abort"`, LTO). Built once per test
+/// process like [`workspace_binary`]; `None` when no crate of the workspace is called `name`.
+/// For the end-to-end tests of what ships: the fault tests, the units under a booted systemd
+/// (installed at `/usr/bin`), the mixin's real-Prometheus test.
 pub fn release_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    built_binary(name, "release", &["--release"], &BUILT)
+    built_binary(name, "release", &BUILT)
 }
 
-/// `target/<profile>/<name>`, after one `cargo build --workspace --bins <flags>` per process.
-fn built_binary(
-    name: &str,
-    profile: &str,
-    flags: &[&str],
-    built: &std::sync::Mutex<bool>,
-) -> Option<PathBuf> {
+/// `target/<profile>/<name>`, after building every binary of the workspace in `profile` once
+/// (`built` says whether this process did already).
+fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Option<PathBuf> {
     let root = units::workspace_root();
     let short = name.strip_prefix("sysgauge-").unwrap_or(name);
     if !root
@@ -594,17 +592,21 @@ fn built_binary(
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !*built {
         let started = Instant::now();
-        let out = run(Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--locked", "--workspace", "--bins"])
-            .args(flags)
-            .current_dir(&root));
+        let mut args = vec!["build", "--quiet", "--locked", "--workspace", "--bins"];
+        if profile == "release" {
+            args.push("--release");
+        }
+        let out = run(Command::new(env!("CARGO")).args(&args).current_dir(&root));
         assert!(
             out.status.success(),
-            "cargo build --workspace --bins {flags:?} failed: {}",
+            "cargo {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
+        // How long the build took, for CI's time budget (the release build is the costly one).
         eprintln!(
-            "cargo build --workspace --bins {flags:?}: {:.1}s",
+            "cargo {}: {:.1}s",
+            args.join(" "),
             started.elapsed().as_secs_f64()
         );
         *built = true;
