@@ -23,7 +23,13 @@
         );
     in
     {
-      overlays.default = final: _prev: { sysgauge = final.callPackage ./nix/package.nix { }; };
+      # The revision and source time that build_info and --version report.
+      overlays.default = final: _prev: {
+        sysgauge = final.callPackage ./nix/package.nix {
+          revision = self.rev or self.dirtyRev or null;
+          sourceDateEpoch = self.lastModified or null;
+        };
+      };
 
       packages = forAllSystems (pkgs: {
         default = pkgs.sysgauge;

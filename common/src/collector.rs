@@ -81,7 +81,7 @@ pub fn self_families(domain: &str) -> Vec<FamilyDescription> {
     vec![
         family("collector_success", SUCCESS_HELP, &["collector"]),
         family("collector_duration_seconds", DURATION_HELP, &["collector"]),
-        family("build_info", BUILD_INFO_HELP, &["version", "revision"]),
+        family("build_info", BUILD_INFO_HELP, &crate::build_info::LABELS),
     ]
 }
 
@@ -210,15 +210,7 @@ impl Exporter {
         self_metrics.add_dynamic(
             &self.build_info_name,
             BUILD_INFO_HELP,
-            vec![
-                ("version", self.identity.version.to_owned()),
-                (
-                    "revision",
-                    option_env!("SYSGAUGE_REVISION")
-                        .unwrap_or("unknown")
-                        .to_owned(),
-                ),
-            ],
+            crate::build_info::labels(self.identity.version),
             1.0,
         );
         metrics.extend(self_metrics);
@@ -360,7 +352,15 @@ mod tests {
             "duration of the hung collector: {hang}"
         );
         assert_eq!(
-            m.get("sysgauge_test_build_info", &[("version", "9.9.9")]),
+            m.get(
+                "sysgauge_test_build_info",
+                &[
+                    ("version", "9.9.9"),
+                    ("revision", crate::build_info::REVISION),
+                    ("branch", crate::build_info::BRANCH),
+                    ("rustversion", crate::build_info::RUSTVERSION),
+                ]
+            ),
             Some(1.0)
         );
     }

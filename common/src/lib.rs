@@ -27,6 +27,7 @@ every collection. The model here is small: descriptors, samples and two encoders
 // `exporter_config!` names `sysgauge_common::__serde`, which must resolve inside this crate too.
 extern crate self as sysgauge_common;
 
+pub mod build_info;
 pub mod cli;
 pub mod collector;
 pub mod config;

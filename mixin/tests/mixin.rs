@@ -939,10 +939,11 @@ fn every_runbook_alert_section_has_an_alert() {
     }
 }
 
-/// A binary of the workspace (`sysgauge-certs`), built (or found up to date) by cargo: this
-/// crate cannot name another package's binary with `CARGO_BIN_EXE_*`.
+/// A binary of the workspace (`sysgauge-certs`) as users get it, the release build (made or
+/// found up to date by cargo): the dashboards and alerts are checked against what ships. This
+/// crate cannot name another package's binary with `CARGO_BIN_EXE_*` anyway.
 fn binary(name: &str) -> PathBuf {
-    sysgauge_testkit::workspace_binary(name)
+    sysgauge_testkit::release_binary(name)
         .unwrap_or_else(|| panic!("{name} is not an exporter of this workspace"))
 }
 

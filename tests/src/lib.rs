@@ -162,6 +162,28 @@ impl Drop for Process {
     }
 }
 
+/// Every file under `dir` (symbolic links included, not followed), relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Runs a command to completion and returns its output.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())
@@ -529,10 +551,9 @@ pub mod openssl {
     }
 }
 
-/// The path of binary `name` of this workspace (`target/debug/<name>`), built with `cargo build`
-/// (once per test process: cargo does nothing when it is up to date, and a stale binary is
-/// never tested); `None` when no crate of the workspace is called `name`. For tests outside the
-/// binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
+/// A binary of the workspace (`sysgauge-certs`) as a debug build, built (or found up to date)
+/// by cargo; `None` when the workspace has no such exporter. For tests of the code; tests of
+/// what ships use [`release_binary`].
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     built_binary(name, "debug", &BUILT)
@@ -541,7 +562,8 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
 /// The path of binary `name` of this workspace built with `cargo build --release`
 /// (`target/release/<name>`): the binary users run (`panic = "unwind"`, LTO). Built once per test
 /// process like [`workspace_binary`]; `None` when no crate of the workspace is called `name`.
-/// For the end-to-end fault tests, which must hold for what ships.
+/// For the end-to-end tests of what ships: the fault tests, the units under a booted systemd
+/// (installed at `/usr/bin`), the mixin's real-Prometheus test.
 pub fn release_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     built_binary(name, "release", &BUILT)
@@ -569,7 +591,8 @@ fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Op
     // --workspace` (or `cargo test --workspace`) already made, doubling time and disk.
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !*built {
-        let mut args = vec!["build", "--quiet", "--workspace", "--bins"];
+        let started = Instant::now();
+        let mut args = vec!["build", "--quiet", "--locked", "--workspace", "--bins"];
         if profile == "release" {
             args.push("--release");
         }
@@ -579,6 +602,12 @@ fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Op
             "cargo {} failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
+        );
+        // How long the build took, for CI's time budget (the release build is the costly one).
+        eprintln!(
+            "cargo {}: {:.1}s",
+            args.join(" "),
+            started.elapsed().as_secs_f64()
         );
         *built = true;
     }

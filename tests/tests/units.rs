@@ -14,7 +14,7 @@ use std::{
 };
 
 use sysgauge_testkit::{
-    available, run,
+    available, files_under, run,
     units::{Mode, Units, parse_unit, workspace_root},
 };
 
@@ -24,27 +24,6 @@ mod real_systemd;
 
 fn updating() -> bool {
     std::env::var_os("SYSGAUGE_UPDATE_UNITS").is_some_and(|v| v == "1")
-}
-
-/// Every file under `dir`, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -143,8 +122,8 @@ fn hardening_layers_merge_as_documented() {
 }
 
 /// A copy of `units/` whose ExecStart binaries exist, for `systemd-analyze verify` (which
-/// checks that they do): `/usr/bin/sysgauge-<name>` becomes the workspace's build of every
-/// exporter.
+/// checks that they do): `/usr/bin/sysgauge-<name>` becomes the workspace's release build of
+/// every exporter.
 fn units_with_binaries(dir: &Path) -> Vec<PathBuf> {
     let u = Units::load();
     let binaries: Vec<(String, PathBuf)> = u
@@ -152,7 +131,7 @@ fn units_with_binaries(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .map(|name| {
             let unit = Units::unit_name(&name);
-            let binary = sysgauge_testkit::workspace_binary(&unit)
+            let binary = sysgauge_testkit::release_binary(&unit)
                 .unwrap_or_else(|| panic!("{unit} is not in this workspace"));
             (format!("/usr/bin/{unit} "), binary)
         })

@@ -44,7 +44,13 @@ pub static IDENTITY: Identity = Identity {
 
 /// Backup freshness (files, systemd jobs, ZFS snapshots) as Prometheus metrics.
 #[derive(Debug, Parser)]
-#[command(name = "sysgauge-backup", version, about, max_term_width = 100)]
+#[command(
+    name = "sysgauge-backup",
+    version,
+    long_version = sysgauge_common::build_info::LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

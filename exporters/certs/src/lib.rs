@@ -43,7 +43,13 @@ pub static IDENTITY: Identity = Identity {
 
 /// X.509 certificate expiry from files and live TLS endpoints, as Prometheus metrics.
 #[derive(Debug, Parser)]
-#[command(name = "sysgauge-certs", version, about, max_term_width = 100)]
+#[command(
+    name = "sysgauge-certs",
+    version,
+    long_version = sysgauge_common::build_info::LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

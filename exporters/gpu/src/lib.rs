@@ -38,7 +38,13 @@ pub static IDENTITY: Identity = Identity {
 
 /// NVIDIA GPUs through NVML, as Prometheus metrics.
 #[derive(Debug, Parser)]
-#[command(name = "sysgauge-gpu", version, about, max_term_width = 100)]
+#[command(
+    name = "sysgauge-gpu",
+    version,
+    long_version = sysgauge_common::build_info::LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

@@ -40,7 +40,13 @@ pub static IDENTITY: Identity = Identity {
 
 /// restic repositories, snapshots and locks as Prometheus metrics, without taking a lock.
 #[derive(Debug, Parser)]
-#[command(name = "sysgauge-restic", version, about, max_term_width = 100)]
+#[command(
+    name = "sysgauge-restic",
+    version,
+    long_version = sysgauge_common::build_info::LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

@@ -43,7 +43,13 @@ const DEFAULT_CONCURRENCY: Concurrency = Concurrency::from_const(64);
 
 /// systemd unit, service, timer and socket health over D-Bus, as Prometheus metrics.
 #[derive(Debug, Parser)]
-#[command(name = "sysgauge-systemd", version, about, max_term_width = 100)]
+#[command(
+    name = "sysgauge-systemd",
+    version,
+    long_version = sysgauge_common::build_info::LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     #[command(flatten)]
     global: GlobalArgs,

@@ -7,7 +7,8 @@
 //!
 //! The unit files are installed byte for byte as shipped. What differs is in drop-ins, and only
 //! what this container or the lack of installed binaries forces:
-//! - the workspace's build is copied to `/usr/bin/sysgauge-<name>` in the container's overlay,
+//! - the workspace's release build (as users get it) is copied to `/usr/bin/sysgauge-<name>` in
+//!   the container's overlay,
 //!   where the shipped ExecStart expects it, and `exec.conf` adds the test's arguments (for the
 //!   GPU, `--nvml.library` naming the fake libnvidia-ml);
 //! - `private-users.conf` sets `PrivateUsers=no`: this container cannot nest user namespaces
@@ -174,11 +175,11 @@ impl Host {
                     files.push((format!("{unit}.{suffix}"), text.clone()));
                 }
             }
-            // The workspace's build goes where the shipped ExecStart expects it, inside the
+            // The workspace's release build goes where the shipped ExecStart expects it, inside the
             // container's overlay: run from the checkout, it would be invisible to a service
             // with PrivateTmp= whenever the checkout lives under /tmp or /var/tmp (as a CI
             // clone may), and ProtectHome= hides /home and /root.
-            let build = sysgauge_testkit::workspace_binary(&unit)
+            let build = sysgauge_testkit::release_binary(&unit)
                 .unwrap_or_else(|| panic!("{unit} is not in the workspace"));
             let binary = PathBuf::from(format!("/usr/bin/{unit}"));
             std::fs::copy(&build, self.boot.root_path(&binary)).unwrap();
