@@ -86,7 +86,16 @@ pub struct ServeArgs {
     /// 503; 0 means no limit [default: 40].
     #[arg(long = "web.max-requests", value_name = "N")]
     pub max_requests: Option<usize>,
+
+    /// Most connections open at once, 1 to 65536; at the limit the connection idle longest is
+    /// closed to make room, and it is lowered to fit the descriptor limit [default: 512].
+    #[arg(long = "web.max-connections", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_CONNECTIONS_LIMIT))]
+    pub max_connections: Option<u32>,
 }
+
+/// The largest `--web.max-connections`.
+pub const MAX_CONNECTIONS_LIMIT: i64 = 65536;
 
 /// A log level, as in the Go exporters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]

@@ -31,6 +31,8 @@ pub struct WebSection {
     pub systemd_socket: Option<bool>,
     /// The most requests served at once; 0 for no limit (`--web.max-requests`).
     pub max_requests: Option<usize>,
+    /// The most connections open at once, 1 to 65536 (`--web.max-connections`).
+    pub max_connections: Option<u32>,
 }
 
 /// `[log]`: logging (`--log.level`, `--log.format`).

@@ -141,7 +141,22 @@ pub fn run<C: ExporterConfig>(
                 web_config_file: args.web_config_file.clone().or(common.web.config_file),
                 systemd_socket: args.systemd_socket || common.web.systemd_socket.unwrap_or(false),
                 max_requests: args.max_requests.or(common.web.max_requests).unwrap_or(40),
+                max_connections: args
+                    .max_connections
+                    .or(common.web.max_connections)
+                    .unwrap_or(512) as usize,
             };
+            if !(1..=crate::cli::MAX_CONNECTIONS_LIMIT).contains(&(settings.max_connections as i64)) {
+                return Err(Error::Setting {
+                    key: "web.max_connections",
+                    message: format!(
+                        "{} is out of range (1 to {})",
+                        settings.max_connections,
+                        crate::cli::MAX_CONNECTIONS_LIMIT
+                    ),
+                }
+                .into());
+            }
             if !settings.telemetry_path.starts_with('/') || settings.telemetry_path == "/" {
                 return Err(Error::Setting {
                     key: "web.telemetry-path",
