@@ -566,3 +566,39 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     assert!(binary.is_file(), "{} was not built", binary.display());
     Some(binary)
 }
+
+/// The path of binary `name` of this workspace built with the release profile
+/// (`target/release/<name>`), as it ships: for tests about memory, latency and behaviour under
+/// load, where a debug build would measure the wrong thing. Built with `cargo build --release -p
+/// NAME` once per test process; `None` when no crate of the workspace is called `name`.
+pub fn release_binary(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let root = units::workspace_root();
+    let short = name.strip_prefix("sysgauge-").unwrap_or(name);
+    if !root
+        .join("exporters")
+        .join(short)
+        .join("Cargo.toml")
+        .is_file()
+    {
+        return None;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("release").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let out = run(Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--release", "-p", name, "--bin", name])
+            .current_dir(&root));
+        assert!(
+            out.status.success(),
+            "cargo build --release -p {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        built.push(name.to_owned());
+    }
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    Some(binary)
+}
