@@ -134,6 +134,12 @@ fn report(
                 };
                 set.add(&ENDPOINT_NOT_AFTER, labels(), cert.not_after as f64);
                 set.add(&ENDPOINT_NOT_BEFORE, labels(), cert.not_before as f64);
+                report_details(
+                    set,
+                    (&ENDPOINT_INFO, &ENDPOINT_PUBLIC_KEY_BITS),
+                    labels(),
+                    &cert.details,
+                );
                 earliest = Some(earliest.map_or(cert.not_after, |e| e.min(cert.not_after)));
             }
             Err(why) => {
