@@ -146,7 +146,8 @@ pub fn run<C: ExporterConfig>(
                     .or(common.web.max_connections)
                     .unwrap_or(512) as usize,
             };
-            if !(1..=crate::cli::MAX_CONNECTIONS_LIMIT).contains(&(settings.max_connections as i64)) {
+            if !(1..=crate::cli::MAX_CONNECTIONS_LIMIT).contains(&(settings.max_connections as i64))
+            {
                 return Err(Error::Setting {
                     key: "web.max_connections",
                     message: format!(

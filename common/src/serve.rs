@@ -469,7 +469,10 @@ impl State {
         req: Request<Incoming>,
     ) -> (Response<Bytes>, Option<OwnedSemaphorePermit>) {
         if req.version() == Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
-            return (plain(StatusCode::BAD_REQUEST, "Host header missing\n"), None);
+            return (
+                plain(StatusCode::BAD_REQUEST, "Host header missing\n"),
+                None,
+            );
         }
         // Authentication first: a request without valid credentials never takes a slot.
         if let Some(auth) = &self.auth {

@@ -567,7 +567,11 @@ mod tests {
         assert!(!auth.check("prom", "wrong"));
         assert!(!auth.check("nobody", "s3cret"));
         assert_eq!(auth.cached("prom", "s3cret"), Some(true));
-        assert_eq!(auth.cached("prom", "wrong"), Some(false), "failure not remembered");
+        assert_eq!(
+            auth.cached("prom", "wrong"),
+            Some(false),
+            "failure not remembered"
+        );
         assert_eq!(auth.cached("nobody", "s3cret"), Some(false));
         assert_eq!(auth.cached("prom", "other"), None);
         assert!(BasicAuth::new(BTreeMap::new()).is_none());

@@ -336,7 +336,10 @@ fn idle_connections_beyond_the_descriptor_limit_do_not_stop_scrapes() {
             idle.len(),
             serve.process.log()
         );
-        eprintln!("scrape beside 300 idle connections: {:?}", started.elapsed());
+        eprintln!(
+            "scrape beside 300 idle connections: {:?}",
+            started.elapsed()
+        );
         for _ in 0..50 {
             idle.push(serve.connect());
         }
@@ -374,7 +377,6 @@ fn a_flood_of_wrong_passwords_does_not_delay_scrapes() {
     let flood: Vec<_> = (0..50)
         .map(|t| {
             let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
-            let basic = basic.clone();
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(15);
                 let mut i = 0;
@@ -460,8 +462,14 @@ fn gzip_answers_are_decoded_by_prometheus() {
         v.sort();
         v
     };
-    assert_eq!(names(&decoded), names(&String::from_utf8_lossy(&plain.body)));
-    assert!(gz.body.len() * 3 < plain.body.len(), "gzip did not compress");
+    assert_eq!(
+        names(&decoded),
+        names(&String::from_utf8_lossy(&plain.body))
+    );
+    assert!(
+        gz.body.len() * 3 < plain.body.len(),
+        "gzip did not compress"
+    );
 
     // Prometheus asks for gzip on every scrape; an answer it cannot decode fails the scrape.
     let Some(prometheus) = Prometheus::start(&format!(
@@ -484,7 +492,10 @@ fn keep_alive_outlives_a_20s_scrape_gap_and_host_is_required() {
         return;
     };
     let mut s = serve.connect();
-    assert_eq!(exchange(&mut s, &get("/-/healthy", "")).unwrap().status, 200);
+    assert_eq!(
+        exchange(&mut s, &get("/-/healthy", "")).unwrap().status,
+        200
+    );
     std::thread::sleep(Duration::from_secs(20));
     let again = exchange(&mut s, &get("/-/healthy", ""));
     assert_eq!(

@@ -390,7 +390,11 @@ mod tests {
         let c = Arc::new(Conn::new(Instant::now()));
         let guard = c.request_started(false);
         let t0 = Instant::now();
-        assert_eq!(c.verdict(at(t0, 60)), None, "a running collection is no stall");
+        assert_eq!(
+            c.verdict(at(t0, 60)),
+            None,
+            "a running collection is no stall"
+        );
         guard.response_ready();
         assert!(matches!(c.verdict(at(t0, 11)), Some(Close::Abort(_))));
         drop(guard);
