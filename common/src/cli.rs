@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
 
-use crate::limits::{MaxRequests, Timeout};
+use crate::limits::{MaxConnections, MaxRequests, Timeout};
 
 /// Flags shared by every binary and every command.
 #[derive(Clone, Debug, Default, Args)]
@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// 503; 0 means no limit; at most 10000 [default: 40].
     #[arg(long = "web.max-requests", value_name = "N")]
     pub max_requests: Option<MaxRequests>,
+
+    /// Most connections open at once, 1 to 65536; at the limit the connection idle longest is
+    /// closed to make room, and it is lowered to fit the descriptor limit [default: 512].
+    #[arg(long = "web.max-connections", value_name = "N")]
+    pub max_connections: Option<MaxConnections>,
 }
 
 /// A log level, as in the Go exporters.

@@ -16,7 +16,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use crate::{
     cli::{LogFormat, LogLevel},
     error::Error,
-    limits::{MaxRequests, Timeout},
+    limits::{MaxConnections, MaxRequests, Timeout},
 };
 
 /// `[web]`: the HTTP server of `serve`. Each key mirrors a `--web.*` flag.
@@ -33,6 +33,8 @@ pub struct WebSection {
     pub systemd_socket: Option<bool>,
     /// The most requests served at once; 0 for no limit (`--web.max-requests`).
     pub max_requests: Option<MaxRequests>,
+    /// The most connections open at once, 1 to 65536 (`--web.max-connections`).
+    pub max_connections: Option<MaxConnections>,
 }
 
 /// `[log]`: logging (`--log.level`, `--log.format`).

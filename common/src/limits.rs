@@ -176,6 +176,9 @@ pub type MaxAge = BoundedDuration<SECOND, { 3660 * DAY }>;
 /// `--web.max-requests`: 0 (no limit) to 10000 requests served at once.
 pub type MaxRequests = BoundedCount<0, 10_000>;
 
+/// `--web.max-connections`: 1 to 65536 connections open at once.
+pub type MaxConnections = BoundedCount<1, 65_536>;
+
 /// How many operations run at once against one peer (D-Bus calls of sysgauge-systemd,
 /// restic processes): 1 to 1024, far below tokio's semaphore limit.
 pub type Concurrency = BoundedCount<1, 1024>;

@@ -12,7 +12,7 @@ use crate::{
     config::{self, CollectorSection, ExporterConfig},
     encode::{Format, encode},
     error::Error,
-    limits::{MaxRequests, Timeout},
+    limits::{MaxConnections, MaxRequests, Timeout},
     logging,
     serve::{ServeSettings, serve},
     textfile,
@@ -23,6 +23,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default of `--web.max-requests`.
 const DEFAULT_MAX_REQUESTS: usize = 40;
+const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// The deadline of each collector: `--collector.timeout`, else `[collector] timeout`, else
 /// [`DEFAULT_TIMEOUT`]. Exporters that split the deadline among sub-tasks when they build their
@@ -139,6 +140,10 @@ pub fn run<C: ExporterConfig>(
                     .max_requests
                     .or(common.web.max_requests)
                     .map_or(DEFAULT_MAX_REQUESTS, MaxRequests::get),
+                max_connections: args
+                    .max_connections
+                    .or(common.web.max_connections)
+                    .map_or(DEFAULT_MAX_CONNECTIONS, MaxConnections::get),
             };
             if !settings.telemetry_path.starts_with('/') || settings.telemetry_path == "/" {
                 return Err(Error::setting(

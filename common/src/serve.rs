@@ -6,12 +6,23 @@
 //! collection instead of starting their own, so a burst of scrapers, or a slow collector, never
 //! piles up collections. Under systemd, `READY=1` is sent once every socket listens, watchdog
 //! pings follow when `WatchdogSec=` is set, and SIGTERM drains open requests and exits 0.
+//!
+//! Every connection has a bounded cost (see [`connections`] for the timeouts and which
+//! connection makes room when slots or descriptors run out): at most `--web.max-connections`
+//! of them, HTTP/2 limited to [`H2_MAX_STREAMS`] streams and small flow-control windows, and a
+//! response holds its `--web.max-requests` slot until it is sent ([`body`]). Authentication
+//! comes before the slot, answers repeated credentials from memory, and runs bcrypt on at most
+//! [`bcrypt_workers`] threads, so that a flood of wrong passwords neither takes the slots nor
+//! the CPU that scrapes need.
+
+mod body;
+mod connections;
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     path::PathBuf,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use base64::Engine;
@@ -20,16 +31,25 @@ use futures_util::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version, header,
+};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
+};
 use tokio_rustls::TlsAcceptor;
 
+use self::{
+    body::{Coding, ResponseBody},
+    connections::{Close, Conn, Connections, HEADER_TIMEOUT, Tracked},
+};
 use crate::{
     collector::Exporter,
     encode::{Format, encode},
@@ -38,12 +58,31 @@ use crate::{
     web_config::{BasicAuth, WebConfig},
 };
 
-/// How long a client gets to send its request headers or finish a TLS handshake.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request over `--web.max-requests` waits for a slot before it gets 503.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a request whose credentials are not remembered waits for a bcrypt worker before it
+/// gets 503.
+const AUTH_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long open requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection asked to close gracefully (idle) gets before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Concurrent HTTP/2 streams per connection; a scrape needs one.
+pub const H2_MAX_STREAMS: u32 = 8;
+/// HTTP/2 flow-control windows we announce: requests have no bodies, so these only bound what a
+/// client can make us buffer.
+const H2_STREAM_WINDOW: u32 = 16 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 64 * 1024;
+/// HTTP/2: bytes of a response buffered per stream, and the largest request header list.
+const H2_SEND_BUFFER: usize = 32 * 1024;
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// HTTP/1: the connection's read and write buffer, which bounds request headers too.
+const H1_BUFFER: usize = 32 * 1024;
+/// Descriptors kept free for everything but connections (listeners, collectors' files and
+/// pipes, the journal): `--web.max-connections` is lowered to fit the limit minus this.
+const RESERVED_DESCRIPTORS: u64 = 64;
+/// How often, at most, running out of descriptors is logged as a warning.
+const EXHAUSTION_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The settings of `serve`, after flags and configuration file are merged.
 #[derive(Clone, Debug)]
@@ -58,6 +97,8 @@ pub struct ServeSettings {
     pub systemd_socket: bool,
     /// Most requests at once; 0 is no limit.
     pub max_requests: usize,
+    /// Most connections at once.
+    pub max_connections: usize,
 }
 
 /// Serves metrics until SIGTERM or SIGINT.
@@ -79,31 +120,27 @@ pub async fn serve(exporter: Arc<Exporter>, settings: ServeSettings) -> Result<(
         }
         listeners
     };
+    let max_connections = fit_to_descriptors(settings.max_connections, raise_descriptor_limit());
+    let connections = Arc::new(Connections::new(max_connections));
     let state = Arc::new(State::new(exporter, &settings, web));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(CLIENT_TIMEOUT);
-    if !state.http2 {
-        builder = builder.http1_only();
-    }
+    let builder = http_builder(state.http2);
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let local = listener
             .local_addr()
             .map_or_else(|_| "?".into(), |a| a.to_string());
-        tracing::info!(address = %local, tls = tls.is_some(), "listening");
+        tracing::info!(address = %local, tls = tls.is_some(), max_connections, "listening");
         accept_tasks.push(tokio::spawn(accept_loop(
             listener,
-            tls.clone(),
-            builder.clone(),
-            Arc::clone(&state),
-            Arc::clone(&graceful),
-            stop_rx.clone(),
+            Server {
+                tls: tls.clone(),
+                builder: builder.clone(),
+                state: Arc::clone(&state),
+                stop: stop_rx.clone(),
+            },
+            Arc::clone(&connections),
         )));
     }
     systemd_ready();
@@ -115,72 +152,226 @@ pub async fn serve(exporter: Arc<Exporter>, settings: ServeSettings) -> Result<(
     for task in accept_tasks {
         let _ = task.await;
     }
-    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections were still open after the drain timeout");
+    // Every connection finishes its requests and closes, or is dropped at the drain timeout.
+    let deadline = Instant::now() + DRAIN_TIMEOUT + CLOSE_GRACE;
+    while connections.len() > 0 {
+        if Instant::now() >= deadline {
+            tracing::warn!("some connections were still open after the drain timeout");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// hyper's settings: HTTP/1.1 with keep-alive and small buffers, HTTP/2 with few streams and
+/// small windows. Timeouts are kept by [`connections`] instead of hyper's header-read timeout,
+/// which also counts the time a keep-alive connection waits for its next request.
+fn http_builder(http2: bool) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .max_buf_size(H1_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .keep_alive_interval(Some(Duration::from_secs(60)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if !http2 {
+        builder = builder.http1_only();
+    }
+    builder
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, as Go programs do at start, and
+/// returns the soft limit in effect (`None`: unlimited or unknown).
+fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => return limit.maximum,
+            // A unit's system call filter may forbid it; its LimitNOFILE= then applies.
+            Err(e) => tracing::debug!(error = %e, "cannot raise the descriptor limit"),
+        }
+    }
+    limit.current
+}
+
+/// `--web.max-connections`, lowered when the descriptor limit cannot hold that many.
+fn fit_to_descriptors(max_connections: usize, soft_limit: Option<u64>) -> usize {
+    let Some(limit) = soft_limit else {
+        return max_connections;
+    };
+    let reserve = RESERVED_DESCRIPTORS.min(limit / 4);
+    let fits = usize::try_from(limit - reserve)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if fits < max_connections {
+        tracing::warn!(
+            max_connections,
+            descriptor_limit = limit,
+            lowered_to = fits,
+            "the descriptor limit cannot hold --web.max-connections; raise LimitNOFILE="
+        );
+        return fits;
+    }
+    max_connections
+}
+
+/// What every connection task shares.
+#[derive(Clone)]
+struct Server {
     tls: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<State>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    stop: watch::Receiver<bool>,
+}
+
+async fn accept_loop(listener: TcpListener, server: Server, connections: Arc<Connections>) {
+    let mut stop = server.stop.clone();
+    let mut warned: Option<Instant> = None;
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stop.changed() => return,
         };
-        let state = Arc::clone(&state);
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) if is_out_of_descriptors(&e) => {
+                // Make room: close the connection idle longest and try again, so that a scrape
+                // waiting in the backlog gets its descriptor.
+                if warned.is_none_or(|t| t.elapsed() >= EXHAUSTION_WARNING_EVERY) {
+                    tracing::warn!(error = %e, open = connections.len(), "out of descriptors; closing idle connections");
+                    warned = Some(Instant::now());
+                }
+                let pause = if connections.shed_one() { 5 } else { 100 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(registered) = connections.admit() else {
+            tracing::debug!(%peer, "connection limit reached and every connection is busy; refused");
+            continue;
+        };
+        // Scrape answers are written whole; Nagle's algorithm only delays their last segment.
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let conn = Arc::clone(&registered.conn);
+            server.serve_connection(stream, peer, conn).await;
+            drop(registered);
+        });
+    }
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
+            || code == rustix::io::Errno::NFILE.raw_os_error()
+    )
+}
+
+impl Server {
+    async fn serve_connection(self, stream: TcpStream, peer: SocketAddr, conn: Arc<Conn>) {
+        let io = Tracked::new(stream, Arc::clone(&conn));
+        let result = match self.tls.clone() {
+            None => self.drive(io, &conn).await,
+            Some(acceptor) => {
+                // The handshake counts against the time to the first request.
+                let stream = tokio::select! {
+                    s = acceptor.accept(io) => match s {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    },
+                    _ = tokio::time::sleep(HEADER_TIMEOUT) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                    _ = conn.shed.notified() => return,
+                };
+                self.drive(stream, &conn).await
+            }
+        };
+        match result {
+            Ok(Some(reason)) => tracing::debug!(%peer, reason, "connection closed"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        }
+    }
+
+    /// Serves one connection until it ends or must be closed; `Some(reason)` when we closed it.
+    async fn drive<I>(
+        &self,
+        io: I,
+        conn: &Arc<Conn>,
+    ) -> Result<Option<&'static str>, Box<dyn std::error::Error + Send + Sync>>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let state = Arc::clone(&self.state);
+        let on_conn = Arc::clone(conn);
         let service = service_fn(move |req| {
             let state = Arc::clone(&state);
-            async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
+            let guard = on_conn.request_started(req.version() < Version::HTTP_2);
+            async move { Ok::<_, std::convert::Infallible>(state.handle(req, guard).await) }
         });
-        let builder = builder.clone();
-        let tls = tls.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut stop = self.stop.clone();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut closing: Option<(Instant, &'static str)> = None;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    return result.map(|()| closing.map(|(_, why)| why));
                 }
-                Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if let Some((deadline, why)) = closing {
+                        if now >= deadline {
+                            return Ok(Some(why));
+                        }
+                        continue;
+                    }
+                    match conn.verdict(now) {
+                        None => {}
+                        Some(Close::Abort(why)) => return Ok(Some(why)),
+                        Some(Close::Graceful(why)) => {
+                            connection.as_mut().graceful_shutdown();
+                            closing = Some((now + CLOSE_GRACE, why));
+                        }
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                // Chosen to make room: it has no request in progress, so nothing is cut short.
+                _ = conn.shed.notified() => return Ok(Some("closed to make room")),
+                _ = stop.changed(), if closing.is_none() => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = Some((Instant::now() + DRAIN_TIMEOUT, "shutting down"));
+                }
             }
-        });
+        }
     }
 }
 
@@ -192,9 +383,27 @@ struct State {
     in_flight: Mutex<Option<SharedCollection>>,
     telemetry_path: String,
     auth: Option<Arc<BasicAuth>>,
+    /// Bounds the threads that run bcrypt at once.
+    bcrypt: Semaphore,
     headers: Vec<(HeaderName, HeaderValue)>,
     limit: Option<Arc<Semaphore>>,
     http2: bool,
+}
+
+/// The answer of an authentication check.
+enum Auth {
+    Granted,
+    Denied,
+    /// Every bcrypt worker stayed busy for [`AUTH_QUEUE_TIMEOUT`].
+    Busy,
+}
+
+/// bcrypt threads at once: half the CPUs, 1 or 2, so that a flood of unknown passwords leaves
+/// CPU for the scrapes.
+pub fn bcrypt_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .clamp(1, 2)
 }
 
 impl State {
@@ -216,6 +425,7 @@ impl State {
             in_flight: Mutex::new(None),
             telemetry_path: settings.telemetry_path.clone(),
             auth: BasicAuth::new(web.basic_auth_users).map(Arc::new),
+            bcrypt: Semaphore::new(bcrypt_workers()),
             headers,
             limit: (settings.max_requests > 0)
                 .then(|| Arc::new(Semaphore::new(settings.max_requests))),
@@ -240,39 +450,74 @@ impl State {
         shared
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let mut response = self.route(req).await;
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        guard: connections::RequestGuard,
+    ) -> Response<ResponseBody> {
+        let (response, permit) = self.route(req).await;
+        let (mut parts, bytes) = response.into_parts();
         for (name, value) in &self.headers {
-            response.headers_mut().insert(name.clone(), value.clone());
+            parts.headers.insert(name.clone(), value.clone());
         }
-        response
+        Response::from_parts(parts, ResponseBody::new(bytes, permit, guard))
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// The answer, and the `--web.max-requests` slot it holds until it is sent.
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+    ) -> (Response<Bytes>, Option<OwnedSemaphorePermit>) {
+        if req.version() == Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+            return (
+                plain(StatusCode::BAD_REQUEST, "Host header missing\n"),
+                None,
+            );
+        }
+        // Authentication first: a request without valid credentials never takes a slot.
+        if let Some(auth) = &self.auth {
+            match self.authorize(auth, req.headers()).await {
+                Auth::Granted => {}
+                Auth::Denied => {
+                    let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                    return (r, None);
+                }
+                Auth::Busy => {
+                    return (
+                        plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too many password checks in progress\n",
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
         // Over the limit, a request waits briefly for a slot: a burst of scrapes is smoothed
         // out, while a flood still gets 503 instead of unbounded work.
-        let _permit = match &self.limit {
+        let permit = match &self.limit {
             Some(limit) => {
                 match tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(limit).acquire_owned()).await {
                     Ok(Ok(permit)) => Some(permit),
                     _ => {
-                        return plain(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "too many requests in flight (--web.max-requests)\n",
+                        return (
+                            plain(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "too many requests in flight (--web.max-requests)\n",
+                            ),
+                            None,
                         );
                     }
                 }
             }
             None => None,
         };
-        if let Some(auth) = &self.auth
-            && !authorized(auth, req.headers()).await
-        {
-            let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            return r;
-        }
+        (self.answer(&req).await, permit)
+    }
+
+    async fn answer(&self, req: &Request<Incoming>) -> Response<Bytes> {
         let path = req.uri().path();
         let known = path == self.telemetry_path || path == "/" || path == "/-/healthy";
         if !known {
@@ -285,22 +530,29 @@ impl State {
             return r;
         }
         if path == self.telemetry_path {
-            let accept = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok());
-            let format = Format::negotiate(accept);
+            let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(header_str(header::ACCEPT));
+            let coding = Coding::negotiate(header_str(header::ACCEPT_ENCODING));
             let metrics = self.collection().await;
-            let mut r = Response::new(Full::new(Bytes::from(encode(&metrics, format))));
-            r.headers_mut().insert(
+            let (data, content_encoding) = coding.apply(encode(&metrics, format).into_bytes());
+            let mut r = Response::new(Bytes::from(data));
+            let headers = r.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(format.content_type()),
             );
+            headers.insert(
+                header::VARY,
+                HeaderValue::from_static("Accept, Accept-Encoding"),
+            );
+            if let Some(coding) = content_encoding {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            }
             r
         } else if path == "/-/healthy" {
             plain(StatusCode::OK, "OK\n")
         } else {
-            let mut r = Response::new(Full::new(Bytes::from(self.landing_page())));
+            let mut r = Response::new(Bytes::from(self.landing_page()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -321,16 +573,29 @@ impl State {
             version = id.version,
         )
     }
-}
 
-async fn authorized(auth: &Arc<BasicAuth>, headers: &HeaderMap) -> bool {
-    let Some((user, password)) = basic_credentials(headers) else {
-        return false;
-    };
-    let auth = Arc::clone(auth);
-    tokio::task::spawn_blocking(move || auth.check(&user, &password))
-        .await
-        .unwrap_or(false)
+    /// Checks basic auth: remembered credentials answer at once; others wait for one of the few
+    /// bcrypt workers.
+    async fn authorize(&self, auth: &Arc<BasicAuth>, headers: &HeaderMap) -> Auth {
+        let Some((user, password)) = basic_credentials(headers) else {
+            return Auth::Denied;
+        };
+        let verdict = |ok| if ok { Auth::Granted } else { Auth::Denied };
+        if let Some(ok) = auth.cached(&user, &password) {
+            return verdict(ok);
+        }
+        let Ok(Ok(_worker)) = tokio::time::timeout(AUTH_QUEUE_TIMEOUT, self.bcrypt.acquire()).await
+        else {
+            return Auth::Busy;
+        };
+        // While this request waited, another may have checked the same credentials: `check`
+        // looks at the memory first.
+        let auth = Arc::clone(auth);
+        let ok = tokio::task::spawn_blocking(move || auth.check(&user, &password))
+            .await
+            .unwrap_or(false);
+        verdict(ok)
+    }
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -346,8 +611,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn plain(status: StatusCode, body: &'static str) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from_static(body.as_bytes()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -481,6 +746,7 @@ mod tests {
             web_config_file: None,
             systemd_socket: false,
             max_requests: 0,
+            max_connections: 10,
         };
         let state = Arc::new(State::new(exporter, &settings, WebConfig::default()));
         let waiters: Vec<_> = (0..20)

@@ -21,7 +21,7 @@
 //! than silently ignored.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashSet, VecDeque},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
@@ -384,14 +384,40 @@ fn client_verifier(tls: &TlsServerConfig) -> Result<Arc<dyn ClientCertVerifier>,
 
 /// Checks basic-auth credentials against bcrypt hashes.
 ///
-/// bcrypt is deliberately slow (tens of milliseconds), and Prometheus sends the same
-/// credentials on every scrape, so a successful check is remembered: only a digest of user,
-/// hash and password is kept, never the password. An unknown user is checked against a fixed
-/// hash so that the answer takes as long as for a known one.
+/// bcrypt is deliberately slow (tens of milliseconds of CPU), and Prometheus sends the same
+/// credentials on every scrape, so the answer for a pair of credentials is remembered: only a
+/// SHA-256 digest of user, hash and password is kept, never the password. Failed pairs are
+/// remembered too (up to [`FAILED_REMEMBERED`], the oldest forgotten first), so that a client
+/// repeating a wrong password costs one bcrypt, not one per request. An unknown user is checked
+/// against a fixed hash so that the first answer takes as long as for a known one.
 #[derive(Debug, Default)]
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     verified: Mutex<HashSet<[u8; 32]>>,
+    failed: Mutex<Remembered>,
+}
+
+/// How many failed pairs of credentials are remembered (32 bytes each).
+pub const FAILED_REMEMBERED: usize = 4096;
+
+/// A bounded set of digests that forgets the oldest first.
+#[derive(Debug, Default)]
+struct Remembered {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Remembered {
+    fn insert(&mut self, digest: [u8; 32]) {
+        if self.set.insert(digest) {
+            self.order.push_back(digest);
+            while self.order.len() > FAILED_REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 /// A valid bcrypt hash that no password matches in practice; used for unknown users.
@@ -402,42 +428,57 @@ impl BasicAuth {
     pub fn new(users: BTreeMap<String, String>) -> Option<Self> {
         (!users.is_empty()).then(|| Self {
             users,
-            verified: Mutex::default(),
+            ..Self::default()
         })
     }
 
-    /// Whether `user` and `password` are valid. Blocking: call from a blocking thread.
-    pub fn check(&self, user: &str, password: &str) -> bool {
-        let (hash, known) = match self.users.get(user) {
+    fn hash_of(&self, user: &str) -> (&str, bool) {
+        match self.users.get(user) {
             Some(h) => (h.as_str(), true),
             None => (DUMMY_HASH, false),
-        };
-        let digest = {
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for part in [user, "\0", hash, "\0", password] {
-                ctx.update(part.as_bytes());
-            }
-            let mut out = [0u8; 32];
-            out.copy_from_slice(ctx.finish().as_ref());
-            out
-        };
-        let cache = |v: &Mutex<HashSet<[u8; 32]>>| {
-            v.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&digest)
-        };
-        if known && cache(&self.verified) {
-            return true;
         }
+    }
+
+    fn digest(user: &str, hash: &str, password: &str) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [user, "\0", hash, "\0", password] {
+            ctx.update(part.as_bytes());
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
+    /// The remembered answer for these credentials, if any; cheap (one SHA-256), never blocks.
+    pub fn cached(&self, user: &str, password: &str) -> Option<bool> {
+        let (hash, _) = self.hash_of(user);
+        let digest = Self::digest(user, hash, password);
+        if lock(&self.verified).contains(&digest) {
+            return Some(true);
+        }
+        lock(&self.failed).set.contains(&digest).then_some(false)
+    }
+
+    /// Whether `user` and `password` are valid, remembering the answer. Blocking (bcrypt): call
+    /// from a blocking thread.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        if let Some(known) = self.cached(user, password) {
+            return known;
+        }
+        let (hash, known) = self.hash_of(user);
+        let digest = Self::digest(user, hash, password);
         let ok = bcrypt::verify(password, hash).unwrap_or(false) && known;
         if ok {
-            self.verified
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(digest);
+            lock(&self.verified).insert(digest);
+        } else {
+            lock(&self.failed).insert(digest);
         }
         ok
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -535,6 +576,27 @@ mod tests {
         assert!(auth.check("prom", "s3cret"), "cached answer differs");
         assert!(!auth.check("prom", "wrong"));
         assert!(!auth.check("nobody", "s3cret"));
+        assert_eq!(auth.cached("prom", "s3cret"), Some(true));
+        assert_eq!(
+            auth.cached("prom", "wrong"),
+            Some(false),
+            "failure not remembered"
+        );
+        assert_eq!(auth.cached("nobody", "s3cret"), Some(false));
+        assert_eq!(auth.cached("prom", "other"), None);
         assert!(BasicAuth::new(BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn remembered_failures_are_bounded() {
+        let mut r = Remembered::default();
+        for i in 0..(FAILED_REMEMBERED + 10) {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            r.insert(d);
+        }
+        assert_eq!(r.set.len(), FAILED_REMEMBERED);
+        assert_eq!(r.order.len(), FAILED_REMEMBERED);
+        assert!(!r.set.contains(&[0u8; 32]), "the oldest was kept");
     }
 }
