@@ -48,6 +48,8 @@ pub struct Identity {
     pub default_port: u16,
     /// The version reported in `build_info`.
     pub version: &'static str,
+    /// What `check` checks: the exporter's table of Nagios checks.
+    pub checks: &'static [crate::check::Check],
 }
 
 /// The result of one run of every collector.
@@ -210,6 +212,7 @@ pub(crate) static TEST_IDENTITY: Identity = Identity {
     domain: "test",
     default_port: 1,
     version: "9.9.9",
+    checks: &[],
 };
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub struct CommonConfig {
     pub collector: CollectorSection,
     /// `[textfile]`
     pub textfile: TextfileSection,
+    /// `[check]`
+    pub check: crate::check::CheckSection,
 }
 
 /// An exporter's whole configuration file. Implemented by [`exporter_config!`](crate::exporter_config).
@@ -114,6 +116,9 @@ macro_rules! exporter_config {
             /// `[textfile]`, shared by every exporter.
             #[serde(default)]
             pub textfile: $crate::config::TextfileSection,
+            /// `[check]`, shared by every exporter.
+            #[serde(default)]
+            pub check: $crate::check::CheckSection,
             $($(#[$fmeta])* #[serde(default)] $fvis $field: $ty,)*
         }
 
@@ -124,6 +129,7 @@ macro_rules! exporter_config {
                     log: self.log.clone(),
                     collector: self.collector.clone(),
                     textfile: self.textfile.clone(),
+                    check: self.check.clone(),
                 }
             }
         }
