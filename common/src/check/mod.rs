@@ -17,6 +17,7 @@
 pub mod output;
 pub mod perfdata;
 pub mod range;
+pub mod rules;
 pub mod source;
 
 use std::{
