@@ -186,7 +186,8 @@ pub fn render(
         state = state.max(State::Unknown);
         summary.push_str("nothing to check: no object has the checked metrics");
     } else if problems.is_empty() {
-        let _ = write!(summary, "{} objects OK", outcomes.len());
+        let n = outcomes.len();
+        let _ = write!(summary, "{n} object{} OK", if n == 1 { "" } else { "s" });
     } else {
         let count = |s: State| problems.iter().filter(|o| o.state == s).count();
         let mut counts = Vec::new();
