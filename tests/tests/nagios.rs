@@ -151,17 +151,19 @@ fn certs_and_backup_checks_under_nagios() {
         return;
     };
     let status = nagios.wait_for_results(services.len(), Duration::from_secs(120));
+    eprintln!("{status:#?}");
     let get = |name: &str| {
-        let s = status.get(name).unwrap_or_else(|| panic!("no service {name}: {status:#?}"));
-        eprintln!("{name}: {s:?}");
-        s.clone()
+        status
+            .get(name)
+            .unwrap_or_else(|| panic!("no service {name}: {status:#?}"))
+            .clone()
     };
 
     let s = get("certs-expired");
     let label = format!("lifetime {} 0", expired.display());
     assert_eq!(s.current_state, 2, "{s:?}");
     assert!(
-        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS CRITICAL - 1 critical of 1: {label} -2d")),
+        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS CRITICAL - 1 critical of 2: {label} -2d")),
         "{s:?}"
     );
     assert!(s.long_plugin_output.starts_with(&format!("CRITICAL: {label} = -2d")), "{s:?}");
@@ -173,7 +175,7 @@ fn certs_and_backup_checks_under_nagios() {
     let label = format!("lifetime {} 0", soon.display());
     assert_eq!(s.current_state, 1, "{s:?}");
     assert!(
-        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS WARNING - 1 warning of 1: {label} 9d 23h")),
+        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS WARNING - 1 warning of 2: {label} 9d 23h")),
         "{s:?}"
     );
     let left = perf_value(&s.performance_data, &label);
@@ -182,7 +184,7 @@ fn certs_and_backup_checks_under_nagios() {
     let s = get("certs-valid");
     let label = format!("lifetime {} 0", valid.display());
     assert_eq!(s.current_state, 0, "{s:?}");
-    assert_eq!(s.plugin_output, "SYSGAUGE-CERTS OK - 1 object OK");
+    assert_eq!(s.plugin_output, "SYSGAUGE-CERTS OK - 2 objects OK");
     // -v lists the OK object too.
     assert!(s.long_plugin_output.starts_with(&format!("OK: {label} = 299d 23h")), "{s:?}");
     assert_eq!(perf_thresholds(&s.performance_data, &label), "1814400:;604800:");

@@ -319,8 +319,9 @@ pub(crate) fn evaluate(
         for series in selected {
             let value = match check.value {
                 Value::Sample => Some(series.value),
-                Value::Age => Some(now - series.value),
-                Value::Left => Some(series.value - now),
+                // Whole seconds: stable perfdata, and nobody alerts on a fraction of one.
+                Value::Age => Some((now - series.value).round()),
+                Value::Left => Some((series.value - now).round()),
                 Value::Derived(f) => f(samples, series, now),
             };
             let Some(value) = value else { continue };
