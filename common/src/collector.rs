@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::metrics::MetricSet;
+use crate::metrics::{FamilyDescription, Kind, MetricSet};
 
 /// The error a collector returns when it could not do its job at all.
 ///
@@ -50,6 +50,25 @@ pub struct Identity {
     pub version: &'static str,
     /// What `check` checks: the exporter's table of Nagios checks.
     pub checks: &'static [crate::check::Check],
+}
+
+const SUCCESS_HELP: &str = "Whether the collector succeeded (1) or failed or timed out (0)";
+const DURATION_HELP: &str = "How long the collector took, in seconds";
+const BUILD_INFO_HELP: &str = "Build information of the exporter, always 1";
+
+/// The self-metrics [`Exporter`] adds for an exporter of `domain` (`cert`, `systemd`, ...).
+pub fn self_families(domain: &str) -> Vec<FamilyDescription> {
+    let family = |suffix: &str, help: &str, labels: &[&str]| FamilyDescription {
+        name: format!("sysgauge_{domain}_{suffix}"),
+        help: help.to_owned(),
+        kind: Kind::Gauge,
+        labels: labels.iter().map(|&l| l.to_owned()).collect(),
+    };
+    vec![
+        family("collector_success", SUCCESS_HELP, &["collector"]),
+        family("collector_duration_seconds", DURATION_HELP, &["collector"]),
+        family("build_info", BUILD_INFO_HELP, &["version", "revision"]),
+    ]
 }
 
 /// The result of one run of every collector.
@@ -159,20 +178,20 @@ impl Exporter {
             }
             self_metrics.add_dynamic(
                 &self.success_name,
-                "Whether the collector succeeded (1) or failed or timed out (0)",
+                SUCCESS_HELP,
                 vec![("collector", name.to_owned())],
                 if ok { 1.0 } else { 0.0 },
             );
             self_metrics.add_dynamic(
                 &self.duration_name,
-                "How long the collector took, in seconds",
+                DURATION_HELP,
                 vec![("collector", name.to_owned())],
                 elapsed.as_secs_f64(),
             );
         }
         self_metrics.add_dynamic(
             &self.build_info_name,
-            "Build information of the exporter, always 1",
+            BUILD_INFO_HELP,
             vec![
                 ("version", self.identity.version.to_owned()),
                 (

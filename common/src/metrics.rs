@@ -94,6 +94,66 @@ impl<const N: usize> Desc<N> {
     pub const fn name(&self) -> &'static str {
         self.name
     }
+
+    /// The family without its samples: name, help, type and label names.
+    pub fn describe(&self) -> FamilyDescription {
+        FamilyDescription {
+            name: self.name.to_owned(),
+            help: self.help.to_owned(),
+            kind: self.kind,
+            labels: self.labels.iter().map(|&l| l.to_owned()).collect(),
+        }
+    }
+}
+
+/// What a metric family is, without samples: the reference that docs/metrics.md, the
+/// dashboards and the alert rules are checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyDescription {
+    /// The family's name (a counter's ends in `_total`).
+    pub name: String,
+    /// The help text.
+    pub help: String,
+    /// Gauge or counter.
+    pub kind: Kind,
+    /// The label names, in order.
+    pub labels: Vec<String>,
+}
+
+/// Declares the metric families of a module as `const` [`Desc`]s, each documented with its
+/// help text, plus a function `families()` that lists them all in declaration order.
+///
+/// Declaring them through this macro is what makes the list complete: a family cannot be added
+/// without appearing in `families()`, which the docs and mixin tests read.
+///
+/// ```
+/// sysgauge_common::metric_families! {
+///     pub const UP: Desc<1> = Desc::gauge(
+///         "sysgauge_example_up",
+///         "Whether the example answered (1) or not (0)",
+///         ["name"],
+///     );
+/// }
+/// assert_eq!(families()[0].name, "sysgauge_example_up");
+/// ```
+#[macro_export]
+macro_rules! metric_families {
+    ($(
+        $(#[$meta:meta])*
+        $vis:vis const $name:ident : Desc<$n:literal> =
+            Desc::$ctor:ident($metric:literal, $help:literal, $labels:expr $(,)?);
+    )*) => {
+        $(
+            $(#[$meta])*
+            #[doc = $help]
+            $vis const $name: $crate::Desc<$n> = $crate::Desc::$ctor($metric, $help, $labels);
+        )*
+
+        /// Every metric family declared in this module, in declaration order.
+        pub fn families() -> ::std::vec::Vec<$crate::metrics::FamilyDescription> {
+            ::std::vec![$($name.describe()),*]
+        }
+    };
 }
 
 /// One sample: label pairs and a value.

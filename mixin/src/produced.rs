@@ -1,15 +1,11 @@
-//! The metrics and labels sysgauge produces, read from the exporters' source.
+//! The metrics and labels sysgauge produces, from the exporters' own descriptors.
 //!
-//! Every exporter declares its metric families as `const` `Desc`s in
-//! `exporters/<name>/src/metrics.rs` (`Desc::gauge("name", "help", [labels])`, labels written
-//! inline or as a `const` array of the same file) and its domain in `main.rs`
-//! (`domain: "cert"`), from which `common` derives the self-metrics. Reading the source keeps
-//! the dashboards and alerts honest without a build: a renamed metric breaks the test.
+//! Every exporter is a library crate whose `families()` lists the `Desc`s its collectors write
+//! (declared through `sysgauge_common::metric_families!`, so the list cannot miss one) and the
+//! self-metrics `common` adds. Dashboards, alert rules and docs/metrics.md are checked against
+//! these: a renamed metric or label breaks the build of the check, not a dashboard in production.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use sysgauge_common::metrics::FamilyDescription;
 
 /// A metric family: its sample name and label names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,32 +25,47 @@ impl Family {
     }
 }
 
-/// One exporter crate found under `exporters/`.
+impl From<FamilyDescription> for Family {
+    fn from(d: FamilyDescription) -> Family {
+        Family {
+            name: d.name,
+            labels: d.labels,
+        }
+    }
+}
+
+/// One exporter of the workspace.
 #[derive(Clone, Debug)]
 pub struct Exporter {
-    /// The directory name, e.g. `certs` (the binary is `sysgauge-certs`).
+    /// The directory name under `exporters/`, e.g. `certs` (the binary is `sysgauge-certs`).
     pub name: String,
     /// The metric domain, e.g. `cert`.
     pub domain: String,
-    /// Its families, self-metrics included.
+    /// Its families, self-metrics included, with help texts and types.
+    pub descriptions: Vec<FamilyDescription>,
+    /// The same families as names and labels.
     pub families: Vec<Family>,
 }
 
-/// The self-metrics `common` adds for an exporter of `domain` (common/src/collector.rs).
-pub fn self_metrics(domain: &str) -> Vec<Family> {
+/// Every exporter of the workspace, sorted by name.
+pub fn exporters() -> Vec<Exporter> {
+    let exporter =
+        |identity: &sysgauge_common::Identity, descriptions: Vec<FamilyDescription>| Exporter {
+            name: identity
+                .binary
+                .strip_prefix("sysgauge-")
+                .unwrap_or(identity.binary)
+                .to_owned(),
+            domain: identity.domain.to_owned(),
+            families: descriptions.iter().cloned().map(Family::from).collect(),
+            descriptions,
+        };
     vec![
-        Family::new(
-            &format!("sysgauge_{domain}_collector_success"),
-            &["collector"],
-        ),
-        Family::new(
-            &format!("sysgauge_{domain}_collector_duration_seconds"),
-            &["collector"],
-        ),
-        Family::new(
-            &format!("sysgauge_{domain}_build_info"),
-            &["version", "revision"],
-        ),
+        exporter(&sysgauge_backup::IDENTITY, sysgauge_backup::families()),
+        exporter(&sysgauge_certs::IDENTITY, sysgauge_certs::families()),
+        exporter(&sysgauge_gpu::IDENTITY, sysgauge_gpu::families()),
+        exporter(&sysgauge_restic::IDENTITY, sysgauge_restic::families()),
+        exporter(&sysgauge_systemd::IDENTITY, sysgauge_systemd::families()),
     ]
 }
 
@@ -70,170 +81,43 @@ pub fn external_metrics() -> Vec<Family> {
     ]
 }
 
-/// Every exporter under `root/exporters`, sorted by name.
-pub fn exporters(root: &Path) -> Result<Vec<Exporter>, String> {
-    let dir = root.join("exporters");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("src/metrics.rs").is_file())
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|path| {
-            let read = |file: &str| {
-                let p = path.join(file);
-                std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
-            };
-            let main = read("src/main.rs")?;
-            let domain = string_after(&main, "domain:")
-                .ok_or_else(|| format!("{}: no `domain: \"...\"`", path.display()))?;
-            let mut families = parse_descs(&read("src/metrics.rs")?)
-                .map_err(|e| format!("{}/src/metrics.rs: {e}", path.display()))?;
-            families.extend(self_metrics(&domain));
-            Ok(Exporter {
-                name: path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                domain,
-                families,
-            })
-        })
-        .collect()
-}
-
-/// The first string literal after `key` in `text`.
-fn string_after(text: &str, key: &str) -> Option<String> {
-    let rest = &text[text.find(key)? + key.len()..];
-    let rest = rest.trim_start().strip_prefix('"')?;
-    Some(rest[..rest.find('"')?].to_owned())
-}
-
-/// The string literals of an array literal `[ "a", "b" ]` at the start of `text`; the rest.
-fn string_array(text: &str) -> Option<(Vec<String>, &str)> {
-    let mut rest = text.trim_start().strip_prefix('[')?;
-    let mut out = Vec::new();
-    loop {
-        rest = rest.trim_start().trim_start_matches(',').trim_start();
-        if let Some(after) = rest.strip_prefix(']') {
-            return Some((out, after));
-        }
-        let body = rest.strip_prefix('"')?;
-        let end = body.find('"')?;
-        out.push(body[..end].to_owned());
-        rest = &body[end + 1..];
-    }
-}
-
-/// Skips a Rust string literal at the start of `text` (escapes included); returns the rest.
-fn skip_string(text: &str) -> Option<&str> {
-    let body = text.trim_start().strip_prefix('"')?;
-    let mut escaped = false;
-    for (i, c) in body.char_indices() {
-        match c {
-            '\\' if !escaped => escaped = true,
-            '"' if !escaped => return Some(&body[i + 1..]),
-            _ => escaped = false,
-        }
-    }
-    None
-}
-
-/// The families declared with `Desc::gauge`, `Desc::counter` and `Desc::info` in a metrics.rs.
-pub fn parse_descs(text: &str) -> Result<Vec<Family>, String> {
-    // `const NAME: [&str; N] = [...];` arrays of label names.
-    let mut arrays = BTreeMap::new();
-    for (pos, _) in text.match_indices("const ") {
-        let rest = &text[pos + 6..];
-        let Some((name, rest)) = rest.split_once(':') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if !rest.starts_with("[&str") && !rest.starts_with("[&'static str") {
-            continue;
-        }
-        let Some((_, value)) = rest.split_once('=') else {
-            continue;
-        };
-        if let Some((labels, _)) = string_array(value) {
-            arrays.insert(name.trim().to_owned(), labels);
-        }
-    }
-    let mut families = Vec::new();
-    for kind in ["Desc::gauge(", "Desc::counter(", "Desc::info("] {
-        for (pos, _) in text.match_indices(kind) {
-            let args = &text[pos + kind.len()..];
-            let name =
-                string_after(args, "").ok_or_else(|| format!("{kind} without a name literal"))?;
-            // Name, then help (both literals), then the labels.
-            let rest = skip_string(args).ok_or("bad name literal")?;
-            let rest = rest.trim_start().strip_prefix(',').ok_or("no help text")?;
-            let rest = skip_string(rest).ok_or_else(|| format!("{name}: bad help literal"))?;
-            let rest = rest
-                .trim_start()
-                .strip_prefix(',')
-                .ok_or("no labels")?
-                .trim_start();
-            let labels = if rest.starts_with('[') {
-                string_array(rest)
-                    .ok_or_else(|| format!("{name}: bad label array"))?
-                    .0
-            } else {
-                let ident: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                arrays
-                    .get(&ident)
-                    .cloned()
-                    .ok_or_else(|| format!("{name}: unknown label array {ident}"))?
-            };
-            families.push(Family { name, labels });
-        }
-    }
-    Ok(families)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_inline_and_named_label_arrays() {
-        let text = r#"
-pub const CERT_LABELS: [&str; 2] = ["path", "index"];
-pub const A: Desc<2> = Desc::gauge(
-    "sysgauge_cert_not_after_timestamp_seconds",
-    "End of \"validity\", as a Unix timestamp",
-    CERT_LABELS,
-);
-pub const B: Desc<2> = Desc::counter("sysgauge_gpu_xid_errors_total", "XIDs", ["uuid", "xid"]);
-pub const C: Desc<0> = Desc::gauge("sysgauge_gpu_nvml_up", "Up", []);
-pub const D: Desc<1> = Desc::info("sysgauge_restic_version_info", "Version", ["version"]);
-"#;
-        let f = parse_descs(text).unwrap();
-        assert_eq!(
-            f,
-            vec![
-                Family::new(
-                    "sysgauge_cert_not_after_timestamp_seconds",
-                    &["path", "index"]
-                ),
-                Family::new("sysgauge_gpu_nvml_up", &[]),
-                Family::new("sysgauge_gpu_xid_errors_total", &["uuid", "xid"]),
-                Family::new("sysgauge_restic_version_info", &["version"]),
-            ]
-        );
-    }
-
-    #[test]
-    fn an_unknown_label_array_is_an_error() {
-        let err = parse_descs(r#"const X: Desc<1> = Desc::gauge("sysgauge_x", "x", NOPE);"#);
-        assert_eq!(err, Err("sysgauge_x: unknown label array NOPE".to_owned()));
+    fn every_exporter_with_its_self_metrics() {
+        let exporters = exporters();
+        let names: Vec<_> = exporters.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["backup", "certs", "gpu", "restic", "systemd"]);
+        // Each directory under exporters/ is one of them.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exporters");
+        let mut dirs: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        assert_eq!(dirs, names);
+        for e in &exporters {
+            for suffix in [
+                "collector_success",
+                "collector_duration_seconds",
+                "build_info",
+            ] {
+                let name = format!("sysgauge_{}_{suffix}", e.domain);
+                assert!(e.families.iter().any(|f| f.name == name), "{name}");
+            }
+            // Every family of an exporter is in its own domain.
+            let prefix = format!("sysgauge_{}_", e.domain);
+            for f in &e.families {
+                assert!(f.name.starts_with(&prefix), "{} in {}", f.name, e.name);
+            }
+        }
+        let certs = exporters.iter().find(|e| e.name == "certs").unwrap();
+        assert!(certs.families.contains(&Family::new(
+            "sysgauge_cert_not_after_timestamp_seconds",
+            &["path", "index", "subject_cn", "issuer_cn", "serial"]
+        )));
     }
 }

@@ -3,114 +3,114 @@
 //! Every target has `max_age_seconds`, `last_success_timestamp_seconds` and `target_up` with
 //! the one label `target`, so that one rule, `time() - last_success > max_age`, serves them all.
 
-use sysgauge_common::Desc;
+sysgauge_common::metric_families! {
+    pub const MAX_AGE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_max_age_seconds",
+        "The target's configured maximum age: alert when time() - last_success_timestamp_seconds exceeds it",
+        ["target"],
+    );
+    pub const LAST_SUCCESS: Desc<1> = Desc::gauge(
+        "sysgauge_backup_last_success_timestamp_seconds",
+        "When the target's newest good backup was made (artifact: newest complete file's mtime; job: end of the last successful run; zfs: oldest of the datasets' newest snapshots), as a Unix timestamp; 0 when none is known",
+        ["target"],
+    );
+    pub const TARGET_UP: Desc<1> = Desc::gauge(
+        "sysgauge_backup_target_up",
+        "Whether the target could be read (1) or not (0); when 0, last_success is not reported and the log says why",
+        ["target"],
+    );
+    pub const TARGET_INFO: Desc<3> = Desc::info(
+        "sysgauge_backup_target_info",
+        "The target's kind and what it watches (glob, unit or datasets), always 1",
+        ["target", "kind", "source"],
+    );
+    pub const TARGET_ERROR: Desc<2> = Desc::gauge(
+        "sysgauge_backup_target_error",
+        "Why the target could not be read, by reason (not_found, permission_denied, read_failed, dbus, unit_not_loaded, zfs_failed, deadline); only present when it could not",
+        ["target", "reason"],
+    );
 
-pub const MAX_AGE: Desc<1> = Desc::gauge(
-    "sysgauge_backup_max_age_seconds",
-    "The target's configured maximum age: alert when time() - last_success_timestamp_seconds exceeds it",
-    ["target"],
-);
-pub const LAST_SUCCESS: Desc<1> = Desc::gauge(
-    "sysgauge_backup_last_success_timestamp_seconds",
-    "When the target's newest good backup was made (artifact: newest complete file's mtime; job: end of the last successful run; zfs: oldest of the datasets' newest snapshots), as a Unix timestamp; 0 when none is known",
-    ["target"],
-);
-pub const TARGET_UP: Desc<1> = Desc::gauge(
-    "sysgauge_backup_target_up",
-    "Whether the target could be read (1) or not (0); when 0, last_success is not reported and the log says why",
-    ["target"],
-);
-pub const TARGET_INFO: Desc<3> = Desc::info(
-    "sysgauge_backup_target_info",
-    "The target's kind and what it watches (glob, unit or datasets), always 1",
-    ["target", "kind", "source"],
-);
-pub const TARGET_ERROR: Desc<2> = Desc::gauge(
-    "sysgauge_backup_target_error",
-    "Why the target could not be read, by reason (not_found, permission_denied, read_failed, dbus, unit_not_loaded, zfs_failed, deadline); only present when it could not",
-    ["target", "reason"],
-);
+    // Artifacts.
+    pub const ARTIFACT_FILES: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_files",
+        "Number of files the target's path or glob matches",
+        ["target"],
+    );
+    pub const ARTIFACT_NEWEST_MTIME: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_newest_modified_timestamp_seconds",
+        "Modification time of the newest matching file, complete or not, as a Unix timestamp",
+        ["target"],
+    );
+    pub const ARTIFACT_NEWEST_SIZE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_newest_size_bytes",
+        "Size of the newest matching file, in bytes",
+        ["target"],
+    );
+    pub const ARTIFACT_NEWEST_COMPLETE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_newest_complete",
+        "Whether the newest matching file passes the target's content checks (1) or not (0); absent without checks or while a check is still running",
+        ["target"],
+    );
+    pub const ARTIFACT_NEWEST_INFO: Desc<2> = Desc::info(
+        "sysgauge_backup_artifact_newest_info",
+        "The path of the newest matching file, always 1",
+        ["target", "path"],
+    );
 
-// Artifacts.
-pub const ARTIFACT_FILES: Desc<1> = Desc::gauge(
-    "sysgauge_backup_artifact_files",
-    "Number of files the target's path or glob matches",
-    ["target"],
-);
-pub const ARTIFACT_NEWEST_MTIME: Desc<1> = Desc::gauge(
-    "sysgauge_backup_artifact_newest_modified_timestamp_seconds",
-    "Modification time of the newest matching file, complete or not, as a Unix timestamp",
-    ["target"],
-);
-pub const ARTIFACT_NEWEST_SIZE: Desc<1> = Desc::gauge(
-    "sysgauge_backup_artifact_newest_size_bytes",
-    "Size of the newest matching file, in bytes",
-    ["target"],
-);
-pub const ARTIFACT_NEWEST_COMPLETE: Desc<1> = Desc::gauge(
-    "sysgauge_backup_artifact_newest_complete",
-    "Whether the newest matching file passes the target's content checks (1) or not (0); absent without checks or while a check is still running",
-    ["target"],
-);
-pub const ARTIFACT_NEWEST_INFO: Desc<2> = Desc::info(
-    "sysgauge_backup_artifact_newest_info",
-    "The path of the newest matching file, always 1",
-    ["target", "path"],
-);
+    // Jobs.
+    pub const JOB_INFO: Desc<3> = Desc::info(
+        "sysgauge_backup_job_info",
+        "The configured unit and the service whose runs are reported (the timer's unit for a timer), always 1",
+        ["target", "unit", "service"],
+    );
+    pub const JOB_RESULT: Desc<2> = Desc::gauge(
+        "sysgauge_backup_job_result",
+        "The service's Result after its last run (success, exit-code, signal, timeout, core-dump, ...), always 1",
+        ["target", "result"],
+    );
+    pub const JOB_EXIT_STATUS: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_exit_status",
+        "ExecMainStatus of the last run: the exit code, or the signal number when it was killed",
+        ["target"],
+    );
+    pub const JOB_LAST_RUN_START: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_last_run_start_timestamp_seconds",
+        "When the main process of the last run started (ExecMainStartTimestamp), as a Unix timestamp",
+        ["target"],
+    );
+    pub const JOB_LAST_RUN_END: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_last_run_end_timestamp_seconds",
+        "When the main process of the last run exited (ExecMainExitTimestamp), as a Unix timestamp",
+        ["target"],
+    );
+    pub const JOB_RUNNING: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_running",
+        "Whether a run is in progress now (1) or not (0)",
+        ["target"],
+    );
+    pub const JOB_TIMER_LAST_TRIGGER: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_timer_last_trigger_timestamp_seconds",
+        "When the timer last fired (LastTriggerUSec), as a Unix timestamp; timer targets only",
+        ["target"],
+    );
+    pub const JOB_TIMER_NEXT_ELAPSE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_job_timer_next_elapse_timestamp_seconds",
+        "When the timer fires next (NextElapseUSecRealtime), as a Unix timestamp; timer targets only",
+        ["target"],
+    );
 
-// Jobs.
-pub const JOB_INFO: Desc<3> = Desc::info(
-    "sysgauge_backup_job_info",
-    "The configured unit and the service whose runs are reported (the timer's unit for a timer), always 1",
-    ["target", "unit", "service"],
-);
-pub const JOB_RESULT: Desc<2> = Desc::gauge(
-    "sysgauge_backup_job_result",
-    "The service's Result after its last run (success, exit-code, signal, timeout, core-dump, ...), always 1",
-    ["target", "result"],
-);
-pub const JOB_EXIT_STATUS: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_exit_status",
-    "ExecMainStatus of the last run: the exit code, or the signal number when it was killed",
-    ["target"],
-);
-pub const JOB_LAST_RUN_START: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_last_run_start_timestamp_seconds",
-    "When the main process of the last run started (ExecMainStartTimestamp), as a Unix timestamp",
-    ["target"],
-);
-pub const JOB_LAST_RUN_END: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_last_run_end_timestamp_seconds",
-    "When the main process of the last run exited (ExecMainExitTimestamp), as a Unix timestamp",
-    ["target"],
-);
-pub const JOB_RUNNING: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_running",
-    "Whether a run is in progress now (1) or not (0)",
-    ["target"],
-);
-pub const JOB_TIMER_LAST_TRIGGER: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_timer_last_trigger_timestamp_seconds",
-    "When the timer last fired (LastTriggerUSec), as a Unix timestamp; timer targets only",
-    ["target"],
-);
-pub const JOB_TIMER_NEXT_ELAPSE: Desc<1> = Desc::gauge(
-    "sysgauge_backup_job_timer_next_elapse_timestamp_seconds",
-    "When the timer fires next (NextElapseUSecRealtime), as a Unix timestamp; timer targets only",
-    ["target"],
-);
-
-// ZFS.
-pub const ZFS_NEWEST_SNAPSHOT: Desc<2> = Desc::gauge(
-    "sysgauge_backup_zfs_newest_snapshot_timestamp_seconds",
-    "Creation time of the dataset's newest snapshot, as a Unix timestamp; 0 when it has none",
-    ["target", "dataset"],
-);
-pub const ZFS_SNAPSHOTS: Desc<2> = Desc::gauge(
-    "sysgauge_backup_zfs_snapshots",
-    "Number of snapshots of the dataset",
-    ["target", "dataset"],
-);
+    // ZFS.
+    pub const ZFS_NEWEST_SNAPSHOT: Desc<2> = Desc::gauge(
+        "sysgauge_backup_zfs_newest_snapshot_timestamp_seconds",
+        "Creation time of the dataset's newest snapshot, as a Unix timestamp; 0 when it has none",
+        ["target", "dataset"],
+    );
+    pub const ZFS_SNAPSHOTS: Desc<2> = Desc::gauge(
+        "sysgauge_backup_zfs_snapshots",
+        "Number of snapshots of the dataset",
+        ["target", "dataset"],
+    );
+}
 
 /// The metrics every target has: its maximum age, info, whether it could be read, and its last
 /// success (when it could be read) or why not (when it could not, with a log line).

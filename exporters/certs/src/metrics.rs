@@ -1,97 +1,97 @@
 //! The metric families of sysgauge-certs. See docs/metrics.md for the reference.
 
-use sysgauge_common::Desc;
-
 /// The labels that identify one certificate in a file.
 pub const CERT_LABELS: [&str; 5] = ["path", "index", "subject_cn", "issuer_cn", "serial"];
-
-pub const NOT_AFTER: Desc<5> = Desc::gauge(
-    "sysgauge_cert_not_after_timestamp_seconds",
-    "End of the certificate's validity (notAfter), as a Unix timestamp",
-    CERT_LABELS,
-);
-pub const NOT_BEFORE: Desc<5> = Desc::gauge(
-    "sysgauge_cert_not_before_timestamp_seconds",
-    "Start of the certificate's validity (notBefore), as a Unix timestamp",
-    CERT_LABELS,
-);
-pub const FILE_CERTIFICATES: Desc<1> = Desc::gauge(
-    "sysgauge_cert_file_certificates",
-    "Number of certificates read from the file",
-    ["path"],
-);
-pub const FILE_ERRORS: Desc<2> = Desc::gauge(
-    "sysgauge_cert_file_errors",
-    "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block, bad CA bundle or key)",
-    ["path", "reason"],
-);
-pub const CHAIN_VERIFIED: Desc<2> = Desc::gauge(
-    "sysgauge_cert_file_chain_verified",
-    "Whether the file's first certificate, with the others as intermediates, chains to the source's CA bundle now (1) or not (0)",
-    ["path", "ca_bundle"],
-);
-pub const KEY_MATCH: Desc<2> = Desc::gauge(
-    "sysgauge_cert_file_key_match",
-    "Whether the source's private key belongs to the file's first certificate (1) or not (0)",
-    ["path", "key_path"],
-);
-pub const SOURCE_FILES: Desc<1> = Desc::gauge(
-    "sysgauge_cert_source_files",
-    "Number of files the path pattern matched; 0 usually means a typo or a missing mount",
-    ["source"],
-);
 
 /// The labels that identify one certificate presented by an endpoint.
 pub const ENDPOINT_CERT_LABELS: [&str; 5] =
     ["endpoint", "index", "subject_cn", "issuer_cn", "serial"];
 
-pub const PROBE_SUCCESS: Desc<1> = Desc::gauge(
-    "sysgauge_cert_probe_success",
-    "Whether the endpoint completed a TLS handshake (1) or not (0); an untrusted or expired certificate still counts as success",
-    ["endpoint"],
-);
-pub const PROBE_ERROR: Desc<2> = Desc::gauge(
-    "sysgauge_cert_probe_error",
-    "Why the probe failed, set to 1: dns, refused, connect, timeout, protocol (STARTTLS or SSLRequest) or handshake",
-    ["endpoint", "reason"],
-);
-pub const PROBE_DURATION: Desc<1> = Desc::gauge(
-    "sysgauge_cert_probe_duration_seconds",
-    "How long the whole probe took: connection, protocol dialogue and handshake",
-    ["endpoint"],
-);
-pub const HANDSHAKE_DURATION: Desc<1> = Desc::gauge(
-    "sysgauge_cert_probe_tls_handshake_seconds",
-    "How long the TLS handshake took",
-    ["endpoint"],
-);
-pub const TLS_INFO: Desc<3> = Desc::info(
-    "sysgauge_cert_probe_tls_info",
-    "The negotiated TLS version and cipher suite, always 1",
-    ["endpoint", "version", "cipher"],
-);
-pub const ENDPOINT_NOT_AFTER: Desc<5> = Desc::gauge(
-    "sysgauge_cert_endpoint_not_after_timestamp_seconds",
-    "End of validity (notAfter) of a certificate the endpoint presented, as a Unix timestamp",
-    ENDPOINT_CERT_LABELS,
-);
-pub const ENDPOINT_NOT_BEFORE: Desc<5> = Desc::gauge(
-    "sysgauge_cert_endpoint_not_before_timestamp_seconds",
-    "Start of validity (notBefore) of a certificate the endpoint presented, as a Unix timestamp",
-    ENDPOINT_CERT_LABELS,
-);
-pub const ENDPOINT_EARLIEST: Desc<1> = Desc::gauge(
-    "sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds",
-    "The earliest notAfter among the certificates the endpoint presented",
-    ["endpoint"],
-);
-pub const ENDPOINT_VERIFIED: Desc<2> = Desc::gauge(
-    "sysgauge_cert_endpoint_chain_verified",
-    "Whether the presented chain verifies now against the system roots or the endpoint's CA bundle (1) or not (0)",
-    ["endpoint", "ca_bundle"],
-);
-pub const ENDPOINT_NAME_MATCHES: Desc<2> = Desc::gauge(
-    "sysgauge_cert_endpoint_name_matches",
-    "Whether the leaf certificate is valid for the server name that was sent (1) or not (0)",
-    ["endpoint", "server_name"],
-);
+sysgauge_common::metric_families! {
+    pub const NOT_AFTER: Desc<5> = Desc::gauge(
+        "sysgauge_cert_not_after_timestamp_seconds",
+        "End of the certificate's validity (notAfter), as a Unix timestamp",
+        CERT_LABELS,
+    );
+    pub const NOT_BEFORE: Desc<5> = Desc::gauge(
+        "sysgauge_cert_not_before_timestamp_seconds",
+        "Start of the certificate's validity (notBefore), as a Unix timestamp",
+        CERT_LABELS,
+    );
+    pub const FILE_CERTIFICATES: Desc<1> = Desc::gauge(
+        "sysgauge_cert_file_certificates",
+        "Number of certificates read from the file",
+        ["path"],
+    );
+    pub const FILE_ERRORS: Desc<2> = Desc::gauge(
+        "sysgauge_cert_file_errors",
+        "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block, bad CA bundle or key)",
+        ["path", "reason"],
+    );
+    pub const CHAIN_VERIFIED: Desc<2> = Desc::gauge(
+        "sysgauge_cert_file_chain_verified",
+        "Whether the file's first certificate, with the others as intermediates, chains to the source's CA bundle now (1) or not (0)",
+        ["path", "ca_bundle"],
+    );
+    pub const KEY_MATCH: Desc<2> = Desc::gauge(
+        "sysgauge_cert_file_key_match",
+        "Whether the source's private key belongs to the file's first certificate (1) or not (0)",
+        ["path", "key_path"],
+    );
+    pub const SOURCE_FILES: Desc<1> = Desc::gauge(
+        "sysgauge_cert_source_files",
+        "Number of files the path pattern matched; 0 usually means a typo or a missing mount",
+        ["source"],
+    );
+
+    pub const PROBE_SUCCESS: Desc<1> = Desc::gauge(
+        "sysgauge_cert_probe_success",
+        "Whether the endpoint completed a TLS handshake (1) or not (0); an untrusted or expired certificate still counts as success",
+        ["endpoint"],
+    );
+    pub const PROBE_ERROR: Desc<2> = Desc::gauge(
+        "sysgauge_cert_probe_error",
+        "Why the probe failed, set to 1: dns, refused, connect, timeout, protocol (STARTTLS or SSLRequest) or handshake",
+        ["endpoint", "reason"],
+    );
+    pub const PROBE_DURATION: Desc<1> = Desc::gauge(
+        "sysgauge_cert_probe_duration_seconds",
+        "How long the whole probe took: connection, protocol dialogue and handshake",
+        ["endpoint"],
+    );
+    pub const HANDSHAKE_DURATION: Desc<1> = Desc::gauge(
+        "sysgauge_cert_probe_tls_handshake_seconds",
+        "How long the TLS handshake took",
+        ["endpoint"],
+    );
+    pub const TLS_INFO: Desc<3> = Desc::info(
+        "sysgauge_cert_probe_tls_info",
+        "The negotiated TLS version and cipher suite, always 1",
+        ["endpoint", "version", "cipher"],
+    );
+    pub const ENDPOINT_NOT_AFTER: Desc<5> = Desc::gauge(
+        "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+        "End of validity (notAfter) of a certificate the endpoint presented, as a Unix timestamp",
+        ENDPOINT_CERT_LABELS,
+    );
+    pub const ENDPOINT_NOT_BEFORE: Desc<5> = Desc::gauge(
+        "sysgauge_cert_endpoint_not_before_timestamp_seconds",
+        "Start of validity (notBefore) of a certificate the endpoint presented, as a Unix timestamp",
+        ENDPOINT_CERT_LABELS,
+    );
+    pub const ENDPOINT_EARLIEST: Desc<1> = Desc::gauge(
+        "sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds",
+        "The earliest notAfter among the certificates the endpoint presented",
+        ["endpoint"],
+    );
+    pub const ENDPOINT_VERIFIED: Desc<2> = Desc::gauge(
+        "sysgauge_cert_endpoint_chain_verified",
+        "Whether the presented chain verifies now against the system roots or the endpoint's CA bundle (1) or not (0)",
+        ["endpoint", "ca_bundle"],
+    );
+    pub const ENDPOINT_NAME_MATCHES: Desc<2> = Desc::gauge(
+        "sysgauge_cert_endpoint_name_matches",
+        "Whether the leaf certificate is valid for the server name that was sent (1) or not (0)",
+        ["endpoint", "server_name"],
+    );
+}

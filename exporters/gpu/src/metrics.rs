@@ -3,149 +3,149 @@
 //! Every per-GPU series is keyed by `uuid`, which survives reboots and re-cabling; the index,
 //! name and PCI bus id are on [`INFO`] only.
 
-use sysgauge_common::Desc;
-
 const UUID: [&str; 1] = ["uuid"];
 
-pub const NVML_UP: Desc<0> = Desc::gauge(
-    "sysgauge_gpu_nvml_up",
-    "Whether NVML was initialised and answered (1) or there is no usable NVIDIA driver (0)",
-    [],
-);
-pub const NVML_ABSENT: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_nvml_absent",
-    "Present (1) when this host has no usable NVIDIA driver, with the reason: library_not_found or driver_not_loaded",
-    ["reason"],
-);
-pub const DEVICES: Desc<0> = Desc::gauge(
-    "sysgauge_gpu_devices",
-    "Number of GPUs NVML reports, lost ones included",
-    [],
-);
-pub const DRIVER_INFO: Desc<3> = Desc::info(
-    "sysgauge_gpu_driver_info",
-    "NVIDIA driver, NVML and CUDA driver API versions, always 1",
-    ["driver_version", "nvml_version", "cuda_version"],
-);
-pub const XID_LISTENER_UP: Desc<0> = Desc::gauge(
-    "sysgauge_gpu_xid_listener_up",
-    "Whether XID errors are being counted (1, serve only) or cannot be seen (0: once and textfile, or no event support)",
-    [],
-);
-pub const XID_ERRORS: Desc<2> = Desc::counter(
-    "sysgauge_gpu_xid_errors_total",
-    "XID errors seen since the exporter started, by XID code (unknown when the driver gives none)",
-    ["uuid", "xid"],
-);
-pub const LOST: Desc<2> = Desc::gauge(
-    "sysgauge_gpu_lost",
-    "Whether the GPU has fallen off the bus or is otherwise lost (1) or answers (0); uuid is empty if it was lost before it ever answered",
-    ["index", "uuid"],
-);
-pub const INFO: Desc<4> = Desc::info(
-    "sysgauge_gpu_info",
-    "Identity of each GPU, always 1",
-    ["uuid", "index", "name", "pci_bus_id"],
-);
-pub const UTILIZATION: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_utilization_ratio",
-    "Fraction of the last sample period in which a kernel ran on the GPU",
-    UUID,
-);
-pub const MEMORY_UTILIZATION: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_memory_utilization_ratio",
-    "Fraction of the last sample period in which device memory was read or written",
-    UUID,
-);
-pub const ENCODER_UTILIZATION: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_encoder_utilization_ratio",
-    "Utilization of the video encoder",
-    UUID,
-);
-pub const DECODER_UTILIZATION: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_decoder_utilization_ratio",
-    "Utilization of the video decoder",
-    UUID,
-);
-pub const MEMORY_USED: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_memory_used_bytes",
-    "Device memory in use",
-    UUID,
-);
-pub const MEMORY_FREE: Desc<1> =
-    Desc::gauge("sysgauge_gpu_memory_free_bytes", "Device memory free", UUID);
-pub const MEMORY_TOTAL: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_memory_total_bytes",
-    "Device memory installed",
-    UUID,
-);
-pub const TEMPERATURE: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_temperature_celsius",
-    "GPU core temperature",
-    UUID,
-);
-pub const POWER_DRAW: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_power_draw_watts",
-    "Power drawn by the whole board",
-    UUID,
-);
-pub const POWER_LIMIT: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_power_limit_watts",
-    "Power management limit of the board",
-    UUID,
-);
-pub const POWER_LIMIT_ENFORCED: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_power_limit_enforced_watts",
-    "Power limit actually enforced (the lowest of all limiters)",
-    UUID,
-);
-pub const ENERGY: Desc<1> = Desc::counter(
-    "sysgauge_gpu_energy_joules_total",
-    "Energy consumed since the driver was last loaded",
-    UUID,
-);
-pub const FAN_SPEED: Desc<2> = Desc::gauge(
-    "sysgauge_gpu_fan_speed_ratio",
-    "Intended speed of each fan, as a fraction of its maximum",
-    ["uuid", "fan"],
-);
-pub const CLOCK: Desc<2> = Desc::gauge(
-    "sysgauge_gpu_clock_hertz",
-    "Current clock frequency, by clock domain (graphics, sm, memory, video)",
-    ["uuid", "clock"],
-);
-pub const PCIE_TX: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_pcie_transmit_bytes_per_second",
-    "PCIe throughput from the GPU, sampled over 20 ms",
-    UUID,
-);
-pub const PCIE_RX: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_pcie_receive_bytes_per_second",
-    "PCIe throughput to the GPU, sampled over 20 ms",
-    UUID,
-);
-pub const ECC_ERRORS: Desc<2> = Desc::counter(
-    "sysgauge_gpu_ecc_errors_total",
-    "ECC memory errors over the GPU's lifetime (aggregate counters), by type (corrected, uncorrected)",
-    ["uuid", "type"],
-);
-pub const CLOCK_EVENT: Desc<2> = Desc::gauge(
-    "sysgauge_gpu_clock_event_active",
-    "Whether a clock event (throttle) reason is holding the clocks down now (1) or not (0), for each reason the GPU supports",
-    ["uuid", "reason"],
-);
-pub const MIG_ENABLED: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_mig_enabled",
-    "Whether Multi-Instance GPU mode is on (1) or off (0)",
-    UUID,
-);
-pub const PROCESSES: Desc<1> = Desc::gauge(
-    "sysgauge_gpu_processes",
-    "Number of compute processes running on the GPU",
-    UUID,
-);
-pub const PROCESS_MEMORY: Desc<3> = Desc::gauge(
-    "sysgauge_gpu_process_memory_used_bytes",
-    "Device memory used by each compute process",
-    ["uuid", "pid", "process_name"],
-);
+sysgauge_common::metric_families! {
+    pub const NVML_UP: Desc<0> = Desc::gauge(
+        "sysgauge_gpu_nvml_up",
+        "Whether NVML was initialised and answered (1) or there is no usable NVIDIA driver (0)",
+        [],
+    );
+    pub const NVML_ABSENT: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_nvml_absent",
+        "Present (1) when this host has no usable NVIDIA driver, with the reason: library_not_found or driver_not_loaded",
+        ["reason"],
+    );
+    pub const DEVICES: Desc<0> = Desc::gauge(
+        "sysgauge_gpu_devices",
+        "Number of GPUs NVML reports, lost ones included",
+        [],
+    );
+    pub const DRIVER_INFO: Desc<3> = Desc::info(
+        "sysgauge_gpu_driver_info",
+        "NVIDIA driver, NVML and CUDA driver API versions, always 1",
+        ["driver_version", "nvml_version", "cuda_version"],
+    );
+    pub const XID_LISTENER_UP: Desc<0> = Desc::gauge(
+        "sysgauge_gpu_xid_listener_up",
+        "Whether XID errors are being counted (1, serve only) or cannot be seen (0: once and textfile, or no event support)",
+        [],
+    );
+    pub const XID_ERRORS: Desc<2> = Desc::counter(
+        "sysgauge_gpu_xid_errors_total",
+        "XID errors seen since the exporter started, by XID code (unknown when the driver gives none)",
+        ["uuid", "xid"],
+    );
+    pub const LOST: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_lost",
+        "Whether the GPU has fallen off the bus or is otherwise lost (1) or answers (0); uuid is empty if it was lost before it ever answered",
+        ["index", "uuid"],
+    );
+    pub const INFO: Desc<4> = Desc::info(
+        "sysgauge_gpu_info",
+        "Identity of each GPU, always 1",
+        ["uuid", "index", "name", "pci_bus_id"],
+    );
+    pub const UTILIZATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_utilization_ratio",
+        "Fraction of the last sample period in which a kernel ran on the GPU",
+        UUID,
+    );
+    pub const MEMORY_UTILIZATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_memory_utilization_ratio",
+        "Fraction of the last sample period in which device memory was read or written",
+        UUID,
+    );
+    pub const ENCODER_UTILIZATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_encoder_utilization_ratio",
+        "Utilization of the video encoder",
+        UUID,
+    );
+    pub const DECODER_UTILIZATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_decoder_utilization_ratio",
+        "Utilization of the video decoder",
+        UUID,
+    );
+    pub const MEMORY_USED: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_memory_used_bytes",
+        "Device memory in use",
+        UUID,
+    );
+    pub const MEMORY_FREE: Desc<1> =
+        Desc::gauge("sysgauge_gpu_memory_free_bytes", "Device memory free", UUID);
+    pub const MEMORY_TOTAL: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_memory_total_bytes",
+        "Device memory installed",
+        UUID,
+    );
+    pub const TEMPERATURE: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_temperature_celsius",
+        "GPU core temperature",
+        UUID,
+    );
+    pub const POWER_DRAW: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_draw_watts",
+        "Power drawn by the whole board",
+        UUID,
+    );
+    pub const POWER_LIMIT: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_limit_watts",
+        "Power management limit of the board",
+        UUID,
+    );
+    pub const POWER_LIMIT_ENFORCED: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_limit_enforced_watts",
+        "Power limit actually enforced (the lowest of all limiters)",
+        UUID,
+    );
+    pub const ENERGY: Desc<1> = Desc::counter(
+        "sysgauge_gpu_energy_joules_total",
+        "Energy consumed since the driver was last loaded",
+        UUID,
+    );
+    pub const FAN_SPEED: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_fan_speed_ratio",
+        "Intended speed of each fan, as a fraction of its maximum",
+        ["uuid", "fan"],
+    );
+    pub const CLOCK: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_clock_hertz",
+        "Current clock frequency, by clock domain (graphics, sm, memory, video)",
+        ["uuid", "clock"],
+    );
+    pub const PCIE_TX: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_transmit_bytes_per_second",
+        "PCIe throughput from the GPU, sampled over 20 ms",
+        UUID,
+    );
+    pub const PCIE_RX: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_receive_bytes_per_second",
+        "PCIe throughput to the GPU, sampled over 20 ms",
+        UUID,
+    );
+    pub const ECC_ERRORS: Desc<2> = Desc::counter(
+        "sysgauge_gpu_ecc_errors_total",
+        "ECC memory errors over the GPU's lifetime (aggregate counters), by type (corrected, uncorrected)",
+        ["uuid", "type"],
+    );
+    pub const CLOCK_EVENT: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_clock_event_active",
+        "Whether a clock event (throttle) reason is holding the clocks down now (1) or not (0), for each reason the GPU supports",
+        ["uuid", "reason"],
+    );
+    pub const MIG_ENABLED: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_mig_enabled",
+        "Whether Multi-Instance GPU mode is on (1) or off (0)",
+        UUID,
+    );
+    pub const PROCESSES: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_processes",
+        "Number of compute processes running on the GPU",
+        UUID,
+    );
+    pub const PROCESS_MEMORY: Desc<3> = Desc::gauge(
+        "sysgauge_gpu_process_memory_used_bytes",
+        "Device memory used by each compute process",
+        ["uuid", "pid", "process_name"],
+    );
+}

@@ -1,114 +1,114 @@
 //! The metric families of sysgauge-systemd. See docs/metrics.md for the reference.
 
-use sysgauge_common::Desc;
-
-pub const UNIT_STATE: Desc<3> = Desc::gauge(
-    "sysgauge_systemd_unit_state",
-    "Whether the unit's active state is this state (1) or not (0); one series per state",
-    ["name", "type", "state"],
-);
-pub const UNIT_INFO: Desc<5> = Desc::info(
-    "sysgauge_systemd_unit_info",
-    "The unit's load, active and sub state, always 1; units that failed to load are included",
-    ["name", "type", "load_state", "active_state", "sub_state"],
-);
-pub const UNIT_CRITICAL: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_unit_critical",
-    "1 for each unit configured as critical, whether or not it exists",
-    ["name"],
-);
-pub const UNITS: Desc<2> = Desc::gauge(
-    "sysgauge_systemd_units",
-    "Number of reported units by load and active state",
-    ["load_state", "active_state"],
-);
-pub const SYSTEM_STATE: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_system_state",
-    "Whether the manager's SystemState is this state (1) or not (0)",
-    ["state"],
-);
-pub const FAILED_UNITS: Desc<0> = Desc::gauge(
-    "sysgauge_systemd_failed_units",
-    "Number of failed units the manager counts (NFailedUnits), before include and exclude patterns",
-    [],
-);
-pub const MANAGER_INFO: Desc<2> = Desc::info(
-    "sysgauge_systemd_manager_info",
-    "The manager's version and detected virtualization, always 1",
-    ["version", "virtualization"],
-);
-pub const SERVICE_RESULT: Desc<2> = Desc::gauge(
-    "sysgauge_systemd_service_result",
-    "The service's Result (success, exit-code, signal, timeout, start-limit-hit, ...), always 1",
-    ["name", "result"],
-);
-pub const SERVICE_EXIT_STATUS: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_service_exit_status",
-    "Exit status of the service's main process at its last exit (ExecMainStatus; the signal number if it was killed)",
-    ["name"],
-);
-pub const SERVICE_RESTARTS: Desc<1> = Desc::counter(
-    "sysgauge_systemd_service_restarts_total",
-    "Automatic restarts of the service since it was last started by hand (NRestarts)",
-    ["name"],
-);
-pub const SERVICE_LAST_START: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_service_last_start_timestamp_seconds",
-    "When the service's main process last started (ExecMainStartTimestamp)",
-    ["name"],
-);
-pub const SERVICE_LAST_EXIT: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_service_last_exit_timestamp_seconds",
-    "When the service's main process last exited (ExecMainExitTimestamp)",
-    ["name"],
-);
-pub const SERVICE_TASKS: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_service_tasks",
-    "Tasks (processes and threads) in the service's cgroup (TasksCurrent)",
-    ["name"],
-);
-pub const SERVICE_CPU: Desc<1> = Desc::counter(
-    "sysgauge_systemd_service_cpu_seconds_total",
-    "CPU time used by the service's cgroup, as systemd accounts it (CPUUsageNSec)",
-    ["name"],
-);
-pub const SERVICE_MEMORY: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_service_memory_bytes",
-    "Memory used by the service's cgroup, as systemd accounts it (MemoryCurrent)",
-    ["name"],
-);
-pub const TIMER_LAST_TRIGGER: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_timer_last_trigger_timestamp_seconds",
-    "When the timer last triggered its unit (LastTriggerUSec)",
-    ["name"],
-);
-pub const TIMER_NEXT_ELAPSE: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_timer_next_elapse_timestamp_seconds",
-    "When the timer will next trigger, calendar and monotonic timers alike, as a Unix timestamp",
-    ["name"],
-);
-pub const TIMER_UNIT_RESULT: Desc<3> = Desc::gauge(
-    "sysgauge_systemd_timer_unit_result",
-    "The Result of the unit the timer triggers, always 1",
-    ["name", "unit", "result"],
-);
-pub const SOCKET_ACCEPTED: Desc<1> = Desc::counter(
-    "sysgauge_systemd_socket_accepted_connections_total",
-    "Connections the socket accepted (NAccepted)",
-    ["name"],
-);
-pub const SOCKET_CONNECTIONS: Desc<1> = Desc::gauge(
-    "sysgauge_systemd_socket_connections",
-    "Connections of the socket currently open (NConnections)",
-    ["name"],
-);
-pub const SOCKET_REFUSED: Desc<1> = Desc::counter(
-    "sysgauge_systemd_socket_refused_connections_total",
-    "Connections the socket refused (NRefused)",
-    ["name"],
-);
-pub const PROPERTY_ERRORS: Desc<0> = Desc::gauge(
-    "sysgauge_systemd_property_errors",
-    "Units whose properties could not be read in this collection (each is logged)",
-    [],
-);
+sysgauge_common::metric_families! {
+    pub const UNIT_STATE: Desc<3> = Desc::gauge(
+        "sysgauge_systemd_unit_state",
+        "Whether the unit's active state is this state (1) or not (0); one series per state",
+        ["name", "type", "state"],
+    );
+    pub const UNIT_INFO: Desc<5> = Desc::info(
+        "sysgauge_systemd_unit_info",
+        "The unit's load, active and sub state, always 1; units that failed to load are included",
+        ["name", "type", "load_state", "active_state", "sub_state"],
+    );
+    pub const UNIT_CRITICAL: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_unit_critical",
+        "1 for each unit configured as critical, whether or not it exists",
+        ["name"],
+    );
+    pub const UNITS: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_units",
+        "Number of reported units by load and active state",
+        ["load_state", "active_state"],
+    );
+    pub const SYSTEM_STATE: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_system_state",
+        "Whether the manager's SystemState is this state (1) or not (0)",
+        ["state"],
+    );
+    pub const FAILED_UNITS: Desc<0> = Desc::gauge(
+        "sysgauge_systemd_failed_units",
+        "Number of failed units the manager counts (NFailedUnits), before include and exclude patterns",
+        [],
+    );
+    pub const MANAGER_INFO: Desc<2> = Desc::info(
+        "sysgauge_systemd_manager_info",
+        "The manager's version and detected virtualization, always 1",
+        ["version", "virtualization"],
+    );
+    pub const SERVICE_RESULT: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_service_result",
+        "The service's Result (success, exit-code, signal, timeout, start-limit-hit, ...), always 1",
+        ["name", "result"],
+    );
+    pub const SERVICE_EXIT_STATUS: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_exit_status",
+        "Exit status of the service's main process at its last exit (ExecMainStatus; the signal number if it was killed)",
+        ["name"],
+    );
+    pub const SERVICE_RESTARTS: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_restarts_total",
+        "Automatic restarts of the service since it was last started by hand (NRestarts)",
+        ["name"],
+    );
+    pub const SERVICE_LAST_START: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_last_start_timestamp_seconds",
+        "When the service's main process last started (ExecMainStartTimestamp)",
+        ["name"],
+    );
+    pub const SERVICE_LAST_EXIT: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_last_exit_timestamp_seconds",
+        "When the service's main process last exited (ExecMainExitTimestamp)",
+        ["name"],
+    );
+    pub const SERVICE_TASKS: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_tasks",
+        "Tasks (processes and threads) in the service's cgroup (TasksCurrent)",
+        ["name"],
+    );
+    pub const SERVICE_CPU: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_cpu_seconds_total",
+        "CPU time used by the service's cgroup, as systemd accounts it (CPUUsageNSec)",
+        ["name"],
+    );
+    pub const SERVICE_MEMORY: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_memory_bytes",
+        "Memory used by the service's cgroup, as systemd accounts it (MemoryCurrent)",
+        ["name"],
+    );
+    pub const TIMER_LAST_TRIGGER: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_timer_last_trigger_timestamp_seconds",
+        "When the timer last triggered its unit (LastTriggerUSec)",
+        ["name"],
+    );
+    pub const TIMER_NEXT_ELAPSE: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_timer_next_elapse_timestamp_seconds",
+        "When the timer will next trigger, calendar and monotonic timers alike, as a Unix timestamp",
+        ["name"],
+    );
+    pub const TIMER_UNIT_RESULT: Desc<3> = Desc::gauge(
+        "sysgauge_systemd_timer_unit_result",
+        "The Result of the unit the timer triggers, always 1",
+        ["name", "unit", "result"],
+    );
+    pub const SOCKET_ACCEPTED: Desc<1> = Desc::counter(
+        "sysgauge_systemd_socket_accepted_connections_total",
+        "Connections the socket accepted (NAccepted)",
+        ["name"],
+    );
+    pub const SOCKET_CONNECTIONS: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_socket_connections",
+        "Connections of the socket currently open (NConnections)",
+        ["name"],
+    );
+    pub const SOCKET_REFUSED: Desc<1> = Desc::counter(
+        "sysgauge_systemd_socket_refused_connections_total",
+        "Connections the socket refused (NRefused)",
+        ["name"],
+    );
+    pub const PROPERTY_ERRORS: Desc<0> = Desc::gauge(
+        "sysgauge_systemd_property_errors",
+        "Units whose properties could not be read in this collection (each is logged)",
+        [],
+    );
+}

@@ -1,0 +1,124 @@
+//! sysgauge-certs: X.509 certificate expiry as Prometheus metrics, from files and from live
+//! TLS endpoints (plain TLS, SMTP/IMAP/POP3 STARTTLS, PostgreSQL).
+//!
+//! ```text
+//! sysgauge-certs --path '/etc/ssl/certs/*.pem' once
+//! sysgauge-certs --endpoint 'tls://127.0.0.1:443?server_name=cloud.example' once
+//! sysgauge-certs --config /etc/sysgauge/certs.toml textfile --directory /var/lib/node_exporter
+//! sysgauge-certs --config /etc/sysgauge/certs.toml serve
+//! ```
+
+mod endpoint;
+mod endpoints;
+mod error;
+mod files;
+pub mod metrics;
+mod probe;
+mod verify;
+mod x509;
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use sysgauge_common::{
+    Collector, Identity,
+    cli::{GlobalArgs, Mode},
+    metrics::FamilyDescription,
+};
+
+use crate::{
+    endpoint::{Endpoint, EndpointConfig},
+    endpoints::EndpointsCollector,
+    files::{FileSource, FilesCollector},
+};
+
+/// Who this exporter is: binary name, metric domain, default port and version.
+pub static IDENTITY: Identity = Identity {
+    binary: "sysgauge-certs",
+    domain: "cert",
+    default_port: 9862,
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// X.509 certificate expiry from files and live TLS endpoints, as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "sysgauge-certs", version, about, max_term_width = 100)]
+pub struct Args {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    /// Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]]
+    /// sources of the configuration file.
+    #[arg(long = "path", global = true, value_name = "PATH")]
+    paths: Vec<String>,
+
+    /// Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres://
+    /// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL
+    /// 17). Replaces the [[endpoints]] of the configuration file.
+    #[arg(long = "endpoint", global = true, value_name = "URL")]
+    endpoints: Vec<String>,
+
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+sysgauge_common::exporter_config! {
+    /// The configuration file of sysgauge-certs.
+    pub struct Config {
+        /// `[[files]]`: certificate file sources.
+        pub files: Vec<FileSource>,
+        /// `[[endpoints]]`: live TLS endpoints.
+        pub endpoints: Vec<EndpointConfig>,
+    }
+}
+
+/// Every metric family this exporter reports, the self-metrics included: the reference that
+/// docs/metrics.md, the dashboards and the alert rules are checked against.
+pub fn families() -> Vec<FamilyDescription> {
+    let mut families = sysgauge_common::collector::self_families(IDENTITY.domain);
+    families.extend(metrics::families());
+    families
+}
+
+/// Runs the exporter with parsed arguments: the whole program after flag parsing.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
+        let sources = if args.paths.is_empty() {
+            config.files.clone()
+        } else {
+            vec![FileSource {
+                paths: args.paths.clone(),
+                ..FileSource::default()
+            }]
+        };
+        let endpoints = if args.endpoints.is_empty() {
+            config.endpoints.clone()
+        } else {
+            let url = |url: &String| EndpointConfig {
+                url: url.clone(),
+                ..EndpointConfig::default()
+            };
+            args.endpoints.iter().map(url).collect()
+        };
+        if sources.is_empty() && endpoints.is_empty() {
+            anyhow::bail!(
+                "nothing to watch: give --path or --endpoint, or [[files]] or [[endpoints]] in the --config file"
+            );
+        }
+        let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+        if !sources.is_empty() {
+            for source in &sources {
+                source.validate()?;
+            }
+            collectors.push(Arc::new(FilesCollector::new(sources)));
+        }
+        if !endpoints.is_empty() {
+            let endpoints = endpoints
+                .iter()
+                .map(Endpoint::parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            collectors.push(Arc::new(EndpointsCollector::new(endpoints)));
+        }
+        Ok(collectors)
+    })
+}

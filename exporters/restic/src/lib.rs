@@ -1,0 +1,153 @@
+//! sysgauge-restic: restic repositories, snapshots and locks as Prometheus metrics.
+//!
+//! ```text
+//! sysgauge-restic --repository /srv/restic --password-file /run/keys/restic once
+//! sysgauge-restic --config /etc/sysgauge/restic.toml textfile --directory /var/lib/node_exporter
+//! sysgauge-restic --config /etc/sysgauge/restic.toml serve
+//! ```
+
+mod collector;
+mod config;
+mod error;
+pub mod metrics;
+mod restic;
+mod snapshots;
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::Parser;
+use sysgauge_common::{
+    Collector, Identity,
+    cli::{GlobalArgs, Mode},
+    metrics::FamilyDescription,
+    run::collector_timeout,
+};
+
+use crate::{
+    collector::{RepositoriesCollector, SlowMode},
+    config::{RepositoryConfig, check_unique},
+};
+
+/// Who this exporter is: binary name, metric domain, default port and version.
+pub static IDENTITY: Identity = Identity {
+    binary: "sysgauge-restic",
+    domain: "restic",
+    default_port: 9865,
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// restic repositories, snapshots and locks as Prometheus metrics, without taking a lock.
+#[derive(Debug, Parser)]
+#[command(name = "sysgauge-restic", version, about, max_term_width = 100)]
+pub struct Args {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    /// Repository location, as for `restic -r`; repeatable. Replaces the [[repositories]] of
+    /// the configuration file. Needs --password-file or --password-command.
+    #[arg(long = "repository", global = true, value_name = "REPO")]
+    repositories: Vec<String>,
+
+    /// Password file of the --repository repositories (RESTIC_PASSWORD_FILE).
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+
+    /// Command printing the password of the --repository repositories
+    /// (RESTIC_PASSWORD_COMMAND).
+    #[arg(long, global = true, value_name = "COMMAND")]
+    password_command: Option<String>,
+
+    /// The restic binary [default: restic, from PATH].
+    #[arg(long, global = true, value_name = "PATH")]
+    restic: Option<PathBuf>,
+
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+sysgauge_common::exporter_config! {
+    /// The configuration file of sysgauge-restic.
+    pub struct Config {
+        /// The restic binary (default: `restic` from PATH).
+        pub restic: Option<PathBuf>,
+        /// How many repositories are read at once (default 4).
+        pub concurrency: Option<usize>,
+        /// `[[repositories]]`: the repositories to read.
+        pub repositories: Vec<RepositoryConfig>,
+    }
+}
+
+/// Every metric family this exporter reports, the self-metrics included: the reference that
+/// docs/metrics.md, the dashboards and the alert rules are checked against.
+pub fn families() -> Vec<FamilyDescription> {
+    let mut families = sysgauge_common::collector::self_families(IDENTITY.domain);
+    families.extend(metrics::families());
+    families
+}
+
+/// Runs the exporter with parsed arguments: the whole program after flag parsing.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let slow_mode = match args.mode {
+        Mode::Serve(_) => SlowMode::Background,
+        Mode::Once | Mode::Textfile(_) => SlowMode::Inline,
+    };
+    sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
+        let binary = args
+            .restic
+            .clone()
+            .or_else(|| config.restic.clone())
+            .unwrap_or_else(|| "restic".into());
+        let collector_timeout = collector_timeout(&args.global, &config.collector);
+        // A repository's own deadline comes before the collector's, so that a hung repository
+        // is reported as a timeout while the others still answer.
+        let default_timeout = collector_timeout
+            .saturating_sub(Duration::from_secs(1))
+            .max(collector_timeout.mul_f64(0.9));
+        let configs = if args.repositories.is_empty() {
+            config.repositories.clone()
+        } else {
+            args.repositories
+                .iter()
+                .map(|repository| RepositoryConfig {
+                    repository: Some(repository.clone()),
+                    password_file: args.password_file.clone(),
+                    password_command: args.password_command.clone(),
+                    ..RepositoryConfig::default()
+                })
+                .collect()
+        };
+        if configs.is_empty() {
+            anyhow::bail!(
+                "no repositories to read: give --repository, or [[repositories]] in the --config file"
+            );
+        }
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let repos = configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.resolve(i, &binary, default_timeout, credentials.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_unique(&repos)?;
+        for repo in &repos {
+            if repo.timeout > collector_timeout {
+                tracing::warn!(repository = %repo.name, "the repository's timeout is longer than --collector.timeout, which then cuts it short");
+            }
+            let slow = [repo.stats, repo.check].into_iter().flatten();
+            if slow_mode == SlowMode::Inline && slow.clone().any(|s| s.timeout > collector_timeout)
+            {
+                tracing::warn!(repository = %repo.name, "stats_timeout or check_timeout is longer than --collector.timeout; in once and textfile they run within the collection, so raise --collector.timeout");
+            }
+        }
+        let concurrency = config.concurrency.unwrap_or(4);
+        if concurrency == 0 {
+            anyhow::bail!("concurrency must be at least 1");
+        }
+        let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(RepositoriesCollector::new(
+            binary,
+            repos,
+            concurrency,
+            slow_mode,
+        ))];
+        Ok(collectors)
+    })
+}

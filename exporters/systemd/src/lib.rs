@@ -1,0 +1,159 @@
+//! sysgauge-systemd: systemd unit, service, timer and socket health as Prometheus metrics.
+//!
+//! ```text
+//! sysgauge-systemd once
+//! sysgauge-systemd --unit-include '.+\.(service|timer)' --critical-unit backup.service serve
+//! sysgauge-systemd --config /etc/sysgauge/systemd.toml textfile --directory /var/lib/node_exporter
+//! ```
+
+mod error;
+pub mod metrics;
+mod units;
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use clap::Parser;
+use sysgauge_common::{
+    Collector, Identity,
+    cli::{GlobalArgs, Mode},
+    metrics::FamilyDescription,
+    run::collector_timeout,
+};
+use sysgauge_dbus::{Bus, Options, SystemdClient};
+
+use crate::{
+    error::Error,
+    units::{UnitFilter, UnitsCollector},
+};
+
+/// Who this exporter is: binary name, metric domain, default port and version.
+pub static IDENTITY: Identity = Identity {
+    binary: "sysgauge-systemd",
+    domain: "systemd",
+    default_port: 9863,
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// The default exclude pattern: unit types that are numerous, short-lived or rarely alerted on.
+const DEFAULT_EXCLUDE: &str = r".+\.(automount|device|mount|scope|slice|swap)";
+/// The default number of `GetAll` calls in flight at once.
+const DEFAULT_CONCURRENCY: usize = 64;
+
+/// systemd unit, service, timer and socket health over D-Bus, as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "sysgauge-systemd", version, about, max_term_width = 100)]
+pub struct Args {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    /// Report units whose whole name matches this regular expression; repeatable
+    /// [default: all].
+    #[arg(long = "unit-include", global = true, value_name = "REGEX")]
+    unit_include: Vec<String>,
+
+    /// Leave out units whose whole name matches this regular expression; repeatable
+    /// [default: .+\.(automount|device|mount|scope|slice|swap)].
+    #[arg(long = "unit-exclude", global = true, value_name = "REGEX")]
+    unit_exclude: Vec<String>,
+
+    /// A unit that alerts and dashboards should single out; always reported, even when the
+    /// patterns leave it out or it does not exist. Repeatable.
+    #[arg(long = "critical-unit", global = true, value_name = "UNIT")]
+    critical_units: Vec<String>,
+
+    /// D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user's manager
+    /// [default: systemd's private socket /run/systemd/private when running as root, else
+    /// the system bus].
+    #[arg(long = "bus-address", global = true, value_name = "ADDRESS")]
+    bus_address: Option<String>,
+
+    /// Most D-Bus calls in flight at once [default: 64].
+    #[arg(long = "max-concurrent-calls", global = true, value_name = "N")]
+    max_concurrent_calls: Option<usize>,
+
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+sysgauge_common::exporter_config! {
+    /// The configuration file of sysgauge-systemd.
+    pub struct Config {
+        /// Anchored regular expressions of units to report; all when empty.
+        pub unit_include: Vec<String>,
+        /// Anchored regular expressions of units to leave out.
+        pub unit_exclude: Option<Vec<String>>,
+        /// Units to single out, always reported.
+        pub critical_units: Vec<String>,
+        /// D-Bus address instead of the system bus.
+        pub bus_address: Option<String>,
+        /// Most D-Bus calls in flight at once.
+        pub max_concurrent_calls: Option<usize>,
+    }
+}
+
+/// Every metric family this exporter reports, the self-metrics included: the reference that
+/// docs/metrics.md, the dashboards and the alert rules are checked against.
+pub fn families() -> Vec<FamilyDescription> {
+    let mut families = sysgauge_common::collector::self_families(IDENTITY.domain);
+    families.extend(metrics::families());
+    families
+}
+
+/// Runs the exporter with parsed arguments: the whole program after flag parsing.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
+        let pick = |flag: &Vec<String>, file: &Vec<String>| {
+            if flag.is_empty() {
+                file.clone()
+            } else {
+                flag.clone()
+            }
+        };
+        let include = pick(&args.unit_include, &config.unit_include);
+        let exclude = if !args.unit_exclude.is_empty() {
+            args.unit_exclude.clone()
+        } else {
+            config
+                .unit_exclude
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_EXCLUDE.to_owned()])
+        };
+        let critical = pick(&args.critical_units, &config.critical_units);
+        let filter = UnitFilter::new(&include, &exclude)?;
+        let concurrency = args
+            .max_concurrent_calls
+            .or(config.max_concurrent_calls)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(Error::Setting {
+                setting: "max-concurrent-calls",
+                message: "must be at least 1".into(),
+            }
+            .into());
+        }
+        // Without an address: systemd's private socket when running as root (no bus daemon
+        // in between, several times cheaper per call), else the system bus.
+        let bus = match args.bus_address.clone().or(config.bus_address.clone()) {
+            Some(address) => Bus::Address(address),
+            None => Bus::Auto,
+        };
+        // Connecting and each call get the collector's deadline at most: the collection as a
+        // whole is bounded by it in common, these keep a hung call from outliving it.
+        let deadline = collector_timeout(&args.global, &config.collector);
+        let client = SystemdClient::new(
+            bus,
+            Options {
+                connect_timeout: deadline.min(Duration::from_secs(5)),
+                call_timeout: deadline,
+                max_concurrent_calls: concurrency,
+            },
+        );
+        // `serve` collects again and again: it keeps what it read of each unit until systemd
+        // signals a change.
+        let keep = matches!(args.mode, Mode::Serve(_));
+        let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(UnitsCollector::new(
+            client, filter, critical, keep,
+        ))];
+        Ok(collectors)
+    })
+}
