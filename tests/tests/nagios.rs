@@ -112,7 +112,11 @@ fn certs_and_backup_checks_under_nagios() {
     )
     .unwrap();
     let broken_config = d.join("broken.toml");
-    std::fs::write(&broken_config, "[[targets]]\nname = \"x\"\nmax_agee = \"1d\"\n").unwrap();
+    std::fs::write(
+        &broken_config,
+        "[[targets]]\nname = \"x\"\nmax_agee = \"1d\"\n",
+    )
+    .unwrap();
     // What a timer recorded: the textfile `--from` reads, with its age.
     let textfile_dir = d.join("textfile");
     std::fs::create_dir(&textfile_dir).unwrap();
@@ -131,20 +135,75 @@ fn certs_and_backup_checks_under_nagios() {
     let certs_s = arg(&certs);
     let backup_s = arg(&backup);
     let services = [
-        service("certs-expired", vec![certs_s.clone(), "--path".into(), arg(&expired), "check".into()]),
-        service("certs-soon", vec![certs_s.clone(), "--path".into(), arg(&soon), "check".into()]),
-        service("certs-valid", vec![certs_s.clone(), "--path".into(), arg(&valid), "check".into(), "-v".into()]),
+        service(
+            "certs-expired",
+            vec![
+                certs_s.clone(),
+                "--path".into(),
+                arg(&expired),
+                "check".into(),
+            ],
+        ),
+        service(
+            "certs-soon",
+            vec![certs_s.clone(), "--path".into(), arg(&soon), "check".into()],
+        ),
+        service(
+            "certs-valid",
+            vec![
+                certs_s.clone(),
+                "--path".into(),
+                arg(&valid),
+                "check".into(),
+                "-v".into(),
+            ],
+        ),
         // Flags override the defaults: nothing under 400 days is OK any more.
         service(
             "certs-thresholds",
-            vec![certs_s.clone(), "--path".into(), arg(&valid), "check".into(), "-w".into(), "400d:".into(), "-c".into(), "lifetime=1d:".into()],
+            vec![
+                certs_s.clone(),
+                "--path".into(),
+                arg(&valid),
+                "check".into(),
+                "-w".into(),
+                "400d:".into(),
+                "-c".into(),
+                "lifetime=1d:".into(),
+            ],
         ),
-        service("certs-usage", vec![certs_s.clone(), "check".into(), "--no-such-flag".into()]),
-        service("backup", vec![backup_s.clone(), "--config".into(), arg(&backup_config), "check".into()]),
-        service("backup-broken", vec![backup_s.clone(), "--config".into(), arg(&broken_config), "check".into()]),
+        service(
+            "certs-usage",
+            vec![certs_s.clone(), "check".into(), "--no-such-flag".into()],
+        ),
+        service(
+            "backup",
+            vec![
+                backup_s.clone(),
+                "--config".into(),
+                arg(&backup_config),
+                "check".into(),
+            ],
+        ),
+        service(
+            "backup-broken",
+            vec![
+                backup_s.clone(),
+                "--config".into(),
+                arg(&broken_config),
+                "check".into(),
+            ],
+        ),
         service(
             "backup-recorded",
-            vec![backup_s.clone(), "--config".into(), arg(&backup_config), "check".into(), "--from".into(), arg(&recorded)],
+            vec![
+                backup_s.clone(),
+                "--config".into(),
+                arg(&backup_config),
+                "check".into(),
+                "--from".into(),
+                arg(&recorded),
+            ],
         ),
     ];
     let Some(mut nagios) = Nagios::start(&services) else {
@@ -163,51 +222,87 @@ fn certs_and_backup_checks_under_nagios() {
     let label = format!("lifetime {} 0", expired.display());
     assert_eq!(s.current_state, 2, "{s:?}");
     assert!(
-        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS CRITICAL - 1 critical of 2: {label} -2d")),
+        s.plugin_output.starts_with(&format!(
+            "SYSGAUGE-CERTS CRITICAL - 1 critical of 2: {label} -2d"
+        )),
         "{s:?}"
     );
-    assert!(s.long_plugin_output.starts_with(&format!("CRITICAL: {label} = -2d")), "{s:?}");
+    assert!(
+        s.long_plugin_output
+            .starts_with(&format!("CRITICAL: {label} = -2d")),
+        "{s:?}"
+    );
     let left = perf_value(&s.performance_data, &label);
-    assert!((-2.0 * 86400.0 - 600.0..-2.0 * 86400.0 + 600.0).contains(&left), "{s:?}");
-    assert_eq!(perf_thresholds(&s.performance_data, &label), "1814400:;604800:");
+    assert!(
+        (-2.0 * 86400.0 - 600.0..-2.0 * 86400.0 + 600.0).contains(&left),
+        "{s:?}"
+    );
+    assert_eq!(
+        perf_thresholds(&s.performance_data, &label),
+        "1814400:;604800:"
+    );
 
     let s = get("certs-soon");
     let label = format!("lifetime {} 0", soon.display());
     assert_eq!(s.current_state, 1, "{s:?}");
     assert!(
-        s.plugin_output.starts_with(&format!("SYSGAUGE-CERTS WARNING - 1 warning of 2: {label} 9d 23h")),
+        s.plugin_output.starts_with(&format!(
+            "SYSGAUGE-CERTS WARNING - 1 warning of 2: {label} 9d 23h"
+        )),
         "{s:?}"
     );
     let left = perf_value(&s.performance_data, &label);
-    assert!((10.0 * 86400.0 - 600.0..=10.0 * 86400.0).contains(&left), "{s:?}");
+    assert!(
+        (10.0 * 86400.0 - 600.0..=10.0 * 86400.0).contains(&left),
+        "{s:?}"
+    );
 
     let s = get("certs-valid");
     let label = format!("lifetime {} 0", valid.display());
     assert_eq!(s.current_state, 0, "{s:?}");
     assert_eq!(s.plugin_output, "SYSGAUGE-CERTS OK - 2 objects OK");
     // -v lists the OK object too.
-    assert!(s.long_plugin_output.starts_with(&format!("OK: {label} = 299d 23h")), "{s:?}");
-    assert_eq!(perf_thresholds(&s.performance_data, &label), "1814400:;604800:");
+    assert!(
+        s.long_plugin_output
+            .starts_with(&format!("OK: {label} = 299d 23h")),
+        "{s:?}"
+    );
+    assert_eq!(
+        perf_thresholds(&s.performance_data, &label),
+        "1814400:;604800:"
+    );
 
     let s = get("certs-thresholds");
     assert_eq!(s.current_state, 1, "{s:?}");
-    assert_eq!(perf_thresholds(&s.performance_data, &label), "34560000:;86400:");
+    assert_eq!(
+        perf_thresholds(&s.performance_data, &label),
+        "34560000:;86400:"
+    );
 
     let s = get("certs-usage");
     assert_eq!(s.current_state, 3, "{s:?}");
     assert!(
-        s.plugin_output.starts_with("SYSGAUGE-CERTS UNKNOWN - unexpected argument '--no-such-flag'"),
+        s.plugin_output
+            .starts_with("SYSGAUGE-CERTS UNKNOWN - unexpected argument '--no-such-flag'"),
         "{s:?}"
     );
 
     let s = get("backup");
     assert_eq!(s.current_state, 1, "{s:?}");
     assert!(
-        s.plugin_output.starts_with("SYSGAUGE-BACKUP WARNING - 1 warning of 4: age stale 3d"),
+        s.plugin_output
+            .starts_with("SYSGAUGE-BACKUP WARNING - 1 warning of 4: age stale 3d"),
         "{s:?}"
     );
-    assert!(s.long_plugin_output.starts_with("WARNING: age stale = 3d (warning outside ~:86400)"), "{s:?}");
-    assert!((590.0..700.0).contains(&perf_value(&s.performance_data, "age fresh")), "{s:?}");
+    assert!(
+        s.long_plugin_output
+            .starts_with("WARNING: age stale = 3d (warning outside ~:86400)"),
+        "{s:?}"
+    );
+    assert!(
+        (590.0..700.0).contains(&perf_value(&s.performance_data, "age fresh")),
+        "{s:?}"
+    );
     assert_eq!(perf_thresholds(&s.performance_data, "age fresh"), "~:93600");
     assert_eq!(perf_thresholds(&s.performance_data, "age stale"), "~:86400");
     assert!(s.performance_data.contains("'readable'=0;;;0;2"), "{s:?}");
@@ -226,11 +321,21 @@ fn certs_and_backup_checks_under_nagios() {
     let s = get("backup-recorded");
     assert_eq!(s.current_state, 1, "{s:?}");
     assert!(s.plugin_output.contains(&format!("(recorded ")), "{s:?}");
-    assert!(s.plugin_output.ends_with(&format!(" ago in {})", recorded.display())), "{s:?}");
+    assert!(
+        s.plugin_output
+            .ends_with(&format!(" ago in {})", recorded.display())),
+        "{s:?}"
+    );
     assert_eq!(perf_thresholds(&s.performance_data, "age stale"), "~:86400");
 
     // Nagios logged the alerts with the states the plugins exited with.
     let log = nagios.log();
-    assert!(log.contains("SERVICE ALERT: sysgauge;certs-expired;CRITICAL;HARD;1;"), "{log}");
-    assert!(log.contains("SERVICE ALERT: sysgauge;backup-broken;UNKNOWN;HARD;1;"), "{log}");
+    assert!(
+        log.contains("SERVICE ALERT: sysgauge;certs-expired;CRITICAL;HARD;1;"),
+        "{log}"
+    );
+    assert!(
+        log.contains("SERVICE ALERT: sysgauge;backup-broken;UNKNOWN;HARD;1;"),
+        "{log}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The Nagios checks of sysgauge-backup (`sysgauge-backup check`); thresholds as the alert
 //! rules in alerts/backup.rules.yml.
 
+use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Samples, Series, Uom, Value};
 
 /// Backup age against each target's own maximum age, unreadable targets, failed jobs.
@@ -8,11 +9,11 @@ pub static CHECKS: [Check; 3] = [
     Check {
         kind: "age",
         about: "time since each target's last good backup, against its max_age",
-        metric: "sysgauge_backup_last_success_timestamp_seconds",
+        metric: metrics::LAST_SUCCESS.name(),
         select: &[],
         object: &["target"],
         value: Value::Age,
-        warning: Default::Metric("sysgauge_backup_max_age_seconds"),
+        warning: Default::Metric(metrics::MAX_AGE.name()),
         critical: Default::None,
         uom: Uom::Seconds,
         perf: Perf::Each,
@@ -21,7 +22,7 @@ pub static CHECKS: [Check; 3] = [
     Check {
         kind: "readable",
         about: "whether each target could be read (1) or not (0)",
-        metric: "sysgauge_backup_target_up",
+        metric: metrics::TARGET_UP.name(),
         select: &[],
         object: &["target"],
         value: Value::Sample,
@@ -34,7 +35,7 @@ pub static CHECKS: [Check; 3] = [
     Check {
         kind: "job-failed",
         about: "backup jobs whose last run did not succeed (1)",
-        metric: "sysgauge_backup_job_result",
+        metric: metrics::JOB_RESULT.name(),
         select: &[],
         object: &["target", "result"],
         value: Value::Derived(unsuccessful),

@@ -1,6 +1,7 @@
 //! The Nagios checks of sysgauge-certs (`sysgauge-certs check`); thresholds as the alert rules
 //! in alerts/certs.rules.yml.
 
+use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Uom, Value};
 
 /// Certificate lifetime left, files and endpoints; files with errors; failing probes.
@@ -8,7 +9,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "lifetime",
         about: "time left before each certificate of each file expires",
-        metric: "sysgauge_cert_not_after_timestamp_seconds",
+        metric: metrics::NOT_AFTER.name(),
         select: &[],
         object: &["path", "index"],
         value: Value::Left,
@@ -24,7 +25,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "endpoint-lifetime",
         about: "time left before the first certificate an endpoint presents expires",
-        metric: "sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds",
+        metric: metrics::ENDPOINT_EARLIEST.name(),
         select: &[],
         object: &["endpoint"],
         value: Value::Left,
@@ -40,7 +41,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "not-yet-valid",
         about: "time until a certificate becomes valid (0 or less: valid)",
-        metric: "sysgauge_cert_not_before_timestamp_seconds",
+        metric: metrics::NOT_BEFORE.name(),
         select: &[],
         object: &["path", "index"],
         value: Value::Left,
@@ -53,7 +54,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "file-errors",
         about: "certificate files that cannot be read or hold no usable certificate",
-        metric: "sysgauge_cert_file_errors",
+        metric: metrics::FILE_ERRORS.name(),
         select: &[],
         object: &["path", "reason"],
         value: Value::Sample,
@@ -66,7 +67,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "probe",
         about: "whether each endpoint could be probed (1) or not (0)",
-        metric: "sysgauge_cert_probe_success",
+        metric: metrics::PROBE_SUCCESS.name(),
         select: &[],
         object: &["endpoint"],
         value: Value::Sample,

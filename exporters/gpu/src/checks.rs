@@ -1,6 +1,7 @@
 //! The Nagios checks of sysgauge-gpu (`sysgauge-gpu check`); thresholds as the alert rules in
 //! alerts/gpu.rules.yml.
 
+use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Uom, Value};
 
 /// Lost GPUs, thermal throttling, power brake, temperature, a usable driver.
@@ -8,7 +9,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "lost",
         about: "GPUs fallen off the bus or otherwise lost (1)",
-        metric: "sysgauge_gpu_lost",
+        metric: metrics::LOST.name(),
         select: &[],
         object: &["index", "uuid"],
         value: Value::Sample,
@@ -21,7 +22,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "throttled",
         about: "GPUs holding their clocks down for thermal reasons (1)",
-        metric: "sysgauge_gpu_clock_event_active",
+        metric: metrics::CLOCK_EVENT.name(),
         select: &[(
             "reason",
             &["sw_thermal_slowdown", "hw_thermal_slowdown", "hw_slowdown"],
@@ -37,7 +38,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "power-brake",
         about: "GPUs slowed down by the external power brake (1)",
-        metric: "sysgauge_gpu_clock_event_active",
+        metric: metrics::CLOCK_EVENT.name(),
         select: &[("reason", &["hw_power_brake_slowdown"])],
         object: &["uuid"],
         value: Value::Sample,
@@ -50,7 +51,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "temperature",
         about: "GPU temperature in degrees Celsius",
-        metric: "sysgauge_gpu_temperature_celsius",
+        metric: metrics::TEMPERATURE.name(),
         select: &[],
         object: &["uuid"],
         value: Value::Sample,
@@ -63,7 +64,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "driver",
         about: "whether NVML could be used (1) or not (0)",
-        metric: "sysgauge_gpu_nvml_up",
+        metric: metrics::NVML_UP.name(),
         select: &[],
         object: &[],
         value: Value::Sample,

@@ -2,6 +2,7 @@
 //! rules in alerts/restic.rules.yml. `restic check` is slow and never runs inside a check: its
 //! result is read from a running serve instance or a timer's textfile (`--from`).
 
+use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Uom, Value};
 
 /// Snapshot age per backup group, stale locks, unreadable or empty repositories, check result.
@@ -9,7 +10,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "snapshot-age",
         about: "time since the latest snapshot of each host, paths and tags",
-        metric: "sysgauge_restic_group_latest_snapshot_timestamp_seconds",
+        metric: metrics::GROUP_LATEST.name(),
         select: &[],
         object: &["repository", "hostname", "paths", "tags"],
         value: Value::Age,
@@ -22,7 +23,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "stale-locks",
         about: "locks whose process is gone",
-        metric: "sysgauge_restic_locks_stale",
+        metric: metrics::LOCKS_STALE.name(),
         select: &[],
         object: &["repository"],
         value: Value::Sample,
@@ -35,7 +36,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "readable",
         about: "whether each repository could be read (1) or not (0)",
-        metric: "sysgauge_restic_repository_up",
+        metric: metrics::UP.name(),
         select: &[],
         object: &["repository"],
         value: Value::Sample,
@@ -48,7 +49,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "snapshots",
         about: "snapshots in each repository",
-        metric: "sysgauge_restic_snapshots",
+        metric: metrics::SNAPSHOTS.name(),
         select: &[],
         object: &["repository"],
         value: Value::Sample,
@@ -61,7 +62,7 @@ pub static CHECKS: [Check; 5] = [
     Check {
         kind: "check",
         about: "whether the last recorded restic check passed (1) or found errors (0)",
-        metric: "sysgauge_restic_check_success",
+        metric: metrics::CHECK_SUCCESS.name(),
         select: &[],
         object: &["repository"],
         value: Value::Sample,

@@ -1,6 +1,7 @@
 //! The Nagios checks of sysgauge-systemd (`sysgauge-systemd check`); thresholds as the alert
 //! rules in alerts/systemd.rules.yml.
 
+use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Samples, Series, Uom, Value};
 
 /// Failed units, critical units that are not active (missing ones included), overdue timers.
@@ -8,7 +9,7 @@ pub static CHECKS: [Check; 4] = [
     Check {
         kind: "failed",
         about: "units in the failed state (1) or not (0)",
-        metric: "sysgauge_systemd_unit_state",
+        metric: metrics::UNIT_STATE.name(),
         select: &[("state", &["failed"])],
         object: &["name"],
         value: Value::Sample,
@@ -21,7 +22,7 @@ pub static CHECKS: [Check; 4] = [
     Check {
         kind: "critical",
         about: "units configured as critical that are not active (1), missing ones included",
-        metric: "sysgauge_systemd_unit_critical",
+        metric: metrics::UNIT_CRITICAL.name(),
         select: &[],
         object: &["name"],
         value: Value::Derived(not_active),
@@ -34,7 +35,7 @@ pub static CHECKS: [Check; 4] = [
     Check {
         kind: "timer-overdue",
         about: "how long ago a timer's next run was due",
-        metric: "sysgauge_systemd_timer_next_elapse_timestamp_seconds",
+        metric: metrics::TIMER_NEXT_ELAPSE.name(),
         select: &[],
         object: &["name"],
         value: Value::Age,
@@ -47,7 +48,7 @@ pub static CHECKS: [Check; 4] = [
     Check {
         kind: "timer-unscheduled",
         about: "how long ago a timer without a next run last fired",
-        metric: "sysgauge_systemd_timer_last_trigger_timestamp_seconds",
+        metric: metrics::TIMER_LAST_TRIGGER.name(),
         select: &[],
         object: &["name"],
         value: Value::Derived(unscheduled_since),
@@ -67,7 +68,7 @@ fn not_active(samples: &Samples, critical: &Series, _now: f64) -> Option<f64> {
     let name = critical.label("name");
     let active = samples
         .find(
-            "sysgauge_systemd_unit_state",
+            metrics::UNIT_STATE.name(),
             &[("name", name), ("state", "active")],
         )
         .is_some_and(|s| s.value == 1.0);
@@ -79,10 +80,7 @@ fn not_active(samples: &Samples, critical: &Series, _now: f64) -> Option<f64> {
 fn unscheduled_since(samples: &Samples, last: &Series, now: f64) -> Option<f64> {
     let name = last.label("name");
     let scheduled = samples
-        .find(
-            "sysgauge_systemd_timer_next_elapse_timestamp_seconds",
-            &[("name", name)],
-        )
+        .find(metrics::TIMER_NEXT_ELAPSE.name(), &[("name", name)])
         .is_some();
     (!scheduled).then_some(now - last.value)
 }
