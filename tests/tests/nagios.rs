@@ -2,6 +2,8 @@
 //! test reads state, plugin output and performance data from Nagios' own status.dat, as
 //! Nagios parsed them.
 
+#![allow(clippy::unwrap_used)]
+
 use std::{
     path::Path,
     process::Command,
@@ -320,7 +322,7 @@ fn certs_and_backup_checks_under_nagios() {
 
     let s = get("backup-recorded");
     assert_eq!(s.current_state, 1, "{s:?}");
-    assert!(s.plugin_output.contains(&format!("(recorded ")), "{s:?}");
+    assert!(s.plugin_output.contains("(recorded "), "{s:?}");
     assert!(
         s.plugin_output
             .ends_with(&format!(" ago in {})", recorded.display())),

@@ -9,10 +9,10 @@
 //! default thresholds that say the same as its shipped alert rules, the unit), declared with
 //! its [`Identity`](crate::Identity).
 //!
-//! - [`range`]: threshold ranges (`10`, `10:`, `~:10`, `10:20`, `@10:20`, and `21d:`).
-//! - [`perfdata`]: `'label'=value[UOM];warn;crit;min;max`.
-//! - [`output`]: the status line, the long output and the exit code.
-//! - [`source`]: samples from this collection, an HTTP `/metrics` or a textfile.
+//! - [`range`], threshold ranges (`10`, `10:`, `~:10`, `10:20`, `@10:20`, and `21d:`).
+//! - [`perfdata`], `'label'=value[UOM];warn;crit;min;max`.
+//! - [`output`], the status line, the long output and the exit code.
+//! - [`source`], samples from this collection, an HTTP `/metrics` or a textfile.
 
 pub mod output;
 pub mod perfdata;
