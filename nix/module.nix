@@ -185,6 +185,40 @@ let
           defaultText = lib.literalExpression "user";
           description = "The static user's group (serve mode; textfile mode uses ${defaults.textfileGroup}).";
         };
+
+        nagios = mkOption {
+          type = types.attrsOf types.str;
+          readOnly = true;
+          default =
+            let
+              bin = "${config.package}/bin/sysgauge-${name}";
+              # The same store path as the service's --config: same name, same content.
+              configFile = toml.generate "sysgauge-${name}.toml" config.settings;
+              host = if config.listenAddress == "" then "127.0.0.1" else config.listenAddress;
+              recorded =
+                if config.mode == "textfile" then
+                  "${config.textfileDirectory}/sysgauge-${name}.prom"
+                else
+                  "http://${host}:${toString config.port}/metrics";
+            in
+            {
+              command = "${bin} --config ${configFile} check";
+              recorded = "${bin} --config ${configFile} check --from ${recorded}";
+            };
+          defaultText = lib.literalExpression ''
+            {
+              command = "<package>/bin/sysgauge-${name} --config <settings as TOML> check";
+              recorded = "<the same> --from <textfile or http://HOST:PORT/metrics>";
+            }
+          '';
+          description = ''
+            Ready Nagios/Icinga command lines (docs/nagios.md). command collects at every check, as
+            the user the monitoring system runs plugins as; recorded reads what this module's
+            service last wrote (its textfile) or answers (serve mode), stating its age; that is
+            the one for checks that need the service's privileges or credentials, and for slow
+            work (restic check and stats). Append -w/-c KIND=RANGE to change thresholds.
+          '';
+        };
       };
     };
 

@@ -24,6 +24,7 @@ static IDENTITY: Identity = Identity {
     domain: "example",
     default_port: 9899,
     version: "0.0.0",
+    checks: &[],
 };
 
 /// An exporter whose `panics` collector panics on every collection.

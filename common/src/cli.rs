@@ -48,6 +48,9 @@ pub enum Mode {
     Textfile(TextfileArgs),
     /// Serve metrics over HTTP until SIGTERM.
     Serve(ServeArgs),
+    /// Nagios/Icinga plugin: check the metrics against thresholds; exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN.
+    Check(crate::check::CheckArgs),
 }
 
 /// Flags of `textfile`.

@@ -64,6 +64,8 @@ pub struct Identity {
     pub default_port: u16,
     /// The version reported in `build_info`.
     pub version: &'static str,
+    /// What `check` checks: the exporter's table of Nagios checks.
+    pub checks: &'static [crate::check::Check],
 }
 
 const SUCCESS_HELP: &str = "Whether the collector succeeded (1) or failed or timed out (0)";
@@ -241,6 +243,7 @@ pub(crate) static TEST_IDENTITY: Identity = Identity {
     domain: "test",
     default_port: 1,
     version: "9.9.9",
+    checks: &[],
 };
 
 #[cfg(test)]

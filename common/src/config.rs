@@ -76,6 +76,8 @@ pub struct CommonConfig {
     pub collector: CollectorSection,
     /// `[textfile]`
     pub textfile: TextfileSection,
+    /// `[check]`
+    pub check: crate::check::CheckSection,
 }
 
 /// An exporter's whole configuration file. Implemented by [`exporter_config!`](crate::exporter_config).
@@ -121,6 +123,9 @@ macro_rules! exporter_config {
             /// `[textfile]`, shared by every exporter.
             #[serde(default)]
             pub textfile: $crate::config::TextfileSection,
+            /// `[check]`, shared by every exporter.
+            #[serde(default)]
+            pub check: $crate::check::CheckSection,
             $($(#[$fmeta])* #[serde(default)] $fvis $field: $ty,)*
             /// The file this was read from, to name file, line and key in errors.
             #[serde(skip)]
@@ -134,6 +139,7 @@ macro_rules! exporter_config {
                     log: self.log.clone(),
                     collector: self.collector.clone(),
                     textfile: self.textfile.clone(),
+                    check: self.check.clone(),
                 }
             }
 

@@ -10,7 +10,8 @@ encodes the result ([`encode`]) and delivers it in one of three run modes ([`run
 - `once` prints to stdout, for a person debugging;
 - `textfile` writes node_exporter's textfile atomically ([`textfile`]);
 - `serve` answers Prometheus over HTTP, with TLS and basic auth from an exporter-toolkit web
-  configuration file ([`serve`], [`web_config`]).
+  configuration file ([`serve`], [`web_config`]);
+- `check` answers Nagios or Icinga as a plugin, from the exporter's table of checks ([`check`]).
 
 The configuration file, the command line and logging are shared too ([`config`], [`cli`],
 [`logging`]), and so are reading files named by the configuration without blocking or
@@ -28,6 +29,7 @@ every collection. The model here is small: descriptors, samples and two encoders
 extern crate self as sysgauge_common;
 
 pub mod build_info;
+pub mod check;
 pub mod cli;
 pub mod collector;
 pub mod config;

@@ -166,6 +166,9 @@ const DAY: u64 = 24 * HOUR;
 /// `textfile`.
 pub type Timeout = BoundedDuration<1, DAY>;
 
+/// The bound of a whole `check` run (`-t`, `[check] timeout`): 1s to 1h.
+pub type CheckTimeout = BoundedDuration<SECOND, HOUR>;
+
 /// How often a slow operation runs (restic `stats_interval`, `check_interval`): 1s to 366d.
 pub type Interval = BoundedDuration<SECOND, { 366 * DAY }>;
 

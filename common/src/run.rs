@@ -1,12 +1,13 @@
-//! The three run modes, shared by every binary.
+//! The four run modes, shared by every binary.
 //!
 //! An exporter's `main` parses its flags, then hands over to [`run`] with a function that builds
 //! its collectors from the configuration. Everything after that (configuration file, logging,
-//! the deadline, once/textfile/serve) is the same for every exporter.
+//! the deadline, once/textfile/serve/check) is the same for every exporter.
 
 use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
 
 use crate::{
+    check,
     cli::{GlobalArgs, LogFormat, LogLevel, Mode},
     collector::{Collection, Collector, Exporter, Identity, error_chain},
     config::{self, CollectorSection, ExporterConfig},
@@ -61,6 +62,14 @@ pub fn run<C: ExporterConfig>(
     );
     // In range by its type (limits::Timeout), so never zero.
     let timeout = collector_timeout(global, &common.collector);
+    // A check bounds its whole run (`-t`), so its collectors get less than the run.
+    let timeout = match mode {
+        Mode::Check(args) => {
+            check::set_skip_slow_work();
+            check::collector_timeout(timeout, args, &common.check)
+        }
+        _ => timeout,
+    };
     let collectors = build(&config)?;
     let exporter = Arc::new(Exporter::new(identity, collectors, timeout));
 
@@ -119,6 +128,17 @@ pub fn run<C: ExporterConfig>(
                 }
             }
         }
+        Mode::Check(args) => Ok(check::run(
+            identity.binary,
+            identity.checks,
+            args,
+            &common.check,
+            || {
+                let collection = collect_once(&exporter).map_err(|e| e.to_string())?;
+                let samples = check::Samples::from_metrics(&collection.metrics);
+                Ok((samples, collection.failed))
+            },
+        )),
         Mode::Serve(args) => {
             let settings = ServeSettings {
                 listen_addresses: if !args.listen_addresses.is_empty() {
@@ -195,10 +215,19 @@ fn runtime(serve: bool) -> std::io::Result<tokio::runtime::Runtime> {
 
 /// The `main` of every binary: parses `A`, calls `run`, prints an error chain and exits 2 on
 /// error.
+///
+/// Under `check`, every error (clap's usage errors included) is a Nagios UNKNOWN on stdout,
+/// exit 3, instead.
 pub fn main<A: clap::Parser>(run: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
-    let args = A::parse();
+    let check = check::invoked();
+    let args = match A::try_parse() {
+        Ok(args) => args,
+        Err(e) if check => return check::usage_error(A::command().get_name(), &e),
+        Err(e) => e.exit(),
+    };
     match run(args) {
         Ok(code) => code,
+        Err(e) if check => check::unknown(A::command().get_name(), &format!("{e:#}")),
         Err(e) => {
             let binary = std::env::args().next().unwrap_or_default();
             let binary = binary.rsplit('/').next().unwrap_or_default();

@@ -1,7 +1,8 @@
 # Evaluates ../module.nix with nixpkgs' lib alone (no nixpkgs, no store writes): lib.evalModules
 # with minimal declarations of the NixOS options the module sets, and a stub pkgs. Renders every
 # exporter's units in each mode the way NixOS writes unit files, as { "<mode>/<unit>" = text; }
-# for tests/tests/units.rs, which compares them with units/ and scores them.
+# for tests/tests/units.rs, which compares them with units/ and scores them; plus the Nagios
+# command lines of services.sysgauge.<x>.nagios under "nagios/<mode>/<unit>.<name>".
 #
 #   nix-instantiate --eval --strict --json --arg lib 'import /path/to/nixpkgs/lib' nix/tests/eval.nix
 { lib }:
@@ -159,5 +160,22 @@ let
         )
       ) config.systemd.sockets
     );
+
+  # services.sysgauge.<x>.nagios of every exporter in textfile and serve mode, as
+  # { "nagios/<mode>/sysgauge-<x>.<command|recorded>" = command line; }.
+  nagios = lib.foldl' (
+    acc: mode:
+    acc
+    // lib.concatMapAttrs (
+      name: _:
+      let
+        lines = (eval mode).config.services.sysgauge.${name}.nagios;
+      in
+      {
+        "nagios/${mode}/sysgauge-${name}.command" = lines.command;
+        "nagios/${mode}/sysgauge-${name}.recorded" = lines.recorded;
+      }
+    ) data.exporters
+  ) { } [ "textfile" "serve" ];
 in
-render "textfile" // render "serve" // render "socket"
+render "textfile" // render "serve" // render "socket" // nagios

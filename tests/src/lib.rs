@@ -8,6 +8,7 @@ Test support for sysgauge's end-to-end tests: real components from Debian's pack
 - [`http_get`] fetches a URL with curl (TLS, client certificates and basic auth included).
 - [`fakes`]: the fake libnvidia-ml compiled from C, fake programs as shell scripts, file
   modification times.
+- [`nagios::Nagios`] runs Debian's Nagios 4 on a temporary configuration and reads its status.dat.
 - [`restic::Repo`]: a real restic repository made by Debian's restic in a temporary directory.
 - [`systemd::SystemdBoot`] boots a real systemd as PID 1 of new namespaces on an overlay root,
   with the units a test defines, for code that talks to systemd and for unit files.
@@ -28,6 +29,7 @@ use std::{
 pub use tempfile;
 
 pub mod fakes;
+pub mod nagios;
 pub mod procs;
 pub mod restic;
 pub mod servers;

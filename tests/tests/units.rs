@@ -406,6 +406,10 @@ fn nixos_module_renders_the_same_units_as_the_plain_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rendered: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+    let (nagios, rendered): (BTreeMap<String, String>, BTreeMap<String, String>) = rendered
+        .into_iter()
+        .partition(|(k, _)| k.starts_with("nagios/"));
+    check_nagios_command_lines(&rendered, &nagios);
     let plain = Units::load().render();
     let expected: Vec<&String> = plain
         .keys()
@@ -439,6 +443,36 @@ fn nixos_module_renders_the_same_units_as_the_plain_files() {
     if available("systemd-analyze", "systemd") {
         let scores = score_all(&services);
         eprintln!("NixOS-rendered scores: {scores:?}");
+    }
+}
+
+/// `services.sysgauge.<x>.nagios`: `command` runs `check` with the very binary and configuration
+/// file of the exporter's service; `recorded` reads its textfile (textfile mode) or its
+/// `/metrics` (serve mode).
+fn check_nagios_command_lines(units: &BTreeMap<String, String>, nagios: &BTreeMap<String, String>) {
+    assert_eq!(nagios.len(), 2 * 2 * 5, "{nagios:#?}");
+    for mode in ["textfile", "serve"] {
+        for name in ["backup", "certs", "gpu", "restic", "systemd"] {
+            let unit = format!("sysgauge-{name}");
+            let service = &units[&format!("{mode}/{unit}.service")];
+            let exec = service
+                .lines()
+                .find_map(|l| l.strip_prefix("ExecStart="))
+                .unwrap();
+            // `<bin> --config <file>` of the service, then the mode's command.
+            let prefix: Vec<&str> = exec.split(' ').take(3).collect();
+            let prefix = prefix.join(" ");
+            let command = &nagios[&format!("nagios/{mode}/{unit}.command")];
+            assert_eq!(*command, format!("{prefix} check"));
+            let recorded = &nagios[&format!("nagios/{mode}/{unit}.recorded")];
+            let from = if mode == "textfile" {
+                format!("/var/lib/sysgauge/textfile/{unit}.prom")
+            } else {
+                let port = exec.rsplit(':').next().unwrap();
+                format!("http://127.0.0.1:{port}/metrics")
+            };
+            assert_eq!(*recorded, format!("{prefix} check --from {from}"));
+        }
     }
 }
 

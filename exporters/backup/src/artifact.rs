@@ -159,6 +159,11 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
             .await
             .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))?
     };
+    // A Nagios check has seconds and no cache: content checks are read from what the timer's
+    // textfile or the serve instance recorded (`check --from`), never run inline.
+    if sysgauge_common::check::skip_slow_work() && !t.checks.is_empty() {
+        return cached_only(t).await;
+    }
     if t.busy.swap(true, Ordering::SeqCst) {
         tracing::debug!(target = %t.target.name, "a content check is still running; reporting from the cache");
         return cached_only(t).await;

@@ -8,6 +8,7 @@
 //! ```
 
 mod artifact;
+pub mod checks;
 mod config;
 mod content;
 mod error;
@@ -40,6 +41,7 @@ pub static IDENTITY: Identity = Identity {
     domain: "backup",
     default_port: 9866,
     version: env!("CARGO_PKG_VERSION"),
+    checks: &checks::CHECKS,
 };
 
 /// Backup freshness (files, systemd jobs, ZFS snapshots) as Prometheus metrics.

@@ -8,6 +8,7 @@
 //! sysgauge-certs --config /etc/sysgauge/certs.toml serve
 //! ```
 
+pub mod checks;
 mod endpoint;
 mod endpoints;
 mod error;
@@ -39,6 +40,7 @@ pub static IDENTITY: Identity = Identity {
     domain: "cert",
     default_port: 9862,
     version: env!("CARGO_PKG_VERSION"),
+    checks: &checks::CHECKS,
 };
 
 /// X.509 certificate expiry from files and live TLS endpoints, as Prometheus metrics.

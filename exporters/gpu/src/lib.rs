@@ -9,6 +9,7 @@
 //! It replaces a root `nvidia-smi --query-gpu` loop: NVML is loaded in-process (no fork per
 //! scrape), needs no root, and metrics come in base units keyed by GPU UUID.
 
+pub mod checks;
 mod error;
 mod gpus;
 pub mod metrics;
@@ -34,6 +35,7 @@ pub static IDENTITY: Identity = Identity {
     domain: "gpu",
     default_port: 9864,
     version: env!("CARGO_PKG_VERSION"),
+    checks: &checks::CHECKS,
 };
 
 /// NVIDIA GPUs through NVML, as Prometheus metrics.

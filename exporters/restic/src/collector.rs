@@ -46,6 +46,9 @@ pub enum SlowMode {
     Inline,
     /// Started in the background; collections report the last result (`serve`).
     Background,
+    /// Never run (`check`: a plugin has seconds; it reads the results that the timer's
+    /// textfile or the serve instance recorded, with `--from`).
+    Skip,
 }
 
 /// Reads every repository.
@@ -360,6 +363,9 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
 
 /// Starts or runs `stats` and `check` when they are due.
 async fn run_slow(state: &Arc<RepoState>, mode: SlowMode) {
+    if mode == SlowMode::Skip {
+        return;
+    }
     let stats = state
         .repo
         .stats
@@ -397,6 +403,7 @@ async fn run_slow(state: &Arc<RepoState>, mode: SlowMode) {
                 }
             );
         }
+        SlowMode::Skip => {}
         SlowMode::Background => {
             if let Some(f) = stats {
                 tokio::spawn(f);

@@ -6,6 +6,7 @@
 //! sysgauge-restic --config /etc/sysgauge/restic.toml serve
 //! ```
 
+pub mod checks;
 mod collector;
 mod config;
 mod error;
@@ -36,6 +37,7 @@ pub static IDENTITY: Identity = Identity {
     domain: "restic",
     default_port: 9865,
     version: env!("CARGO_PKG_VERSION"),
+    checks: &checks::CHECKS,
 };
 
 /// restic repositories, snapshots and locks as Prometheus metrics, without taking a lock.
@@ -98,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let slow_mode = match args.mode {
         Mode::Serve(_) => SlowMode::Background,
         Mode::Once | Mode::Textfile(_) => SlowMode::Inline,
+        Mode::Check(_) => SlowMode::Skip,
     };
     sysgauge_common::run(&IDENTITY, &args.global, &args.mode, |config: &Config| {
         let binary = args

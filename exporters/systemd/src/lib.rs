@@ -6,6 +6,7 @@
 //! sysgauge-systemd --config /etc/sysgauge/systemd.toml textfile --directory /var/lib/node_exporter
 //! ```
 
+pub mod checks;
 mod error;
 pub mod metrics;
 mod units;
@@ -34,6 +35,7 @@ pub static IDENTITY: Identity = Identity {
     domain: "systemd",
     default_port: 9863,
     version: env!("CARGO_PKG_VERSION"),
+    checks: &checks::CHECKS,
 };
 
 /// The default exclude pattern: unit types that are numerous, short-lived or rarely alerted on.
