@@ -30,8 +30,10 @@ use crate::{
 pub struct Options {
     /// The library to load; `None` for `libnvidia-ml.so.1` through the linker's search path.
     pub library: Option<PathBuf>,
-    /// Per-process memory (`sysgauge_gpu_process_memory_used_bytes`).
+    /// Per-process series (`sysgauge_gpu_process_memory_used_bytes`, with `pid` labels).
     pub processes: bool,
+    /// Memory and utilization per systemd unit (`sysgauge_gpu_unit_*`).
+    pub units: bool,
     /// PCIe throughput; NVML samples it for 20 ms per direction per GPU.
     pub pcie_throughput: bool,
 }
@@ -402,9 +404,7 @@ fn collect_device(
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
     }
-    if options.processes {
-        processes(&device, u, set)?;
-    }
+    processes(&device, u, options, set)?;
     Ok(())
 }
 
@@ -436,31 +436,145 @@ fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(),
     Ok(())
 }
 
-fn processes(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {
-    let Some(list) = check(
+/// One process on one GPU, as NVML reports it.
+#[derive(Debug, Default)]
+struct GpuProcess {
+    /// Device memory, when NVML knows it (not under some virtualisation or MIG setups).
+    memory: Option<u64>,
+    /// The latest utilization sample (SM, memory, encoder, decoder; percent).
+    utilization: Option<[u32; 4]>,
+}
+
+/// Processes (compute and graphics, one entry per PID), their memory and utilization, rolled
+/// up per systemd unit; per process too when asked.
+fn processes(
+    device: &Device<'_>,
+    u: &str,
+    options: &Options,
+    set: &mut MetricSet,
+) -> Result<(), Stop> {
+    let compute = check(
         device.running_compute_processes(),
         "nvmlDeviceGetComputeRunningProcesses_v3",
         u,
-    )?
-    else {
+    )?;
+    let graphics = check(
+        device.running_graphics_processes(),
+        "nvmlDeviceGetGraphicsRunningProcesses_v3",
+        u,
+    )?;
+    if compute.is_none() && graphics.is_none() {
         return Ok(());
+    }
+    let mut by_pid: BTreeMap<u32, GpuProcess> = BTreeMap::new();
+    // A process with both contexts is in both lists with the same figure: counted once.
+    for info in compute.into_iter().chain(graphics).flatten() {
+        let entry = by_pid.entry(info.pid).or_default();
+        if let UsedGpuMemory::Used(bytes) = info.used_gpu_memory {
+            entry.memory = Some(entry.memory.map_or(bytes, |m| m.max(bytes)));
+        }
+    }
+    set.add(&PROCESSES, [u], by_pid.len() as f64);
+    if !options.units && !options.processes {
+        return Ok(());
+    }
+    // Utilization samples of processes that ran in the driver's buffer window; the latest per
+    // PID. A process that used no SM time has no sample and counts 0.
+    let samples = check(
+        // NOT_FOUND is the driver's "no process used the GPU in the buffered window".
+        match device.process_utilization_stats(None) {
+            Err(NvmlError::NotFound) => Ok(Vec::new()),
+            other => other,
+        },
+        "nvmlDeviceGetProcessUtilization",
+        u,
+    )?;
+    if let Some(samples) = &samples {
+        let mut latest: BTreeMap<u32, u64> = BTreeMap::new();
+        for sample in samples {
+            if latest
+                .get(&sample.pid)
+                .is_some_and(|&t| t > sample.timestamp)
+            {
+                continue;
+            }
+            latest.insert(sample.pid, sample.timestamp);
+            // Only processes that hold the GPU now: a sample of one that exited is stale.
+            if let Some(entry) = by_pid.get_mut(&sample.pid) {
+                entry.utilization = Some([
+                    sample.sm_util,
+                    sample.mem_util,
+                    sample.enc_util,
+                    sample.dec_util,
+                ]);
+            }
+        }
+    }
+    let pids = by_pid.keys().copied().collect();
+    let units = crate::cgroup::Resolver::new().units(&pids);
+    let unit = |pid: &u32| {
+        units
+            .get(pid)
+            .map_or(crate::cgroup::UNKNOWN, String::as_str)
     };
-    set.add(&PROCESSES, [u], list.len() as f64);
-    for process in list {
-        if let UsedGpuMemory::Used(bytes) = process.used_gpu_memory {
-            let pid = process.pid.to_string();
-            set.add(
-                &PROCESS_MEMORY,
-                [u, &pid, &process_name(process.pid)],
-                bytes as f64,
-            );
+    if options.units {
+        #[derive(Default)]
+        struct Sum {
+            processes: u32,
+            memory: Option<u64>,
+            utilization: [u32; 4],
+        }
+        let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
+        for (pid, process) in &by_pid {
+            let sum = sums.entry(unit(pid)).or_default();
+            sum.processes += 1;
+            if let Some(bytes) = process.memory {
+                sum.memory = Some(sum.memory.unwrap_or(0).saturating_add(bytes));
+            }
+            for (total, v) in sum
+                .utilization
+                .iter_mut()
+                .zip(process.utilization.unwrap_or_default())
+            {
+                *total = total.saturating_add(v);
+            }
+        }
+        for (name, sum) in &sums {
+            set.add(&UNIT_PROCESSES, [u, name], f64::from(sum.processes));
+            if let Some(bytes) = sum.memory {
+                set.add(&UNIT_MEMORY, [u, name], bytes as f64);
+            }
+            if samples.is_some() {
+                for (desc, v) in [
+                    &UNIT_SM_UTILIZATION,
+                    &UNIT_MEMORY_UTILIZATION,
+                    &UNIT_ENCODER_UTILIZATION,
+                    &UNIT_DECODER_UTILIZATION,
+                ]
+                .into_iter()
+                .zip(sum.utilization)
+                {
+                    set.add(desc, [u, name], f64::from(v) / 100.0);
+                }
+            }
+        }
+    }
+    if options.processes {
+        for (pid, process) in &by_pid {
+            if let Some(bytes) = process.memory {
+                set.add(
+                    &PROCESS_MEMORY,
+                    [u, &pid.to_string(), &process_name(*pid), unit(pid)],
+                    bytes as f64,
+                );
+            }
         }
     }
     Ok(())
 }
 
 /// The process's command name from /proc, as `ps -o comm` shows it; empty when the process is
-/// gone or in another PID namespace.
+/// gone, hidden (`ProtectProc=invisible`) or in another PID namespace.
 fn process_name(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|s| s.trim_end_matches('\n').to_owned())

@@ -4,6 +4,7 @@
 //! name and PCI bus id are on [`INFO`] only.
 
 const UUID: [&str; 1] = ["uuid"];
+const UNIT: [&str; 2] = ["uuid", "unit"];
 
 sysgauge_common::metric_families! {
     pub const NVML_UP: Desc<0> = Desc::gauge(
@@ -140,12 +141,42 @@ sysgauge_common::metric_families! {
     );
     pub const PROCESSES: Desc<1> = Desc::gauge(
         "sysgauge_gpu_processes",
-        "Number of compute processes running on the GPU",
+        "Number of processes (compute and graphics) running on the GPU",
         UUID,
     );
-    pub const PROCESS_MEMORY: Desc<3> = Desc::gauge(
+    pub const UNIT_PROCESSES: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_processes",
+        "Number of processes on the GPU, by the systemd unit they run in (unknown: exited, or not found)",
+        UNIT,
+    );
+    pub const UNIT_MEMORY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_memory_used_bytes",
+        "Device memory used by the processes of each systemd unit",
+        UNIT,
+    );
+    pub const UNIT_SM_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_sm_utilization_ratio",
+        "SM (compute and 3D) utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_MEMORY_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_memory_utilization_ratio",
+        "Device memory read/write utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_ENCODER_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_encoder_utilization_ratio",
+        "Video encoder utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_DECODER_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_decoder_utilization_ratio",
+        "Video decoder utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const PROCESS_MEMORY: Desc<4> = Desc::gauge(
         "sysgauge_gpu_process_memory_used_bytes",
-        "Device memory used by each compute process",
-        ["uuid", "pid", "process_name"],
+        "Device memory used by each process (opt-in: [nvml] processes = true)",
+        ["uuid", "pid", "process_name", "unit"],
     );
 }

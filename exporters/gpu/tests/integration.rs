@@ -49,6 +49,18 @@ fn value(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
 }
 
+/// The `unit` label and value of each series of `family` for GPU `uuid`.
+fn unit_series(text: &str, family: &str, uuid: &str) -> std::collections::BTreeMap<String, f64> {
+    let prefix = format!(r#"{family}{{uuid="{uuid}",unit=""#);
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let (unit, value) = rest.split_once(r#""} "#).unwrap();
+            (unit.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
 fn absent(text: &str, name_prefix: &str) {
     assert!(
         !text.lines().any(|l| l.starts_with(name_prefix)),
@@ -113,11 +125,20 @@ gpu1.mig_current 0
 fn two_gpus_report_exact_values_in_base_units() {
     let Some((dir, lib)) = fake(&[]) else { return };
     let me = std::process::id();
+    // This process has a compute and a graphics context (one process, counted once); PID
+    // 4000000000 exists nowhere (it exited before the lookup). Utilization: two samples of this
+    // process (the later one counts), one of the gone process.
     let conf = config(
         dir.path(),
-        &format!("{TWO_GPUS}gpu0.processes {me}:1048576,4000000000:2097152\n"),
+        &format!(
+            "{TWO_GPUS}gpu0.processes {me}:1048576,4000000000:2097152\n\
+             gpu0.graphics_processes {me}:1048576\n\
+             gpu0.process_util {me}:30:10:0:0:100,{me}:50:20:5:6:200,4000000000:10:0:0:0:300\n"
+        ),
     );
-    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    let toml = dir.path().join("gpu.toml");
+    std::fs::write(&toml, "[nvml]\nprocesses = true\n").unwrap();
+    let (out, text, stderr) = once(exporter(&lib, &conf).arg("--config").arg(&toml));
     assert!(out.status.success(), "{stderr}\n{text}");
     promtool_check_metrics(&text).unwrap();
 
@@ -230,11 +251,35 @@ fn two_gpus_report_exact_values_in_base_units() {
     }
     assert_eq!(s("sysgauge_gpu_mig_enabled", &ua), 1.0);
     assert_eq!(s("sysgauge_gpu_processes", &ua), 2.0);
+    // Per unit: this test's own unit (whatever cgroup it runs in here) and `unknown`.
+    let units = unit_series(&text, "sysgauge_gpu_unit_memory_used_bytes", a);
+    assert_eq!(units.len(), 2, "{units:?}");
+    assert_eq!(units["unknown"], 2097152.0);
+    let mine = units.keys().find(|u| *u != "unknown").unwrap().clone();
+    assert_eq!(units[&mine], 1048576.0);
+    let unit = |name: &str, unit: &str| s(name, &format!(r#"{ua},unit="{unit}""#));
+    assert_eq!(unit("sysgauge_gpu_unit_processes", &mine), 1.0);
+    assert_eq!(unit("sysgauge_gpu_unit_processes", "unknown"), 1.0);
+    for (name, v) in [
+        ("sysgauge_gpu_unit_sm_utilization_ratio", 0.5),
+        ("sysgauge_gpu_unit_memory_utilization_ratio", 0.2),
+        ("sysgauge_gpu_unit_encoder_utilization_ratio", 0.05),
+        ("sysgauge_gpu_unit_decoder_utilization_ratio", 0.06),
+    ] {
+        assert_eq!(unit(name, &mine), v, "{name}");
+    }
+    assert_eq!(
+        unit("sysgauge_gpu_unit_sm_utilization_ratio", "unknown"),
+        0.1
+    );
     let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
     assert_eq!(
         s(
             "sysgauge_gpu_process_memory_used_bytes",
-            &format!(r#"{ua},pid="{me}",process_name="{}""#, comm.trim_end())
+            &format!(
+                r#"{ua},pid="{me}",process_name="{}",unit="{mine}""#,
+                comm.trim_end()
+            )
         ),
         1048576.0
     );
@@ -242,7 +287,7 @@ fn two_gpus_report_exact_values_in_base_units() {
     assert_eq!(
         s(
             "sysgauge_gpu_process_memory_used_bytes",
-            &format!(r#"{ua},pid="4000000000",process_name="""#)
+            &format!(r#"{ua},pid="4000000000",process_name="",unit="unknown""#)
         ),
         2097152.0
     );
@@ -279,6 +324,8 @@ fn two_gpus_report_exact_values_in_base_units() {
         0.0
     );
     assert_eq!(s("sysgauge_gpu_processes", &ub), 0.0);
+    // No processes: no unit series; no utilization samples supported: no utilization series.
+    absent(&text, &format!("sysgauge_gpu_unit_memory_used_bytes{{{ub}"));
     assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="1",{ub}"#)), 0.0);
     for name in [
         "sysgauge_gpu_encoder_utilization_ratio",
@@ -321,10 +368,17 @@ fn two_gpus_report_exact_values_in_base_units() {
 /// still there. The library and a knob come from the configuration file this time.
 #[test]
 fn missing_symbol_leaves_only_that_metric_out() {
-    let Some((dir, lib)) = fake(&["-DFAKE_NO_POWER"]) else {
+    let Some((dir, lib)) = fake(&[
+        "-DFAKE_NO_POWER",
+        "-DFAKE_NO_GRAPHICS_PROCESSES",
+        "-DFAKE_NO_PROCESS_UTIL",
+    ]) else {
         return;
     };
-    let conf = config(dir.path(), TWO_GPUS);
+    let conf = config(
+        dir.path(),
+        &format!("{TWO_GPUS}gpu0.processes 4000000000:2097152\n"),
+    );
     let toml = dir.path().join("gpu.toml");
     std::fs::write(
         &toml,
@@ -347,6 +401,18 @@ fn missing_symbol_leaves_only_that_metric_out() {
     );
     absent(&text, "sysgauge_gpu_power_draw_watts");
     absent(&text, "sysgauge_gpu_pcie_transmit_bytes_per_second");
+    // Without graphics lists and utilization samples, memory per unit is still there (from the
+    // compute list), utilization per unit is left out; per-process series are off by default.
+    let uuid = "GPU-11111111-2222-3333-4444-555555555555";
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_unit_memory_used_bytes{{uuid="{uuid}",unit="unknown"}}"#)
+        ),
+        2097152.0
+    );
+    absent(&text, "sysgauge_gpu_unit_sm_utilization_ratio");
+    absent(&text, "sysgauge_gpu_process_memory_used_bytes");
     assert_eq!(
         value(
             &text,

@@ -6,7 +6,9 @@
  *         (nodelete: the state survives dlclose between NVML sessions, as the kernel driver's
  *         does for the real library)
  *         add -DFAKE_NO_SHUTDOWN to leave out nvmlShutdown,
- *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol").
+ *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol"),
+ *         -DFAKE_NO_GRAPHICS_PROCESSES and -DFAKE_NO_PROCESS_UTIL likewise for
+ *         nvmlDeviceGetGraphicsRunningProcesses_v3 and nvmlDeviceGetProcessUtilization.
  *
  * Behaviour comes from the file named by $FAKE_NVML_CONFIG, read at every nvmlInit, one
  * "key value" per line ('#' starts a comment):
@@ -29,6 +31,9 @@
  *   gpu0.throttle_supported 0x1ff
  *   gpu0.mig_current 1          mig_current mig_pending
  *   gpu0.processes 100:1048576,200:2097152   pid:bytes of compute processes
+ *   gpu0.graphics_processes 300:4096         pid:bytes of graphics processes
+ *   gpu0.process_util 100:50:20:0:0:1000     per-process utilization samples,
+ *                               pid:sm:mem:enc:dec:timestamp_us (percent), comma-separated
  *   gpu0.lost_after 3           from the 4th call on this GPU (counted from init), GPU_IS_LOST
  *   gpu0.lost_file /path        GPU_IS_LOST while this file exists
  *   gpu0.xid 79,48              XIDs delivered one per nvmlEventSetWait_v2, then TIMEOUT
@@ -52,6 +57,7 @@ typedef struct fake_event_set *nvmlEventSet_t;
 #define ERR_UNINITIALIZED 1
 #define ERR_INVALID_ARGUMENT 2
 #define ERR_NOT_SUPPORTED 3
+#define ERR_NOT_FOUND 6
 #define ERR_INSUFFICIENT_SIZE 7
 #define ERR_TIMEOUT 10
 #define ERR_GPU_IS_LOST 15
@@ -427,14 +433,20 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsig
     return OK;
 }
 
-nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+/* At most this many processes per list; a longer list is cut (as a short config would be). */
+#define MAX_PROCS 1024
+
+/* A "pid:bytes,pid:bytes" list (from the key `key`) as nvmlProcessInfo_t, with the size
+ * protocol: a short buffer gets INSUFFICIENT_SIZE and the count needed. */
+static nvmlReturn_t process_list(nvmlDevice_t dev, const char *key, unsigned int *count, nvmlProcessInfo_t *infos) {
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
-    const char *list = dev_get(dev->index, "processes");
+    if (!count) return ERR_INVALID_ARGUMENT;
+    const char *list = dev_get(dev->index, key);
     if (list && list[0] == '!') return atoi(list + 1);
     unsigned int n = 0;
-    nvmlProcessInfo_t found[64];
-    for (const char *p = list; p && *p && n < 64;) {
+    static nvmlProcessInfo_t found[MAX_PROCS];
+    for (const char *p = list; p && *p && n < MAX_PROCS;) {
         char *end;
         found[n].pid = (unsigned int)strtoul(p, &end, 10);
         found[n].usedGpuMemory = *end == ':' ? strtoull(end + 1, &end, 0) : 0;
@@ -443,7 +455,6 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned 
         p = strchr(end, ',');
         if (p) p++;
     }
-    /* The size protocol: a short buffer gets INSUFFICIENT_SIZE and the count needed. */
     if (*count < n || (!infos && n > 0)) {
         *count = n;
         return ERR_INSUFFICIENT_SIZE;
@@ -452,6 +463,66 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned 
     if (infos) memcpy(infos, found, n * sizeof *infos);
     return OK;
 }
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+    return process_list(dev, "processes", count, infos);
+}
+
+#ifndef FAKE_NO_GRAPHICS_PROCESSES
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+    return process_list(dev, "graphics_processes", count, infos);
+}
+#endif
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+/* "pid:sm:mem:enc:dec:timestamp,..." (percent; timestamp in microseconds). Samples older than
+ * lastSeen are not returned; none at all is NOT_FOUND, as the real library answers. */
+#ifndef FAKE_NO_PROCESS_UTIL
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev, nvmlProcessUtilizationSample_t *samples, unsigned int *count, unsigned long long lastSeen) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!count) return ERR_INVALID_ARGUMENT;
+    const char *list = dev_get(dev->index, "process_util");
+    if (!list) return ERR_NOT_SUPPORTED;
+    if (list[0] == '!') return atoi(list + 1);
+    static nvmlProcessUtilizationSample_t found[MAX_PROCS];
+    unsigned int n = 0;
+    for (const char *p = list; *p && n < MAX_PROCS;) {
+        unsigned long long v[6] = {0};
+        char *end = (char *)p;
+        for (int k = 0; k < 6; k++) {
+            v[k] = strtoull(end, &end, 10);
+            if (*end != ':') break;
+            end++;
+        }
+        if (v[5] > lastSeen) {
+            found[n].pid = (unsigned int)v[0];
+            found[n].smUtil = (unsigned int)v[1];
+            found[n].memUtil = (unsigned int)v[2];
+            found[n].encUtil = (unsigned int)v[3];
+            found[n].decUtil = (unsigned int)v[4];
+            found[n].timeStamp = v[5];
+            n++;
+        }
+        p = strchr(end, ',');
+        if (!p) break;
+        p++;
+    }
+    if (n == 0) return ERR_NOT_FOUND;
+    if (!samples || *count < n) {
+        *count = n;
+        return ERR_INSUFFICIENT_SIZE;
+    }
+    *count = n;
+    memcpy(samples, found, n * sizeof *samples);
+    return OK;
+}
+#endif
 
 /* ---- events ---- */
 
