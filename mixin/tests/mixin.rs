@@ -1661,6 +1661,10 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("ecc_uncorrected", "1".into()),
                     ("xid", "79".into()),
                     ("processes", format!("{}:1048576", std::process::id()),),
+                    (
+                        "process_util",
+                        format!("{}:40:10:0:0:1000", std::process::id()),
+                    ),
                 ]
             ),
             fake_gpu(1, healthy, &[]),
