@@ -112,6 +112,9 @@ impl Collector for GpusCollector {
             for ((uuid, xid), count) in xids.snapshot() {
                 set.add(&XID_ERRORS, [uuid, xid], count as f64);
             }
+            for (uuid, at) in xids.last_seen() {
+                set.add(&XID_LAST, [uuid], at);
+            }
         }
         Ok(set)
     }
@@ -181,14 +184,14 @@ impl Inner {
 }
 
 /// Per-device outcome that ends the device's collection early.
-enum Stop {
+pub(crate) enum Stop {
     Lost,
     Fatal(Error),
 }
 
 /// `Ok(Some)` for a value, `Ok(None)` for a metric to leave out, `Err` for a lost GPU or a
 /// failed NVML.
-fn check<T>(
+pub(crate) fn check<T>(
     result: Result<T, NvmlError>,
     call: &'static str,
     uuid: &str,
@@ -401,6 +404,7 @@ fn collect_device(
         }
     }
     clock_events(&device, u, set)?;
+    crate::health::collect(&device, u, set)?;
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
     }

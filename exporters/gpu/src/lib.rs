@@ -12,6 +12,7 @@
 mod cgroup;
 mod error;
 mod gpus;
+mod health;
 pub mod metrics;
 mod session;
 mod xid;

@@ -102,6 +102,36 @@ gpu0.ecc_uncorrected 1
 gpu0.throttle 0x44
 gpu0.throttle_supported 0x1ff
 gpu0.mig_current 1
+gpu0.violation_power 1500000000
+gpu0.violation_thermal 250000000
+gpu0.violation_sync_boost 0
+gpu0.violation_board_limit 3000000
+gpu0.violation_low_utilization 7000000000
+gpu0.violation_reliability 5
+gpu0.pstate 2
+gpu0.pcie_gen 3
+gpu0.pcie_gen_max 4
+gpu0.pcie_width 8
+gpu0.pcie_width_max 16
+gpu0.pcie_replay 17
+gpu0.ecc_volatile_corrected 2
+gpu0.ecc_volatile_uncorrected 0
+gpu0.retired_sbe 3
+gpu0.retired_dbe 1
+gpu0.retired_pending 1
+gpu0.power_default_limit 300000
+gpu0.power_min_limit 100000
+gpu0.power_max_limit 400000
+gpu0.max_clock_graphics 1980
+gpu0.max_clock_sm 1980
+gpu0.max_clock_mem 1593
+gpu0.max_clock_video 1755
+gpu0.field82 71
+gpu0.field142 4
+gpu0.field143 1
+gpu0.field144 1
+gpu0.field145 0
+gpu0.field230 1
 gpu1.uuid GPU-99999999-8888-7777-6666-555555555555
 gpu1.name Tesla T4
 gpu1.pci_bus_id 00000000:AF:00.0
@@ -293,6 +323,106 @@ fn two_gpus_report_exact_values_in_base_units() {
     );
     assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="0",{ua}"#)), 0.0);
 
+    // Health, in base units.
+    for (reason, seconds) in [
+        ("power", 1.5),
+        ("thermal", 0.25),
+        ("sync_boost", 0.0),
+        ("board_limit", 0.003),
+        ("low_utilization", 7.0),
+        ("reliability", 5e-9),
+    ] {
+        assert_eq!(
+            s(
+                "sysgauge_gpu_throttle_seconds_total",
+                &format!(r#"{ua},reason="{reason}""#)
+            ),
+            seconds,
+            "{reason}"
+        );
+    }
+    assert!(text.contains("# TYPE sysgauge_gpu_throttle_seconds_total counter"));
+    assert_eq!(s("sysgauge_gpu_performance_state", &ua), 2.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_generation", &ua), 3.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_max_generation", &ua), 4.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_width", &ua), 8.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_max_width", &ua), 16.0);
+    assert_eq!(s("sysgauge_gpu_pcie_replays_total", &ua), 17.0);
+    let labelled = |name: &str, label: &str| s(name, &format!("{ua},{label}"));
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_ecc_volatile_errors_total",
+            r#"type="corrected""#
+        ),
+        2.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_ecc_volatile_errors_total",
+            r#"type="uncorrected""#
+        ),
+        0.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_retired_pages",
+            r#"cause="multiple_single_bit_ecc""#
+        ),
+        3.0
+    );
+    assert_eq!(
+        labelled("sysgauge_gpu_retired_pages", r#"cause="double_bit_ecc""#),
+        1.0
+    );
+    assert_eq!(s("sysgauge_gpu_retired_pages_pending", &ua), 1.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_default_watts", &ua), 300.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_min_watts", &ua), 100.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_max_watts", &ua), 400.0);
+    for (clock, mhz) in [
+        ("graphics", 1980.0),
+        ("sm", 1980.0),
+        ("memory", 1593.0),
+        ("video", 1755.0),
+    ] {
+        assert_eq!(
+            labelled(
+                "sysgauge_gpu_clock_max_hertz",
+                &format!(r#"clock="{clock}""#)
+            ),
+            mhz * 1e6
+        );
+    }
+    assert_eq!(s("sysgauge_gpu_memory_temperature_celsius", &ua), 71.0);
+    assert_eq!(
+        labelled("sysgauge_gpu_remapped_rows_total", r#"cause="correctable""#),
+        4.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_remapped_rows_total",
+            r#"cause="uncorrectable""#
+        ),
+        1.0
+    );
+    assert_eq!(s("sysgauge_gpu_remapped_rows_pending", &ua), 1.0);
+    assert_eq!(s("sysgauge_gpu_remapped_rows_failed", &ua), 0.0);
+    for (action, on) in [
+        ("none", 0.0),
+        ("gpu_reset", 1.0),
+        ("node_reboot", 0.0),
+        ("drain_p2p", 0.0),
+        ("drain_and_reset", 0.0),
+    ] {
+        assert_eq!(
+            labelled(
+                "sysgauge_gpu_recovery_action",
+                &format!(r#"action="{action}""#)
+            ),
+            on,
+            "{action}"
+        );
+    }
+
     // GPU 1: different values, and what it lacks is left out.
     assert_eq!(s("sysgauge_gpu_utilization_ratio", &ub), 1.0);
     assert_eq!(s("sysgauge_gpu_memory_utilization_ratio", &ub), 0.0);
@@ -336,6 +466,26 @@ fn two_gpus_report_exact_values_in_base_units() {
         "sysgauge_gpu_fan_speed_ratio",
         "sysgauge_gpu_pcie_transmit_bytes_per_second",
         "sysgauge_gpu_ecc_errors_total",
+        // The health set: GPU 1 supports none of it.
+        "sysgauge_gpu_throttle_seconds_total",
+        "sysgauge_gpu_performance_state",
+        "sysgauge_gpu_pcie_link_generation",
+        "sysgauge_gpu_pcie_link_max_generation",
+        "sysgauge_gpu_pcie_link_width",
+        "sysgauge_gpu_pcie_link_max_width",
+        "sysgauge_gpu_pcie_replays_total",
+        "sysgauge_gpu_ecc_volatile_errors_total",
+        "sysgauge_gpu_retired_pages",
+        "sysgauge_gpu_retired_pages_pending",
+        "sysgauge_gpu_power_limit_default_watts",
+        "sysgauge_gpu_power_limit_min_watts",
+        "sysgauge_gpu_power_limit_max_watts",
+        "sysgauge_gpu_clock_max_hertz",
+        "sysgauge_gpu_memory_temperature_celsius",
+        "sysgauge_gpu_remapped_rows_total",
+        "sysgauge_gpu_remapped_rows_pending",
+        "sysgauge_gpu_remapped_rows_failed",
+        "sysgauge_gpu_recovery_action",
     ] {
         absent(&text, &format!("{name}{{{ub}"));
     }
@@ -673,6 +823,20 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
     });
     assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 1.0);
     assert!(text.contains("# TYPE sysgauge_gpu_xid_errors_total counter"));
+    // When the last XID was seen: within this test's run, and only for the GPU that had them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = value(
+        &text,
+        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{a}"}}"#),
+    );
+    assert!(last <= now && last > now - 60.0, "{last} vs {now}");
+    absent(
+        &text,
+        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{b}""#),
+    );
     assert_eq!(
         value(
             &text,
