@@ -811,6 +811,61 @@ pub fn gpu() -> Dashboard {
                 )],
             ),
             graph(
+                "Time throttled",
+                "percentunit",
+                "Share of time the clocks were held below target, by policy; counts every throttle, however short.",
+                vec![(
+                    format!(
+                        "rate({}[$__rate_interval])",
+                        sel("sysgauge_gpu_throttle_seconds_total")
+                    ),
+                    "{{uuid}} {{reason}}",
+                )],
+            ),
+            graph(
+                "PCIe link",
+                "none",
+                "PCIe generation and width now and at most; below the maximum under load is a downtrained link (idle GPUs lower the generation on purpose).",
+                vec![
+                    (sel("sysgauge_gpu_pcie_link_generation"), "gen {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_pcie_link_max_generation"),
+                        "max gen {{uuid}}",
+                    ),
+                    (sel("sysgauge_gpu_pcie_link_width"), "width {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_pcie_link_max_width"),
+                        "max width {{uuid}}",
+                    ),
+                ],
+            ),
+            table(
+                12,
+                "Recommended recovery action",
+                "none",
+                "What the driver asks for each GPU: none, gpu_reset, node_reboot, drain_p2p, drain_and_reset.",
+                format!("{} == 1", sel("sysgauge_gpu_recovery_action")),
+            ),
+            graph(
+                "Memory repair",
+                "none",
+                "Rows remapped to spares per interval by cause (Ampere and newer; growth means wearing memory), and whether a remap waits for a reset or failed.",
+                vec![
+                    (
+                        format!(
+                            "increase({}[$__rate_interval])",
+                            sel("sysgauge_gpu_remapped_rows_total")
+                        ),
+                        "remapped {{uuid}} {{cause}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_remapped_rows_pending"),
+                        "pending {{uuid}}",
+                    ),
+                    (sel("sysgauge_gpu_remapped_rows_failed"), "failed {{uuid}}"),
+                ],
+            ),
+            graph(
                 "Clocks",
                 "hertz",
                 "Current clock frequency per clock domain.",
