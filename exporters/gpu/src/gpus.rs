@@ -1,7 +1,7 @@
 //! The `gpus` collector: every GPU NVML reports, one blocking pass per collection.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::{
         Arc, Mutex, TryLockError,
@@ -249,11 +249,13 @@ fn collect_devices(
     set.add(&DRIVER_INFO, [driver, nvml_version, cuda], 1.0);
 
     let mut any_lost = false;
+    let mut on_gpus = Vec::new();
     for index in 0..count {
         let mut device_set = MetricSet::new();
         match collect_device(nvml, index, &mut device_set, known, options) {
-            Ok(()) => {
+            Ok(found) => {
                 set.extend(device_set);
+                on_gpus.extend(found);
                 set.add(&LOST, [index.to_string(), known_uuid(known, index)], 0.0);
             }
             Err(Stop::Lost) => {
@@ -264,6 +266,15 @@ fn collect_devices(
             }
             Err(Stop::Fatal(e)) => return Err(e),
         }
+    }
+    // Every GPU's PIDs are mapped to units at once: one cgroupfs walk per collection at most.
+    let pids = on_gpus
+        .iter()
+        .flat_map(|g| g.by_pid.keys().copied())
+        .collect();
+    let units = crate::cgroup::Resolver::new().units(&pids);
+    for gpu in &on_gpus {
+        gpu.add_to(&units, options, &mut set);
     }
     Ok((set, any_lost))
 }
@@ -278,18 +289,18 @@ fn collect_device(
     set: &mut MetricSet,
     known: &mut BTreeMap<u32, String>,
     options: &Options,
-) -> Result<(), Stop> {
+) -> Result<Option<GpuProcesses>, Stop> {
     let Some(device) = check(
         nvml.device_by_index(index),
         "nvmlDeviceGetHandleByIndex_v2",
         "",
     )?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(uuid) = check(device.uuid(), "nvmlDeviceGetUUID", "")? else {
         tracing::warn!(index, "GPU has no UUID; skipped");
-        return Ok(());
+        return Ok(None);
     };
     known.insert(index, uuid.clone());
     let u = uuid.as_str();
@@ -408,8 +419,7 @@ fn collect_device(
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
     }
-    processes(&device, u, options, set)?;
-    Ok(())
+    processes(&device, u, options, set)
 }
 
 fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {
@@ -449,14 +459,23 @@ struct GpuProcess {
     utilization: Option<[u32; 4]>,
 }
 
-/// Processes (compute and graphics, one entry per PID), their memory and utilization, rolled
-/// up per systemd unit; per process too when asked.
+/// One GPU's processes, waiting for their units (resolved once for all GPUs).
+#[derive(Debug)]
+struct GpuProcesses {
+    uuid: String,
+    by_pid: BTreeMap<u32, GpuProcess>,
+    /// Whether NVML gave utilization samples (else no utilization series).
+    sampled: bool,
+}
+
+/// Processes (compute and graphics, one entry per PID) and their latest utilization samples;
+/// `None` when NVML lists none or neither per-unit nor per-process series are wanted.
 fn processes(
     device: &Device<'_>,
     u: &str,
     options: &Options,
     set: &mut MetricSet,
-) -> Result<(), Stop> {
+) -> Result<Option<GpuProcesses>, Stop> {
     let compute = check(
         device.running_compute_processes(),
         "nvmlDeviceGetComputeRunningProcesses_v3",
@@ -468,7 +487,7 @@ fn processes(
         u,
     )?;
     if compute.is_none() && graphics.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let mut by_pid: BTreeMap<u32, GpuProcess> = BTreeMap::new();
     // A process with both contexts is in both lists with the same figure: counted once.
@@ -480,7 +499,7 @@ fn processes(
     }
     set.add(&PROCESSES, [u], by_pid.len() as f64);
     if !options.units && !options.processes {
-        return Ok(());
+        return Ok(None);
     }
     // Utilization samples of processes that ran in the driver's buffer window; the latest per
     // PID. A process that used no SM time has no sample and counts 0.
@@ -514,67 +533,76 @@ fn processes(
             }
         }
     }
-    let pids = by_pid.keys().copied().collect();
-    let units = crate::cgroup::Resolver::new().units(&pids);
-    let unit = |pid: &u32| {
-        units
-            .get(pid)
-            .map_or(crate::cgroup::UNKNOWN, String::as_str)
-    };
-    if options.units {
-        #[derive(Default)]
-        struct Sum {
-            processes: u32,
-            memory: Option<u64>,
-            utilization: [u32; 4],
-        }
-        let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
-        for (pid, process) in &by_pid {
-            let sum = sums.entry(unit(pid)).or_default();
-            sum.processes += 1;
-            if let Some(bytes) = process.memory {
-                sum.memory = Some(sum.memory.unwrap_or(0).saturating_add(bytes));
+    Ok(Some(GpuProcesses {
+        uuid: u.to_owned(),
+        by_pid,
+        sampled: samples.is_some(),
+    }))
+}
+
+impl GpuProcesses {
+    /// The per-unit sums and, when asked, the per-process series, given each PID's unit.
+    fn add_to(&self, units: &HashMap<u32, String>, options: &Options, set: &mut MetricSet) {
+        let u = self.uuid.as_str();
+        let unit = |pid: &u32| {
+            units
+                .get(pid)
+                .map_or(crate::cgroup::UNKNOWN, String::as_str)
+        };
+        if options.units {
+            #[derive(Default)]
+            struct Sum {
+                processes: u32,
+                memory: Option<u64>,
+                utilization: [u32; 4],
             }
-            for (total, v) in sum
-                .utilization
-                .iter_mut()
-                .zip(process.utilization.unwrap_or_default())
-            {
-                *total = total.saturating_add(v);
-            }
-        }
-        for (name, sum) in &sums {
-            set.add(&UNIT_PROCESSES, [u, name], f64::from(sum.processes));
-            if let Some(bytes) = sum.memory {
-                set.add(&UNIT_MEMORY, [u, name], bytes as f64);
-            }
-            if samples.is_some() {
-                for (desc, v) in [
-                    &UNIT_SM_UTILIZATION,
-                    &UNIT_MEMORY_UTILIZATION,
-                    &UNIT_ENCODER_UTILIZATION,
-                    &UNIT_DECODER_UTILIZATION,
-                ]
-                .into_iter()
-                .zip(sum.utilization)
+            let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
+            for (pid, process) in &self.by_pid {
+                let sum = sums.entry(unit(pid)).or_default();
+                sum.processes += 1;
+                if let Some(bytes) = process.memory {
+                    sum.memory = Some(sum.memory.unwrap_or(0).saturating_add(bytes));
+                }
+                for (total, v) in sum
+                    .utilization
+                    .iter_mut()
+                    .zip(process.utilization.unwrap_or_default())
                 {
-                    set.add(desc, [u, name], f64::from(v) / 100.0);
+                    *total = total.saturating_add(v);
+                }
+            }
+            for (name, sum) in &sums {
+                set.add(&UNIT_PROCESSES, [u, name], f64::from(sum.processes));
+                if let Some(bytes) = sum.memory {
+                    set.add(&UNIT_MEMORY, [u, name], bytes as f64);
+                }
+                if self.sampled {
+                    for (desc, v) in [
+                        &UNIT_SM_UTILIZATION,
+                        &UNIT_MEMORY_UTILIZATION,
+                        &UNIT_ENCODER_UTILIZATION,
+                        &UNIT_DECODER_UTILIZATION,
+                    ]
+                    .into_iter()
+                    .zip(sum.utilization)
+                    {
+                        set.add(desc, [u, name], f64::from(v) / 100.0);
+                    }
+                }
+            }
+        }
+        if options.processes {
+            for (pid, process) in &self.by_pid {
+                if let Some(bytes) = process.memory {
+                    set.add(
+                        &PROCESS_MEMORY,
+                        [u, &pid.to_string(), &process_name(*pid), unit(pid)],
+                        bytes as f64,
+                    );
                 }
             }
         }
     }
-    if options.processes {
-        for (pid, process) in &by_pid {
-            if let Some(bytes) = process.memory {
-                set.add(
-                    &PROCESS_MEMORY,
-                    [u, &pid.to_string(), &process_name(*pid), unit(pid)],
-                    bytes as f64,
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The process's command name from /proc, as `ps -o comm` shows it; empty when the process is
