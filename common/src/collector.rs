@@ -13,15 +13,31 @@ use crate::metrics::{FamilyDescription, Kind, MetricSet};
 /// not collector errors: they are metrics and log lines, and the collector still succeeds.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The deadlines of the running collection.
+#[derive(Clone, Copy, Debug)]
+struct Deadlines {
+    /// When the collector is abandoned.
+    end: Instant,
+    /// When its sub-tasks must be done: [`crate::deadline::share`] of the timeout.
+    sub_tasks: Instant,
+}
+
 tokio::task_local! {
-    static DEADLINE: Instant;
+    static DEADLINE: Deadlines;
 }
 
 /// The instant by which the running collection must be done, for collectors that split their
 /// time among sub-tasks (one probe per endpoint, one process per repository). `None` outside a
 /// collection. Task-locals do not follow `tokio::spawn`: read it before spawning.
+///
+/// Sub-tasks should take their deadline from [`crate::deadline::within`], which keeps a margin.
 pub fn deadline() -> Option<Instant> {
-    DEADLINE.try_with(|d| *d).ok()
+    DEADLINE.try_with(|d| d.end).ok()
+}
+
+/// The latest deadline of a sub-task of the running collection.
+pub(crate) fn sub_task_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| d.sub_tasks).ok()
 }
 
 /// One source of metrics, such as "certificate files" or "systemd units".
@@ -137,7 +153,11 @@ impl Exporter {
                 let timeout = self.timeout;
                 tokio::spawn(async move {
                     let start = Instant::now();
-                    let collect = DEADLINE.scope(start + timeout, collector.collect());
+                    let deadlines = Deadlines {
+                        end: crate::deadline::add(start, timeout),
+                        sub_tasks: crate::deadline::add(start, crate::deadline::share(timeout)),
+                    };
+                    let collect = DEADLINE.scope(deadlines, collector.collect());
                     let result = tokio::time::timeout(timeout, collect).await;
                     (result, start.elapsed())
                 })
@@ -249,6 +269,14 @@ mod tests {
             // The deadline is visible inside a collection, 200ms from its start.
             let left = deadline().expect("no deadline inside a collection") - Instant::now();
             assert!(left <= Duration::from_millis(200) && left > Duration::from_millis(100));
+            // Sub-tasks get the deadline less 10%: at most 180ms, whatever they ask for.
+            let sub = crate::deadline::within(Duration::MAX) - Instant::now();
+            assert!(sub <= Duration::from_millis(180) && sub > Duration::from_millis(80));
+            let (_, text) = crate::deadline::within_described(Duration::from_secs(5));
+            assert!(
+                text.ends_with("ms (the rest of the collector's timeout)"),
+                "{text}"
+            );
             let mut set = MetricSet::new();
             set.add(&VALUE, [] as [&str; 0], 42.0);
             Ok(set)
@@ -335,6 +363,27 @@ mod tests {
             m.get("sysgauge_test_build_info", &[("version", "9.9.9")]),
             Some(1.0)
         );
+    }
+
+    struct Quick;
+    #[async_trait]
+    impl Collector for Quick {
+        fn name(&self) -> &'static str {
+            "quick"
+        }
+        async fn collect(&self) -> Result<MetricSet, BoxError> {
+            // A sub-task's deadline under a huge collector timeout is far away, not a panic.
+            let sub = crate::deadline::within(Duration::MAX);
+            assert!(sub > Instant::now() + Duration::from_secs(86_400));
+            Ok(MetricSet::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_huge_timeout_does_not_overflow_the_deadline() {
+        let exporter = Exporter::new(ID, vec![Arc::new(Quick)], Duration::MAX);
+        let c = exporter.collect().await;
+        assert!(c.failed.is_empty());
     }
 
     #[test]

@@ -403,7 +403,14 @@ pub fn overview() -> Dashboard {
 /// sysgauge-certs.
 pub fn certs() -> Dashboard {
     let not_after = sel("sysgauge_cert_not_after_timestamp_seconds");
-    let earliest = sel("sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds");
+    let not_before = sel("sysgauge_cert_not_before_timestamp_seconds");
+    // Past the renewal point: under a third of the lifetime left, capped at 30 days, as
+    // SysgaugeCertificateExpiringSoon and SysgaugeCertificateEndpointExpiringSoon decide.
+    let past_renewal = |after: &str, before: &str| {
+        format!("{after} - time() < clamp_max(({after} - {before}) / 3, 30 * 86400)")
+    };
+    let ep_not_after = sel("sysgauge_cert_endpoint_not_after_timestamp_seconds");
+    let ep_not_before = sel("sysgauge_cert_endpoint_not_before_timestamp_seconds");
     Dashboard {
         file: "sysgauge-certs.json",
         title: "sysgauge / Certificates",
@@ -417,10 +424,13 @@ pub fn certs() -> Dashboard {
                 format!("count({not_after})"),
             ),
             stat(
-                "Expiring within 21 days",
+                "Past their renewal point",
                 "none",
-                "Certificates with less than three weeks of validity left, expired ones included (SysgaugeCertificateExpiringSoon warns from here).",
-                format!("count({not_after} - time() < 21 * 86400) or vector(0)"),
+                "Certificates with less than a third of their lifetime (at most 30 days) left, expired ones included: SysgaugeCertificateExpiringSoon warns an hour after this.",
+                format!(
+                    "count({}) or vector(0)",
+                    past_renewal(&not_after, &not_before)
+                ),
             ),
             stat(
                 "Expired",
@@ -452,6 +462,13 @@ pub fn certs() -> Dashboard {
                     format!("bottomk(10, {not_after} - time())"),
                     "{{subject_cn}} {{path}} #{{index}}",
                 )],
+            ),
+            table(
+                24,
+                "Share of lifetime left per certificate",
+                "percentunit",
+                "Time left as a share of each certificate's lifetime (notAfter - notBefore): the alerts warn under a third and page under a tenth, whatever the lifetime (24 hours, 6 days, 90 days).",
+                format!("({not_after} - time()) / ({not_after} - {not_before})"),
             ),
             graph(
                 "Files matched per source",
@@ -496,10 +513,13 @@ pub fn certs() -> Dashboard {
                 ),
             ),
             stat(
-                "Endpoints expiring within 21 days",
+                "Endpoints past a renewal point",
                 "none",
-                "Endpoints presenting a chain whose earliest certificate expires within three weeks or has expired.",
-                format!("count({earliest} - time() < 21 * 86400) or vector(0)"),
+                "Endpoints presenting a certificate with less than a third of its lifetime (at most 30 days) left, expired ones included.",
+                format!(
+                    "count(count by (job, instance, endpoint) ({})) or vector(0)",
+                    past_renewal(&ep_not_after, &ep_not_before)
+                ),
             ),
             stat(
                 "Endpoints not verified or misnamed",
@@ -526,7 +546,10 @@ pub fn certs() -> Dashboard {
                 "s",
                 "Validity left of each endpoint's earliest-expiring certificate, for the ten that expire first.",
                 vec![(
-                    format!("bottomk(10, {earliest} - time())"),
+                    format!(
+                        "bottomk(10, {} - time())",
+                        sel("sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds")
+                    ),
                     "{{endpoint}} {{instance}}",
                 )],
             ),

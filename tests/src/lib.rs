@@ -28,6 +28,7 @@ use std::{
 pub use tempfile;
 
 pub mod fakes;
+pub mod procs;
 pub mod restic;
 pub mod servers;
 pub mod systemd;
@@ -534,6 +535,21 @@ pub mod openssl {
 /// binary's own crate, which have no `CARGO_BIN_EXE_<name>`.
 pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    built_binary(name, "debug", &BUILT)
+}
+
+/// The path of binary `name` of this workspace built with `cargo build --release`
+/// (`target/release/<name>`): the binary users run (`panic = "abort"`, LTO). Built once per test
+/// process like [`workspace_binary`]; `None` when no crate of the workspace is called `name`.
+/// For the end-to-end fault tests, which must hold for what ships.
+pub fn release_binary(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    built_binary(name, "release", &BUILT)
+}
+
+/// `target/<profile>/<name>`, after building every binary of the workspace in `profile` once
+/// (`built` says whether this process did already).
+fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Option<PathBuf> {
     let root = units::workspace_root();
     let short = name.strip_prefix("sysgauge-").unwrap_or(name);
     if !root
@@ -547,18 +563,21 @@ pub fn workspace_binary(name: &str) -> Option<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("debug").join(name);
+    let binary = target.join(profile).join(name);
     // Built once per test process, and as the whole workspace: a `-p NAME` build resolves
     // features for that package alone and would rebuild the dependencies that `cargo build
     // --workspace` (or `cargo test --workspace`) already made, doubling time and disk.
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !*built {
-        let out = run(Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--workspace", "--bins"])
-            .current_dir(&root));
+        let mut args = vec!["build", "--quiet", "--workspace", "--bins"];
+        if profile == "release" {
+            args.push("--release");
+        }
+        let out = run(Command::new(env!("CARGO")).args(&args).current_dir(&root));
         assert!(
             out.status.success(),
-            "cargo build --workspace --bins failed: {}",
+            "cargo {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
         *built = true;

@@ -38,12 +38,20 @@ pub enum Error {
         /// systemd's LoadState.
         load_state: String,
     },
-    /// The `zfs` command could not be run or failed.
-    #[error("{command} failed: {message}")]
+    /// The `zfs` command could not be run, failed, ran past its deadline or printed too much.
+    #[error("zfs")]
     Zfs {
+        /// What the child-process runner reported, with the command line (boxed: large, and
+        /// this enum is in every target's result).
+        #[source]
+        source: Box<sysgauge_common::Error>,
+    },
+    /// `zfs list` printed a line that is not `NAME<TAB>CREATION`.
+    #[error("{command} printed unexpected output: {message}")]
+    ZfsOutput {
         /// The command line.
         command: String,
-        /// What went wrong (exit status and stderr, or the spawn error).
+        /// Which line, and what is wrong.
         message: String,
     },
     /// The target's check did not finish before the collector's deadline.
@@ -65,7 +73,13 @@ impl Error {
             },
             Error::Dbus { .. } => "dbus",
             Error::UnitNotLoaded { .. } => "unit_not_loaded",
-            Error::Zfs { .. } => "zfs_failed",
+            Error::Zfs { source } => match source.reason() {
+                "timeout" => "deadline",
+                "output_too_large" => "output_too_large",
+                "signal" => "signal",
+                _ => "zfs_failed",
+            },
+            Error::ZfsOutput { .. } => "zfs_failed",
             Error::Deadline(_) => "deadline",
         }
     }

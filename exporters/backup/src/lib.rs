@@ -123,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let deadline = collector_timeout(&args.global, &config.collector);
         // Inner deadlines stay under the collector's, so that a slow target is reported as
         // such while the collection as a whole still answers.
-        let inner = deadline.mul_f64(0.75);
+        let inner = sysgauge_common::deadline::share(deadline);
         let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
         if let Some(c) = ArtifactsCollector::new(&targets, inner) {
             collectors.push(Arc::new(c));

@@ -26,7 +26,7 @@ sysgauge_common::metric_families! {
     );
     pub const TARGET_ERROR: Desc<2> = Desc::gauge(
         "sysgauge_backup_target_error",
-        "Why the target could not be read, by reason (not_found, permission_denied, read_failed, dbus, unit_not_loaded, zfs_failed, deadline); only present when it could not",
+        "Why the target could not be read, by reason (not_found, permission_denied, read_failed, dbus, unit_not_loaded, zfs_failed, deadline, output_too_large, signal); only present when it could not",
         ["target", "reason"],
     );
 
@@ -132,7 +132,7 @@ pub fn report_target(
             set.add(&LAST_SUCCESS, [name], ts);
         }
         Err(e) => {
-            tracing::warn!(target = name, reason = e.reason(), error = %sysgauge_common::collector::error_chain(e), "backup target cannot be read");
+            tracing::warn!(target = name, source = %target.describe(), reason = e.reason(), error = %sysgauge_common::collector::error_chain(e), "backup target cannot be read");
             set.add(&TARGET_UP, [name], 0.0);
             set.add(&TARGET_ERROR, [name, e.reason()], 1.0);
         }

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use rustls_pki_types::UnixTime;
-use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
+use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain, deadline};
 use tokio::{sync::Semaphore, task::JoinSet, time::Instant};
 
 use crate::{
@@ -18,9 +18,6 @@ use crate::{
 
 /// Probes at once; more wait for a slot.
 const CONCURRENCY: usize = 16;
-/// Time kept back from the collector's deadline, so that every probe's result, a timeout
-/// included, is reported before the collector itself is cut off.
-const MARGIN: Duration = Duration::from_millis(250);
 
 /// Probes every configured endpoint, concurrently with a bound.
 #[derive(Debug)]
@@ -56,7 +53,7 @@ impl Collector for EndpointsCollector {
     }
 
     async fn collect(&self) -> Result<MetricSet, BoxError> {
-        let deadline = sysgauge_common::collector::deadline().map(|d| d - MARGIN);
+        let limit = deadline::Limit::current();
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         let mut probes = JoinSet::new();
         for (i, endpoint) in self.endpoints.iter().enumerate() {
@@ -65,10 +62,12 @@ impl Collector for EndpointsCollector {
             probes.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 let started = Instant::now();
-                let budget = match deadline {
-                    Some(d) => endpoint.timeout.min(d.saturating_duration_since(started)),
-                    None => endpoint.timeout,
-                };
+                // The endpoint's own timeout, cut to what the collection has left less the
+                // margin common keeps back, so that every probe's result, a timeout included,
+                // is reported before the collector itself is cut off.
+                let budget = limit
+                    .within(endpoint.timeout)
+                    .saturating_duration_since(started);
                 let result = match tokio::time::timeout(budget, probe(&endpoint)).await {
                     Ok(result) => result,
                     Err(_) => Err(Error::Timeout(budget)),
@@ -134,6 +133,12 @@ fn report(
                 };
                 set.add(&ENDPOINT_NOT_AFTER, labels(), cert.not_after as f64);
                 set.add(&ENDPOINT_NOT_BEFORE, labels(), cert.not_before as f64);
+                report_details(
+                    set,
+                    (&ENDPOINT_INFO, &ENDPOINT_PUBLIC_KEY_BITS),
+                    labels(),
+                    &cert.details,
+                );
                 earliest = Some(earliest.map_or(cert.not_after, |e| e.min(cert.not_after)));
             }
             Err(why) => {

@@ -18,6 +18,28 @@ sysgauge_common::metric_families! {
         "Start of the certificate's validity (notBefore), as a Unix timestamp",
         CERT_LABELS,
     );
+    pub const INFO: Desc<11> = Desc::info(
+        "sysgauge_cert_info",
+        "What the certificate is made of, always 1: DNS and IP subject alternative names, SHA-256 fingerprint, public key and signature algorithms, whether it is a CA",
+        [
+            "path",
+            "index",
+            "subject_cn",
+            "issuer_cn",
+            "serial",
+            "dns_names",
+            "ip_addresses",
+            "fingerprint_sha256",
+            "public_key_algorithm",
+            "signature_algorithm",
+            "ca",
+        ],
+    );
+    pub const PUBLIC_KEY_BITS: Desc<5> = Desc::gauge(
+        "sysgauge_cert_public_key_bits",
+        "Size of the certificate's public key in bits (RSA modulus, EC curve; 256 for Ed25519)",
+        CERT_LABELS,
+    );
     pub const FILE_CERTIFICATES: Desc<1> = Desc::gauge(
         "sysgauge_cert_file_certificates",
         "Number of certificates read from the file",
@@ -79,6 +101,28 @@ sysgauge_common::metric_families! {
         "Start of validity (notBefore) of a certificate the endpoint presented, as a Unix timestamp",
         ENDPOINT_CERT_LABELS,
     );
+    pub const ENDPOINT_INFO: Desc<11> = Desc::info(
+        "sysgauge_cert_endpoint_info",
+        "What the presented certificate is made of, always 1: DNS and IP subject alternative names, SHA-256 fingerprint, public key and signature algorithms, whether it is a CA",
+        [
+            "endpoint",
+            "index",
+            "subject_cn",
+            "issuer_cn",
+            "serial",
+            "dns_names",
+            "ip_addresses",
+            "fingerprint_sha256",
+            "public_key_algorithm",
+            "signature_algorithm",
+            "ca",
+        ],
+    );
+    pub const ENDPOINT_PUBLIC_KEY_BITS: Desc<5> = Desc::gauge(
+        "sysgauge_cert_endpoint_public_key_bits",
+        "Size of the presented certificate's public key in bits (RSA modulus, EC curve; 256 for Ed25519)",
+        ENDPOINT_CERT_LABELS,
+    );
     pub const ENDPOINT_EARLIEST: Desc<1> = Desc::gauge(
         "sysgauge_cert_endpoint_earliest_not_after_timestamp_seconds",
         "The earliest notAfter among the certificates the endpoint presented",
@@ -94,4 +138,36 @@ sysgauge_common::metric_families! {
         "Whether the leaf certificate is valid for the server name that was sent (1) or not (0)",
         ["endpoint", "server_name"],
     );
+}
+
+/// The info series and key size of one certificate, identified by `labels` (a file's or an
+/// endpoint's five certificate labels). SANs are joined with `,` in sorted order, so that the
+/// series stays the same across collections.
+pub fn report_details(
+    set: &mut sysgauge_common::MetricSet,
+    (info, bits): (&sysgauge_common::Desc<11>, &sysgauge_common::Desc<5>),
+    labels: [String; 5],
+    details: &crate::x509::Details,
+) {
+    let [a, b, c, d, e] = labels.clone();
+    set.add(
+        info,
+        [
+            a,
+            b,
+            c,
+            d,
+            e,
+            details.dns_names.join(","),
+            details.ip_addresses.join(","),
+            details.fingerprint_sha256.clone(),
+            details.public_key_algorithm.clone(),
+            details.signature_algorithm.clone(),
+            details.is_ca.to_string(),
+        ],
+        1.0,
+    );
+    if let Some(n) = details.public_key_bits {
+        set.add(bits, labels, f64::from(n));
+    }
 }

@@ -21,8 +21,30 @@ pub struct CertInfo {
     pub issuer_cn: String,
     /// The serial number in upper-case hex, as `openssl x509 -serial` prints it.
     pub serial: String,
+    /// What the certificate is made of: names, fingerprint, key and signature.
+    pub details: Details,
     /// The DER encoding, for chain verification and key matching.
     pub der: CertificateDer<'static>,
+}
+
+/// What a certificate is made of, as `openssl x509 -text -fingerprint -sha256` prints it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    /// The subject alternative names of type DNS, sorted, without duplicates.
+    pub dns_names: Vec<String>,
+    /// The subject alternative names of type IP address, sorted (IPv6 in its short form).
+    pub ip_addresses: Vec<String>,
+    /// SHA-256 of the DER encoding, upper-case hex pairs joined by `:`.
+    pub fingerprint_sha256: String,
+    /// The public key's algorithm in openssl's words (`rsaEncryption`, `id-ecPublicKey`,
+    /// `ED25519`, ...), or its dotted OID when openssl has no name here for it.
+    pub public_key_algorithm: String,
+    /// The key's size in bits (RSA modulus, EC curve, 256 for Ed25519), when known.
+    pub public_key_bits: Option<u32>,
+    /// The signature algorithm in openssl's words (`sha256WithRSAEncryption`, ...).
+    pub signature_algorithm: String,
+    /// Whether basicConstraints says this is a CA certificate.
+    pub is_ca: bool,
 }
 
 /// A certificate, or why a block is not one.
@@ -118,12 +140,124 @@ fn parse_der(der: Vec<u8>) -> Result<CertInfo, String> {
         subject_cn: common_name(cert.subject()),
         issuer_cn: common_name(cert.issuer()),
         serial: serial_hex(cert.raw_serial()),
+        details: details(&cert, &der),
         der: CertificateDer::from(Vec::new()),
     };
     Ok(CertInfo {
         der: CertificateDer::from(der),
         ..info
     })
+}
+
+fn details(cert: &X509Certificate<'_>, der: &[u8]) -> Details {
+    use x509_parser::extensions::GeneralName;
+
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => dns_names.push((*n).to_owned()),
+                GeneralName::IPAddress(bytes) => ip_addresses.push(ip_text(bytes)),
+                _ => {}
+            }
+        }
+    }
+    dns_names.sort();
+    dns_names.dedup();
+    ip_addresses.sort();
+    ip_addresses.dedup();
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let fingerprint_sha256 = digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let spki = cert.public_key();
+    let key_oid = spki.algorithm.algorithm.to_id_string();
+    Details {
+        dns_names,
+        ip_addresses,
+        fingerprint_sha256,
+        public_key_bits: key_bits(&key_oid, spki),
+        public_key_algorithm: openssl_name(&key_oid),
+        signature_algorithm: openssl_name(&cert.signature_algorithm.algorithm.to_id_string()),
+        is_ca: cert.is_ca(),
+    }
+}
+
+/// An IP address SAN as text: 4 bytes IPv4, 16 bytes IPv6; anything else as hex.
+fn ip_text(bytes: &[u8]) -> String {
+    if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+        std::net::Ipv4Addr::from(v4).to_string()
+    } else if let Ok(v6) = <[u8; 16]>::try_from(bytes) {
+        std::net::Ipv6Addr::from(v6).to_string()
+    } else {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+}
+
+/// openssl's short names of the algorithms certificates use (`openssl x509 -text`), by OID.
+/// x509-parser's registry spells some differently (`ed25519`), and the label should read as
+/// what an admin sees in openssl's output.
+fn openssl_name(oid: &str) -> String {
+    let name = match oid {
+        "1.2.840.113549.1.1.1" => "rsaEncryption",
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "rsassaPss",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.10045.2.1" => "id-ecPublicKey",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.10040.4.1" => "dsaEncryption",
+        "1.2.840.10040.4.3" => "dsaWithSHA1",
+        "1.3.101.112" => "ED25519",
+        "1.3.101.113" => "ED448",
+        other => other,
+    };
+    name.to_owned()
+}
+
+/// The key's size in bits: the RSA modulus without leading zeros, the named curve's size, or
+/// the fixed size of an Edwards key.
+fn key_bits(oid: &str, spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<u32> {
+    use x509_parser::public_key::RSAPublicKey;
+
+    let key = &spki.subject_public_key.data;
+    match oid {
+        // rsaEncryption and RSASSA-PSS keys are both an RSAPublicKey.
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => {
+            let (_, rsa) = RSAPublicKey::from_der(key).ok()?;
+            let modulus = rsa.modulus;
+            let first = modulus.iter().position(|&b| b != 0)?;
+            let bytes = u32::try_from(modulus.len() - first).ok()?;
+            Some(bytes * 8 - modulus[first].leading_zeros())
+        }
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") | Some("1.3.132.0.10") => Some(256),
+                Some("1.3.132.0.34") => Some(384),
+                Some("1.3.132.0.35") => Some(521),
+                // An uncompressed point is 04 || x || y.
+                _ => u32::try_from(key.len().checked_sub(1)? / 2 * 8).ok(),
+            }
+        }
+        "1.3.101.112" => Some(256),
+        "1.3.101.113" => Some(456),
+        _ => None,
+    }
 }
 
 fn common_name(name: &x509_parser::x509::X509Name<'_>) -> String {
@@ -170,6 +304,22 @@ QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
         assert_eq!(c.serial, "1234ABCD");
         assert_eq!(c.not_before, 1_577_836_800);
         assert_eq!(c.not_after, 1_609_459_200);
+        let d = &c.details;
+        assert_eq!(d.public_key_algorithm, "id-ecPublicKey");
+        assert_eq!(d.public_key_bits, Some(256));
+        assert_eq!(d.signature_algorithm, "ecdsa-with-SHA256");
+        assert!(d.is_ca);
+        assert!(d.dns_names.is_empty() && d.ip_addresses.is_empty());
+        assert_eq!(d.fingerprint_sha256.len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn ip_addresses_as_text() {
+        assert_eq!(ip_text(&[127, 0, 0, 1]), "127.0.0.1");
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(ip_text(&v6), "::1");
+        assert_eq!(ip_text(&[1, 2]), "0102");
     }
 
     #[test]

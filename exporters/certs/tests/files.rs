@@ -411,3 +411,180 @@ fn configuration_errors_name_file_line_and_key() {
         stderr(&out)
     );
 }
+
+/// The labels of the first sample of `family` whose `path` label is `path`, parsed from
+/// exposition text (values may hold commas and escaped quotes).
+fn sample_labels(text: &str, family: &str, path: &Path) -> Option<Vec<(String, String)>> {
+    let want = format!("path=\"{}\"", path.display());
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{family}{{")) && l.contains(&want))?;
+    let body = &line[family.len() + 1..line.rfind('}')?];
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if name.is_empty() {
+            return Some(labels);
+        }
+        assert_eq!(chars.next(), Some('"'), "{line}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next()?),
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((name.trim_start_matches(',').to_owned(), value));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+/// `sysgauge_cert_info` and `sysgauge_cert_public_key_bits` say what `openssl x509 -text
+/// -fingerprint -sha256` says, for every key type a home server meets: RSA (2048 and a weak
+/// 1024), RSA-PSS, P-256, P-521 and Ed25519, each with DNS and IP names in no particular order.
+#[test]
+fn info_series_equal_what_openssl_prints() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kinds: [(&str, &[&str]); 6] = [
+        ("rsa2048", &["-newkey", "rsa:2048"]),
+        ("rsa1024", &["-newkey", "rsa:1024"]),
+        (
+            "rsapss",
+            &["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"],
+        ),
+        (
+            "p256",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        ),
+        (
+            "p521",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
+        ),
+        ("ed25519", &["-newkey", "ed25519"]),
+    ];
+    for (name, newkey) in kinds {
+        let out = run(Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-days", "30"])
+            .args(newkey)
+            .arg("-keyout")
+            .arg(dir.path().join(format!("{name}.key")))
+            .arg("-out")
+            .arg(dir.path().join(format!("{name}.pem")))
+            .args(["-subj", &format!("/CN={name}.test")])
+            .args([
+                "-addext",
+                &format!(
+                    "subjectAltName=DNS:{name}.test,DNS:alt.{name}.test,DNS:{name}.test,IP:::1,IP:127.0.0.1"
+                ),
+            ]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pattern = format!("{}/*.pem", dir.path().display());
+    let out = certs(&["--path", &pattern, "once"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    for (name, _) in kinds {
+        let pem = dir.path().join(format!("{name}.pem"));
+        let openssl = |flags: &[&str]| -> String {
+            let out = run(Command::new("openssl")
+                .args(["x509", "-noout", "-in"])
+                .arg(&pem)
+                .args(flags));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let text_out = openssl(&["-text"]);
+        let after = |marker: &str| -> String {
+            let line = text_out
+                .lines()
+                .find(|l| l.trim_start().starts_with(marker))
+                .unwrap_or_else(|| panic!("no {marker} in\n{text_out}"));
+            line.trim_start()[marker.len()..].trim().to_owned()
+        };
+        let fingerprint = openssl(&["-fingerprint", "-sha256"])
+            .trim()
+            .strip_prefix("sha256 Fingerprint=")
+            .unwrap()
+            .to_owned();
+        // "DNS:a, DNS:b, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"
+        let sans = openssl(&["-ext", "subjectAltName"]);
+        let sans_line = sans.lines().nth(1).unwrap().trim().to_owned();
+        let mut dns = Vec::new();
+        let mut ips = Vec::new();
+        for entry in sans_line.split(", ") {
+            if let Some(d) = entry.strip_prefix("DNS:") {
+                dns.push(d.to_owned());
+            } else if let Some(ip) = entry.strip_prefix("IP Address:") {
+                ips.push(ip.parse::<std::net::IpAddr>().unwrap().to_string());
+            }
+        }
+        dns.sort();
+        dns.dedup();
+        ips.sort();
+        let labels = sample_labels(&text, "sysgauge_cert_info", &pem)
+            .unwrap_or_else(|| panic!("no sysgauge_cert_info for {name} in\n{text}"));
+        let label = |k: &str| -> String {
+            labels
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{name}: no label {k} in {labels:?}"))
+        };
+        assert_eq!(label("fingerprint_sha256"), fingerprint, "{name}");
+        assert_eq!(
+            label("public_key_algorithm"),
+            after("Public Key Algorithm:"),
+            "{name}"
+        );
+        assert_eq!(
+            label("signature_algorithm"),
+            after("Signature Algorithm:"),
+            "{name}"
+        );
+        assert_eq!(label("dns_names"), dns.join(","), "{name}");
+        assert_eq!(label("ip_addresses"), ips.join(","), "{name}");
+        assert_eq!(label("ip_addresses"), "127.0.0.1,::1", "{name}");
+        assert_eq!(label("dns_names"), format!("alt.{name}.test,{name}.test"));
+        // openssl's self-signed certificates from `req -x509` carry CA:TRUE.
+        let is_ca = text_out.contains("CA:TRUE");
+        assert_eq!(label("ca"), is_ca.to_string(), "{name}");
+        // "Public-Key: (2048 bit)"; openssl prints no size for Ed25519, whose keys are 256 bits.
+        let bits = text_out
+            .lines()
+            .find_map(|l| {
+                let rest = l.trim().split("Public-Key: (").nth(1)?;
+                rest.strip_suffix(" bit)")?.parse::<f64>().ok()
+            })
+            .unwrap_or(256.0);
+        let series = cert_series(
+            "sysgauge_cert_public_key_bits",
+            &pem,
+            0,
+            &format!("{name}.test"),
+            &format!("{name}.test"),
+            &pem,
+        );
+        assert_eq!(sample(&text, &series), Some(bits), "{series}");
+    }
+    // The weak key is reported as such, so that the alert can see it.
+    let weak = cert_series(
+        "sysgauge_cert_public_key_bits",
+        &dir.path().join("rsa1024.pem"),
+        0,
+        "rsa1024.test",
+        "rsa1024.test",
+        &dir.path().join("rsa1024.pem"),
+    );
+    assert_eq!(sample(&text, &weak), Some(1024.0));
+}

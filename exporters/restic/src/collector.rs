@@ -15,7 +15,7 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
-use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain};
+use sysgauge_common::{BoxError, Collector, MetricSet, collector::error_chain, deadline};
 use tokio::time::Instant;
 
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
     error::Error,
     metrics::*,
     restic,
-    snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, unix_seconds},
+    snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, lock_ids, unix_seconds},
 };
 
 /// restic's rule: a lock not refreshed for 30 minutes is stale (`staleLockTimeout`).
@@ -135,7 +135,7 @@ impl Collector for RepositoriesCollector {
             .iter()
             .map(|r| r.repo.timeout)
             .fold(Duration::from_secs(5), Duration::min);
-        let version_deadline = Instant::now() + version_timeout;
+        let version_deadline = deadline::within(version_timeout);
         let (version, mut results) = tokio::join!(
             restic::version(&self.binary, version_deadline),
             stream::iter(self.repos.clone().into_iter().enumerate())
@@ -232,8 +232,8 @@ fn folder_is_empty(folder: &std::path::Path) -> bool {
 }
 
 async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
-    let deadline = Instant::now() + repo.timeout;
-    let timeout = humantime::format_duration(repo.timeout).to_string();
+    // The repository's own timeout, cut to what the collection has left.
+    let (deadline, timeout) = deadline::within_described(repo.timeout);
     let r = &repo.restic;
 
     let out = r.run("snapshots", &[], deadline, &timeout).await?;
@@ -256,12 +256,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         Vec::new()
     } else {
         let out = r.run("list", &["locks"], deadline, &timeout).await?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_owned)
-            .collect()
+        lock_ids(&out.stdout)
     };
     if ids.len() > MAX_LOCK_READS {
         tracing::warn!(
@@ -402,15 +397,10 @@ fn finish<T>(state: &Mutex<SlowState<T>>, result: Finished<T>) {
 
 async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
     let started = Instant::now();
-    let timeout = humantime::format_duration(slow.timeout).to_string();
+    let (until, timeout) = deadline::within_described(slow.timeout);
     let result = repo
         .restic
-        .run(
-            "stats",
-            &["--mode", "raw-data"],
-            started + slow.timeout,
-            &timeout,
-        )
+        .run("stats", &["--mode", "raw-data"], until, &timeout)
         .await
         .and_then(|out| {
             find_json::<Stats>(&out.stdout).map_err(|message| Error::InvalidOutput {
@@ -423,10 +413,10 @@ async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
 
 async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
     let started = Instant::now();
-    let timeout = humantime::format_duration(slow.timeout).to_string();
+    let (until, timeout) = deadline::within_described(slow.timeout);
     let result = repo
         .restic
-        .run("check", &[], started + slow.timeout, &timeout)
+        .run("check", &[], until, &timeout)
         .await
         .map(|_| ());
     finished(repo, "check", started, result)

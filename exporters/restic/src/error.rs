@@ -68,6 +68,16 @@ pub enum Error {
         /// The restic command.
         command: &'static str,
     },
+    /// Running restic failed otherwise: it printed more than its output bound, or its pipes
+    /// failed; its process group was killed.
+    #[error("restic {command}")]
+    Process {
+        /// The restic command.
+        command: &'static str,
+        /// What the runner reported.
+        #[source]
+        source: sysgauge_common::Error,
+    },
     /// restic answered, but not with the JSON we expect.
     #[error("restic {command} printed output that is not the expected JSON: {message}")]
     InvalidOutput {
@@ -117,6 +127,7 @@ impl Error {
             Error::ResticMissing { .. } => "restic_missing",
             Error::ResticUnusable { .. } => "restic_unusable",
             Error::Interrupted { .. } => "interrupted",
+            Error::Process { source, .. } => source.reason(),
             Error::InvalidOutput { .. } => "invalid_output",
             Error::Failed { .. } => "error",
             Error::Config { .. } | Error::EnvironmentFile { .. } => "config",

@@ -13,7 +13,7 @@ pub mod metrics;
 mod restic;
 mod snapshots;
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use sysgauge_common::{
@@ -100,9 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let collector_timeout = collector_timeout(&args.global, &config.collector);
         // A repository's own deadline comes before the collector's, so that a hung repository
         // is reported as a timeout while the others still answer.
-        let default_timeout = collector_timeout
-            .saturating_sub(Duration::from_secs(1))
-            .max(collector_timeout.mul_f64(0.9));
+        let default_timeout = sysgauge_common::deadline::share(collector_timeout);
         let configs = if args.repositories.is_empty() {
             config.repositories.clone()
         } else {

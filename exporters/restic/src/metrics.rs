@@ -11,7 +11,7 @@ sysgauge_common::metric_families! {
     );
     pub const ERROR: Desc<2> = Desc::gauge(
         "sysgauge_restic_repository_error",
-        "Set to 1 with the reason when the repository could not be read: wrong_password, repository_missing, unreachable, locked, password_unavailable, timeout, restic_missing, restic_unusable, interrupted, invalid_output, error",
+        "Set to 1 with the reason when the repository could not be read: wrong_password, repository_missing, unreachable, locked, password_unavailable, timeout, restic_missing, restic_unusable, interrupted, output_too_large, read_failed, invalid_output, error",
         ["repository", "reason"],
     );
     pub const READ_DURATION: Desc<1> = Desc::gauge(

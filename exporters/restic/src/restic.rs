@@ -7,19 +7,29 @@
 //! inherited by the exporter is removed, so a stray `RESTIC_PASSWORD` cannot be tried against
 //! the wrong repository.
 //!
-//! restic runs in its own process group. At the deadline the whole group is killed, which also
-//! ends what restic started (an `ssh` for sftp, a password command, rclone).
+//! restic runs through common's child-process runner, in its own process group: at the
+//! deadline, when it prints more than [`STDOUT_LIMIT`], or once it has exited, the whole group is
+//! killed, which also ends what restic started (an `ssh` for sftp, a password command, rclone).
 
-use std::{
-    ffi::OsString,
-    path::{Path, PathBuf},
-    process::Stdio,
+use std::{ffi::OsString, path::Path, path::PathBuf};
+
+use sysgauge_common::{
+    Error as CommonError,
+    process::{Command, Environment, Exit},
 };
-
-use rustix::process::{Pid, Signal, kill_process_group};
-use tokio::{io::AsyncReadExt, time::Instant};
+use tokio::time::Instant;
 
 use crate::error::Error;
+
+/// The most stdout one restic call may print: 32 MiB, room for some 40,000 snapshots in
+/// `snapshots --json`. A restic that prints more is killed and reported as `output_too_large`.
+pub const STDOUT_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The most stdout of `restic version`, which prints one line.
+pub const VERSION_STDOUT_LIMIT: usize = 4096;
+
+/// The inherited variables a restic process never sees.
+const REMOVED: &[&str] = &["RESTIC_"];
 
 /// How to call restic for one repository.
 #[derive(Clone, Debug)]
@@ -53,60 +63,35 @@ impl Restic {
         deadline: Instant,
         timeout_text: &str,
     ) -> Result<Output, Error> {
-        let mut cmd = command_for(&self.binary);
-        cmd.arg(command)
+        let mut cmd = command_for(&self.binary)
+            .args([command])
             .args(args)
             .args(["--json", "--no-lock"])
-            .args(&self.global_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-
-        let mut child = cmd.spawn().map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => Error::ResticMissing {
+            .args(&self.global_args);
+        for (key, value) in &self.env {
+            cmd = cmd.env(key, value);
+        }
+        let out = cmd.run(deadline).await.map_err(|e| match e {
+            CommonError::ProgramMissing { .. } => Error::ResticMissing {
                 path: self.binary.clone(),
             },
-            _ => Error::ResticUnusable {
+            CommonError::ProgramUnusable { source, .. } => Error::ResticUnusable {
                 path: self.binary.clone(),
                 source,
             },
-        })?;
-        // Declared after `child`, so it is dropped first: if this future is abandoned (the
-        // collector's own deadline), the group is killed before tokio's kill_on_drop reaps the
-        // leader, while the group id cannot yet have been reused.
-        let mut group = GroupKiller {
-            pgid: child.id().and_then(|p| Pid::from_raw(p as i32)),
-        };
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        let work = async {
-            let (status, out, err) = tokio::join!(
-                child.wait(),
-                read_all(stdout.as_mut()),
-                read_all(stderr.as_mut())
-            );
-            (status, out, err)
-        };
-        let result = tokio::time::timeout_at(deadline, work).await;
-        let Ok((status, stdout, stderr)) = result else {
-            group.kill();
-            // Reap the leader; SIGKILL cannot be ignored, so this is quick.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await;
-            return Err(Error::Timeout {
+            CommonError::ProcessTimeout { .. } => Error::Timeout {
                 command,
                 timeout: timeout_text.to_owned(),
-            });
-        };
-        group.disarm();
-        let status = status.map_err(|source| Error::ResticUnusable {
-            path: self.binary.clone(),
-            source,
+            },
+            source => Error::Process { command, source },
         })?;
-        if status.success() {
-            return Ok(Output { stdout });
-        }
-        let stderr = self.redact(&String::from_utf8_lossy(&stderr));
-        Err(classify(command, status.code(), &stderr))
+        let code = match out.exit {
+            Exit::Code(0) => return Ok(Output { stdout: out.stdout }),
+            Exit::Code(code) => Some(code),
+            Exit::Signal(_) => None,
+        };
+        let stderr = self.redact(&out.stderr_text());
+        Err(classify(command, code, &stderr))
     }
 
     /// `text` with every configured secret replaced, and any `scheme://user:password@` cut.
@@ -119,38 +104,6 @@ impl Restic {
         }
         strip_userinfo(&text, "***@")
     }
-}
-
-/// Kills a process group when dropped, unless disarmed.
-struct GroupKiller {
-    pgid: Option<Pid>,
-}
-
-impl GroupKiller {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // ESRCH (the group is already gone) is fine.
-            let _ = kill_process_group(pgid, Signal::KILL);
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.pgid = None;
-    }
-}
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn read_all<R: tokio::io::AsyncRead + Unpin>(reader: Option<&mut R>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(reader) = reader {
-        let _ = reader.read_to_end(&mut buf).await;
-    }
-    buf
 }
 
 /// Maps restic's exit code and stderr to an error.
@@ -173,7 +126,7 @@ pub fn classify(command: &'static str, code: Option<i32>, stderr: &str) -> Error
             message = v["message"].as_str().map(str::to_owned);
         }
     }
-    let message = message.unwrap_or_else(|| summarize(stderr));
+    let message = message.unwrap_or_else(|| sysgauge_common::process::one_line(stderr));
     let lower = message.to_lowercase();
     match code {
         Some(12) => return Error::WrongPassword { message },
@@ -220,24 +173,6 @@ const UNREACHABLE: &[&str] = &[
     "connection reset by peer",
 ];
 
-/// stderr on one line, for a log message: non-empty lines joined with " | ", at most 500 bytes.
-fn summarize(stderr: &str) -> String {
-    let joined = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    if joined.len() <= 500 {
-        return joined;
-    }
-    let mut end = 500;
-    while !joined.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &joined[..end])
-}
-
 /// Replaces the user information of every `scheme://userinfo@host` in `text` with
 /// `replacement` (`""` removes it, along with the `@`).
 pub fn strip_userinfo(text: &str, replacement: &str) -> String {
@@ -267,28 +202,31 @@ pub fn parse_version(stdout: &str) -> Option<String> {
     (words.next()? == "restic").then(|| words.next().map(str::to_owned))?
 }
 
-/// A restic process: no stdin, its own process group (killed whole at the deadline), killed
-/// when dropped, and none of the `RESTIC_*` variables this process inherited.
-fn command_for(binary: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary);
-    cmd.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("RESTIC_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+/// A restic process: no stdin, its own process group (killed whole at the deadline, when its
+/// output goes over [`STDOUT_LIMIT`] and when dropped), and none of the `RESTIC_*` variables
+/// this process inherited.
+fn command_for(binary: &Path) -> Command {
+    Command::new(binary)
+        .inherit(Environment::AllExcept(REMOVED))
+        .stdout_limit(STDOUT_LIMIT)
 }
 
 /// Runs `restic version` (no repository, no secrets) until `deadline`.
 pub async fn version(binary: &Path, deadline: Instant) -> Option<String> {
-    let mut cmd = command_for(binary);
-    cmd.arg("version").stderr(Stdio::null());
-    let out = tokio::time::timeout_at(deadline, cmd.output())
+    let out = command_for(binary)
+        .args(["version"])
+        .stdout_limit(VERSION_STDOUT_LIMIT)
+        .run(deadline)
         .await
-        .ok()?
-        .ok()?;
-    parse_version(&String::from_utf8_lossy(&out.stdout))
+        .and_then(|out| out.success());
+    match out {
+        Ok(out) => parse_version(&String::from_utf8_lossy(&out.stdout)),
+        Err(e) => {
+            // Each repository reports a broken restic with its own reason; this is detail.
+            tracing::debug!(reason = e.reason(), error = %e, "restic version failed");
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -388,5 +326,73 @@ mod tests {
             Some("0.14.0")
         );
         assert_eq!(parse_version("nonsense"), None);
+    }
+}
+
+/// Properties of the readers of restic's stderr and version line, on generated input (bounded
+/// case counts; failing seeds kept in `proptest-regressions/restic.txt`).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every `reason` value `classify` may give.
+    const REASONS: &[&str] = &[
+        "wrong_password",
+        "repository_missing",
+        "unreachable",
+        "locked",
+        "password_unavailable",
+        "interrupted",
+        "error",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any stderr and exit code gives a documented reason and a bounded message.
+        #[test]
+        fn classify_is_total(code in prop::option::of(any::<i32>()), stderr in "(?s).{0,300}") {
+            let e = classify("snapshots", code, &stderr);
+            prop_assert!(REASONS.contains(&e.reason()), "{}", e.reason());
+            prop_assert!(e.to_string().len() < 700);
+        }
+
+        /// The `exit_error` JSON line wins over the exit code, wherever it is in stderr.
+        #[test]
+        fn exit_error_json_is_found(
+            noise in "[^{\n]{0,40}",
+            code in prop::sample::select(vec![10i64, 11, 12]),
+            message in "[a-z ]{0,30}",
+        ) {
+            let json = serde_json::json!({"message_type": "exit_error", "code": code, "message": message});
+            let stderr = format!("{noise}\n{json}\n{noise}");
+            let expected = match code { 10 => "repository_missing", 11 => "locked", _ => "wrong_password" };
+            prop_assert_eq!(classify("snapshots", Some(1), &stderr).reason(), expected);
+        }
+
+        /// No `user:password@` survives in a URL's authority.
+        #[test]
+        fn userinfo_is_cut(
+            scheme in "(rest:https?|s3:http|sftp)",
+            user in "[a-z0-9:%]{1,12}",
+            host in "[a-z0-9.]{1,12}",
+            rest in "(/[a-z0-9]{0,8}){0,2}",
+        ) {
+            let text = format!("at {scheme}://{user}@{host}{rest} failed");
+            let cut = strip_userinfo(&text, "");
+            prop_assert_eq!(cut, format!("at {scheme}://{host}{rest} failed"));
+        }
+
+        /// The version reader never panics and finds the version after `restic`.
+        #[test]
+        fn version_line(version in "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}", junk in "(?s).{0,80}") {
+            prop_assert_eq!(
+                parse_version(&format!("restic {version} compiled with go1.22 on linux/amd64\n")),
+                Some(version)
+            );
+            let _ = parse_version(&junk);
+        }
     }
 }

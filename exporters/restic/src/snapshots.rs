@@ -125,14 +125,10 @@ pub fn group(snapshots: Vec<Snapshot>) -> (BTreeMap<GroupKey, Group>, usize) {
             unparsable += 1;
             continue;
         };
-        let mut paths = snapshot.paths.clone();
-        paths.sort();
-        let mut tags = snapshot.tags.clone().unwrap_or_default();
-        tags.sort();
         let key = GroupKey {
             hostname: snapshot.hostname.clone(),
-            paths: paths.join(","),
-            tags: tags.join(","),
+            paths: label_list(&snapshot.paths),
+            tags: label_list(snapshot.tags.as_deref().unwrap_or_default()),
         };
         match groups.get_mut(&key) {
             Some(g) => {
@@ -155,6 +151,30 @@ pub fn group(snapshots: Vec<Snapshot>) -> (BTreeMap<GroupKey, Group>, usize) {
         }
     }
     (groups, unparsable)
+}
+
+/// A list of paths or tags as one label value: sorted, each `\\` written `\\\\` and each `,`
+/// written `\\,`, joined with `,`, so that `["a,b"]` and `["a", "b"]` stay different groups.
+/// Empty entries are left out (restic records no empty path; an empty tag is no tag).
+pub fn label_list(items: &[String]) -> String {
+    let mut items: Vec<String> = items
+        .iter()
+        .filter(|i| !i.is_empty())
+        .map(|i| i.replace('\\', "\\\\").replace(',', "\\,"))
+        .collect();
+    items.sort();
+    items.join(",")
+}
+
+/// The lock ids in the output of `restic list locks`: lines of 64 hex digits; anything else
+/// (progress, warnings) is skipped.
+pub fn lock_ids(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A lock file as `restic cat lock ID` prints it.
@@ -275,5 +295,184 @@ mod tests {
         );
         let s: Stats = find_json(br#"{"total_size":10,"total_uncompressed_size":30,"compression_ratio":3,"total_blob_count":2,"snapshots_count":1}"#).unwrap();
         assert_eq!(s.total_uncompressed_size, Some(30));
+    }
+}
+
+/// Properties of the parsers of restic's output, on generated input: bounded case counts, and
+/// every seed that once failed kept in `proptest-regressions/snapshots.txt`.
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A line of progress output, as restic 0.19 leaks into `--json`: never starts with `[`/`{`.
+    fn progress() -> impl Strategy<Value = String> {
+        "[^\\[{\n][^\n]{0,40}"
+    }
+
+    /// An RFC 3339 time with a fraction and an offset, and its Unix seconds.
+    fn time() -> impl Strategy<Value = (String, i64)> {
+        (
+            0i64..4_102_444_800,
+            0u32..1_000_000_000,
+            -(23 * 60 + 59)..=(23 * 60 + 59i32),
+        )
+            .prop_map(|(unix, nanos, offset_minutes)| {
+                let offset = time::UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+                let t = OffsetDateTime::from_unix_timestamp(unix)
+                    .unwrap()
+                    .replace_nanosecond(nanos)
+                    .unwrap()
+                    .to_offset(offset);
+                let text = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}{}{:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    nanos,
+                    if offset_minutes < 0 { '-' } else { '+' },
+                    offset_minutes.abs() / 60,
+                    offset_minutes.abs() % 60
+                );
+                (text, unix)
+            })
+    }
+
+    /// A snapshot as restic prints it, with names that may hold commas, quotes and non-ASCII.
+    fn snapshot() -> impl Strategy<Value = (serde_json::Value, i64)> {
+        (
+            time(),
+            "[a-c,é\"]{0,3}",
+            prop::collection::vec("[a-c,/\\\\]{0,4}", 0..3),
+            prop::option::of(prop::collection::vec("[a-c,]{0,3}", 0..3)),
+        )
+            .prop_map(|((time, unix), hostname, paths, tags)| {
+                let mut v = serde_json::json!({
+                    "time": time, "hostname": hostname, "paths": paths, "id": "x",
+                    "tree": "t", "username": "root",
+                });
+                if let Some(tags) = tags {
+                    v["tags"] = serde_json::json!(tags);
+                }
+                (v, unix)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// No input makes a parser panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = find_json::<Vec<Snapshot>>(&bytes);
+            let _ = find_json::<Lock>(&bytes);
+            let _ = find_json::<Stats>(&bytes);
+            let _ = lock_ids(&bytes);
+            let _ = unix_seconds(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// Snapshots between progress lines are all found, each time is read with its offset,
+        /// and groups count every snapshot once.
+        #[test]
+        fn snapshots_between_progress_lines(
+            before in prop::collection::vec(progress(), 0..3),
+            snaps in prop::collection::vec(snapshot(), 0..8),
+            after in prop::collection::vec(progress(), 0..3),
+            pretty in any::<bool>(),
+        ) {
+            let list: Vec<_> = snaps.iter().map(|(v, _)| v.clone()).collect();
+            let json = if pretty {
+                serde_json::to_string_pretty(&list).unwrap()
+            } else {
+                serde_json::to_string(&list).unwrap()
+            };
+            let text = [before.join("\n"), json, after.join("\n")].join("\n");
+            let parsed: Vec<Snapshot> = find_json(text.as_bytes()).unwrap();
+            prop_assert_eq!(parsed.len(), snaps.len());
+            for (p, (_, unix)) in parsed.iter().zip(&snaps) {
+                let t = unix_seconds(&p.time).unwrap();
+                prop_assert_eq!(t.floor() as i64, *unix);
+            }
+            let (groups, bad) = group(parsed);
+            prop_assert_eq!(bad, 0);
+            prop_assert_eq!(groups.values().map(|g| g.count).sum::<usize>(), snaps.len());
+        }
+
+        /// Snapshots of different hosts, path sets or tag sets are different groups: a comma in
+        /// a path or tag must not make `["a,b"]` and `["a", "b"]` one group (one series).
+        #[test]
+        fn distinct_groups_stay_distinct(snaps in prop::collection::vec(snapshot(), 0..8)) {
+            let mut model: BTreeMap<(String, Vec<String>, Vec<String>), usize> = BTreeMap::new();
+            let mut list = Vec::new();
+            for (v, _) in &snaps {
+                let s: Snapshot = serde_json::from_value(v.clone()).unwrap();
+                let set = |l: &[String]| {
+                    let mut l: Vec<String> = l.iter().filter(|i| !i.is_empty()).cloned().collect();
+                    l.sort();
+                    l
+                };
+                let paths = set(&s.paths);
+                let tags = set(s.tags.as_deref().unwrap_or_default());
+                *model.entry((s.hostname.clone(), paths, tags)).or_default() += 1;
+                list.push(s);
+            }
+            let (groups, _) = group(list);
+            let counts: Vec<usize> = groups.values().map(|g| g.count).collect();
+            let expected: Vec<usize> = model.values().copied().collect();
+            prop_assert_eq!(groups.len(), model.len());
+            prop_assert_eq!(counts.iter().sum::<usize>(), expected.iter().sum::<usize>());
+        }
+
+        /// The label value of a list is the same for any order of the list.
+        #[test]
+        fn label_lists_ignore_order(mut items in prop::collection::vec("[a-c,\\\\]{0,3}", 0..5)) {
+            let one = label_list(&items);
+            items.reverse();
+            prop_assert_eq!(label_list(&items), one);
+        }
+
+        /// `list locks` yields exactly the 64-hex-digit lines.
+        #[test]
+        fn lock_ids_are_the_hex_lines(
+            ids in prop::collection::vec("[0-9a-f]{64}", 0..5),
+            noise in prop::collection::vec("[0-9a-z ]{0,70}", 0..5),
+        ) {
+            let mut lines: Vec<String> = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                lines.push(format!("  {id} "));
+                if let Some(n) = noise.get(i) {
+                    lines.push(n.clone());
+                }
+            }
+            let found = lock_ids(lines.join("\n").as_bytes());
+            let noise_ids = noise
+                .iter()
+                .take(ids.len())
+                .filter(|n| n.trim().len() == 64 && n.trim().bytes().all(|b| b.is_ascii_hexdigit()))
+                .count();
+            prop_assert_eq!(found.len(), ids.len() + noise_ids);
+            for id in &ids {
+                prop_assert!(found.contains(id));
+            }
+        }
+
+        /// A lock and a stats document are read whatever the field order and extra fields.
+        #[test]
+        fn lock_and_stats_documents((time, unix) in time(), exclusive in any::<bool>(), size in any::<u64>(), extra in "[a-z]{1,8}") {
+            let lock = serde_json::json!({ extra.clone(): 1, "time": time, "exclusive": exclusive, "hostname": "h", "pid": 7 });
+            let lock: Lock = find_json(lock.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(lock.exclusive, exclusive);
+            prop_assert_eq!(unix_seconds(&lock.time).unwrap().floor() as i64, unix);
+            let stats = serde_json::json!({ "total_blob_count": 3, extra: "x", "total_size": size });
+            let stats: Stats = find_json(format!("progress\n{stats}\n").as_bytes()).unwrap();
+            prop_assert_eq!(stats.total_size, size);
+            prop_assert_eq!(stats.total_blob_count, Some(3));
+        }
     }
 }

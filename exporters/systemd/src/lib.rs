@@ -137,9 +137,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(address) => Bus::Address(address),
             None => Bus::Auto,
         };
-        // Connecting and each call get the collector's deadline at most: the collection as a
-        // whole is bounded by it in common, these keep a hung call from outliving it.
-        let deadline = collector_timeout(&args.global, &config.collector);
+        // Connecting and each call get the sub-tasks' share of the collector's deadline: the
+        // collection as a whole is bounded by it in common, these keep a hung call from
+        // outliving it and report it as such while the collection still answers.
+        let deadline =
+            sysgauge_common::deadline::share(collector_timeout(&args.global, &config.collector));
         let client = SystemdClient::new(
             bus,
             Options {
