@@ -135,10 +135,8 @@ fn shipped_units_attribute_gpu_memory_to_systemd_units_of_other_users() {
     };
     let sfx = std::process::id();
     let ollama = format!("gpuattr-ollama-{sfx}.service");
-    let ollama_unit = format!(
-        "[Unit]\nDescription=stands for ollama\n[Service]\nDynamicUser=yes\nExecStart=/bin/sleep infinity\n"
-    );
-    let Some(boot) = SystemdBoot::start_with(&[(&ollama, &ollama_unit)], &[&ollama]) else {
+    let ollama_unit = "[Unit]\nDescription=stands for ollama\n[Service]\nDynamicUser=yes\nExecStart=/bin/sleep infinity\n";
+    let Some(boot) = SystemdBoot::start_with(&[(&ollama, ollama_unit)], &[&ollama]) else {
         return;
     };
     eprintln!(
