@@ -50,6 +50,34 @@ GPU
 } > "$WORK/fake.conf"
 export FAKE_NVML_CONFIG=$WORK/fake.conf
 
+# The same 8 GPUs with 50 processes each, attributed to systemd units. Two cases:
+# - visible: 50 live processes of this user, the same ones on every GPU (each `/proc/PID/cgroup`
+#   answers);
+# - hidden: 400 PIDs no process has (above pid_max), so every `/proc` lookup fails and the
+#   exporter walks the whole cgroup tree once per run, finding none: the worst case of the shipped
+#   units, where `ProtectProc=invisible` hides the GPU's users.
+pids=()
+for _ in $(seq 50); do sleep 600 & pids+=($!); done
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$WORK"' EXIT
+visible=$(for p in "${pids[@]}"; do printf '%s:1048576,' "$p"; done)
+cp "$WORK/fake.conf" "$WORK/visible.conf"
+cp "$WORK/fake.conf" "$WORK/hidden.conf"
+for i in 0 1 2 3 4 5 6 7; do
+  echo "gpu$i.processes ${visible%,}" >> "$WORK/visible.conf"
+  hidden=$(for k in $(seq 50); do printf '%s:1048576,' $((5000000 + 100 * i + k)); done)
+  echo "gpu$i.processes ${hidden%,}" >> "$WORK/hidden.conf"
+done
+hierarchy=/sys/fs/cgroup
+[ -d /sys/fs/cgroup/systemd ] && hierarchy=/sys/fs/cgroup/systemd
+cgroups=$(find "$hierarchy" -name cgroup.procs 2>/dev/null | wc -l)
+FAKE_NVML_CONFIG=$WORK/visible.conf
+visible_ms=$(mean_ms "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
+visible_kib=$(peak_kib "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
+FAKE_NVML_CONFIG=$WORK/hidden.conf
+hidden_ms=$(mean_ms "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
+hidden_kib=$(peak_kib "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
+FAKE_NVML_CONFIG=$WORK/fake.conf
+
 gpu_ms=$(mean_ms "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
 gpu_kib=$(peak_kib "$BIN" --nvml.library "$LIB" textfile --directory "$OUT")
 series=$(grep -vc '^#' "$OUT/sysgauge-gpu.prom")
@@ -63,6 +91,8 @@ echo
 row "run" "mean wall time" "peak RSS"
 row "---" "---" "---"
 row "textfile, 8 GPUs (fake NVML)" "$(printf '%.2f ms' "$gpu_ms")" "$(printf '%.1f MiB' "$(bc -l <<<"$gpu_kib/1024")")"
+row "textfile, 8 GPUs × 50 processes, PIDs visible in /proc" "$(printf '%.2f ms' "$visible_ms")" "$(printf '%.1f MiB' "$(bc -l <<<"$visible_kib/1024")")"
+row "textfile, 8 GPUs × 50 processes, PIDs hidden (cgroupfs walk, $cgroups cgroup.procs files)" "$(printf '%.2f ms' "$hidden_ms")" "$(printf '%.1f MiB' "$(bc -l <<<"$hidden_kib/1024")")"
 row "textfile, no driver (process overhead)" "$(printf '%.2f ms' "$none_ms")" "$(printf '%.1f MiB' "$(bc -l <<<"$none_kib/1024")")"
 row "once, no driver (no file, no fsync)" "$(printf '%.2f ms' "$once_ms")" "-"
 row "/bin/true (process start)" "$(printf '%.2f ms' "$true_ms")" "-"

@@ -435,7 +435,7 @@ impl State {
 
     /// The running collection, or a new one when none is running.
     fn collection(&self) -> SharedCollection {
-        let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = crate::sync::lock(&self.in_flight);
         if let Some(running) = slot.as_ref().filter(|f| f.peek().is_none()) {
             return running.clone();
         }

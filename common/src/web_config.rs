@@ -37,7 +37,7 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::{error::Error, sync::lock};
 
 /// The parsed web configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -275,7 +275,7 @@ impl ResolvesServerCert for CertReloader {
 impl CertReloader {
     /// The pair to serve, re-read first if the files changed since the last check.
     fn current(&self) -> Arc<CertifiedKey> {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = lock(&self.current);
         if current.checked.elapsed() >= self.check_every {
             current.checked = Instant::now();
             let stamp = self.source.stamp();
@@ -475,10 +475,6 @@ impl BasicAuth {
         }
         ok
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

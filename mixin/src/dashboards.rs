@@ -35,6 +35,8 @@ pub struct Panel {
     pub width: u32,
     /// Queries and their legends.
     pub targets: Vec<(String, &'static str)>,
+    /// Whether a time series panel stacks its series (parts of a whole, like memory per unit).
+    pub stacked: bool,
 }
 
 /// One dashboard.
@@ -80,6 +82,7 @@ fn panel(
         kind,
         width,
         targets,
+        stacked: false,
     }
 }
 
@@ -101,6 +104,19 @@ pub fn graph(
     targets: Vec<(String, &'static str)>,
 ) -> Panel {
     panel(Kind::TimeSeries, 12, title, unit, description, targets)
+}
+
+/// A time series panel, half the width, whose series are stacked.
+pub fn stacked_graph(
+    title: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    targets: Vec<(String, &'static str)>,
+) -> Panel {
+    Panel {
+        stacked: true,
+        ..graph(title, unit, description, targets)
+    }
 }
 
 /// A table panel of `width` columns.
@@ -240,6 +256,10 @@ impl Dashboard {
             },
             "targets": targets,
         });
+        if p.stacked {
+            v["fieldConfig"]["defaults"]["custom"] =
+                json!({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40});
+        }
         v["options"] = match p.kind {
             Kind::Stat => json!({
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
@@ -814,6 +834,61 @@ pub fn gpu() -> Dashboard {
                 )],
             ),
             graph(
+                "Time throttled",
+                "percentunit",
+                "Share of time the clocks were held below target, by policy; counts every throttle, however short.",
+                vec![(
+                    format!(
+                        "rate({}[$__rate_interval])",
+                        sel("sysgauge_gpu_throttle_seconds_total")
+                    ),
+                    "{{uuid}} {{reason}}",
+                )],
+            ),
+            graph(
+                "PCIe link",
+                "none",
+                "PCIe generation and width now and at most; below the maximum under load is a downtrained link (idle GPUs lower the generation on purpose).",
+                vec![
+                    (sel("sysgauge_gpu_pcie_link_generation"), "gen {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_pcie_link_max_generation"),
+                        "max gen {{uuid}}",
+                    ),
+                    (sel("sysgauge_gpu_pcie_link_width"), "width {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_pcie_link_max_width"),
+                        "max width {{uuid}}",
+                    ),
+                ],
+            ),
+            table(
+                12,
+                "Recommended recovery action",
+                "none",
+                "What the driver asks for each GPU: none, gpu_reset, node_reboot, drain_p2p, drain_and_reset.",
+                format!("{} == 1", sel("sysgauge_gpu_recovery_action")),
+            ),
+            graph(
+                "Memory repair",
+                "none",
+                "Rows remapped to spares per interval by cause (Ampere and newer; growth means wearing memory), and whether a remap waits for a reset or failed.",
+                vec![
+                    (
+                        format!(
+                            "increase({}[$__rate_interval])",
+                            sel("sysgauge_gpu_remapped_rows_total")
+                        ),
+                        "remapped {{uuid}} {{cause}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_remapped_rows_pending"),
+                        "pending {{uuid}}",
+                    ),
+                    (sel("sysgauge_gpu_remapped_rows_failed"), "failed {{uuid}}"),
+                ],
+            ),
+            graph(
                 "Clocks",
                 "hertz",
                 "Current clock frequency per clock domain.",
@@ -864,12 +939,33 @@ pub fn gpu() -> Dashboard {
                 "Intended speed of each fan as a fraction of its maximum.",
                 vec![(sel("sysgauge_gpu_fan_speed_ratio"), "{{uuid}} fan {{fan}}")],
             ),
+            stacked_graph(
+                "Memory per unit",
+                "bytes",
+                "Device memory held by each systemd unit's processes, stacked per host (unknown: processes whose cgroup could not be found, usually just exited).",
+                vec![(
+                    format!(
+                        "sum by (instance, unit) ({})",
+                        sel("sysgauge_gpu_unit_memory_used_bytes")
+                    ),
+                    "{{instance}} {{unit}}",
+                )],
+            ),
+            stacked_graph(
+                "Compute per unit",
+                "percentunit",
+                "SM utilization of each systemd unit's processes (latest NVML sample per process), stacked per GPU.",
+                vec![(
+                    sel("sysgauge_gpu_unit_sm_utilization_ratio"),
+                    "{{uuid}} {{unit}}",
+                )],
+            ),
             table(
                 12,
-                "Processes",
+                "Units on GPUs",
                 "bytes",
-                "Compute processes and the device memory each uses.",
-                sel("sysgauge_gpu_process_memory_used_bytes"),
+                "Device memory per systemd unit and GPU now.",
+                sel("sysgauge_gpu_unit_memory_used_bytes"),
             ),
         ],
     }

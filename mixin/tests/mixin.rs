@@ -1612,6 +1612,18 @@ fn fake_gpu(n: usize, uuid: &str, extra: &[(&str, String)]) -> String {
         ("ecc_uncorrected", "0".to_owned()),
         ("throttle", "0x1".to_owned()),
         ("throttle_supported", "0x1ff".to_owned()),
+        ("violation_power", "0".to_owned()),
+        ("violation_thermal", "0".to_owned()),
+        ("pcie_gen", "4".to_owned()),
+        ("pcie_gen_max", "4".to_owned()),
+        ("pcie_width", "16".to_owned()),
+        ("pcie_width_max", "16".to_owned()),
+        // Remapped rows correctable/uncorrectable/pending/failure, recovery action (none).
+        ("field142", "0".to_owned()),
+        ("field143", "0".to_owned()),
+        ("field144", "0".to_owned()),
+        ("field145", "0".to_owned()),
+        ("field230", "0".to_owned()),
     ];
     for (k, v) in extra {
         lines.retain(|(key, _)| key != k);
@@ -1660,8 +1672,17 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("mem_used", "42000000000".into()),
                     ("mem_free", "949672960".into()),
                     ("ecc_uncorrected", "1".into()),
-                    ("xid", "79".into()),
+                    ("xid", "79,13".into()),
+                    // A node reboot asked for, a failed and a pending row remap, gen 3 of 4.
+                    ("field230", "2".into()),
+                    ("field145", "1".into()),
+                    ("field144", "1".into()),
+                    ("pcie_gen", "3".into()),
                     ("processes", format!("{}:1048576", std::process::id()),),
+                    (
+                        "process_util",
+                        format!("{}:40:10:0:0:1000", std::process::id()),
+                    ),
                 ]
             ),
             fake_gpu(1, healthy, &[]),
@@ -1676,7 +1697,15 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
             &conf_b,
             format!(
                 "{head}{}{}",
-                fake_gpu(0, growing, &[("ecc_uncorrected", ecc.to_string())]),
+                fake_gpu(
+                    0,
+                    growing,
+                    &[
+                        ("ecc_uncorrected", ecc.to_string()),
+                        // Thermal throttle time grows by 1000 s with each step.
+                        ("violation_thermal", format!("{ecc}000000000000")),
+                    ]
+                ),
                 fake_gpu(1, lost, &[("lost_file", lost_file.display().to_string())]),
             ),
         )
@@ -1724,7 +1753,25 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
     assert_active(
         &prometheus,
         "SysgaugeGpuXidErrors",
+        &format!(r#"{},xid="13""#, on(sick)),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuXidHardwareErrors",
         &format!(r#"{},xid="79""#, on(sick)),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuRecoveryActionRequired",
+        &format!(r#"{},action="node_reboot""#, on(sick)),
+    );
+    assert_active(&prometheus, "SysgaugeGpuRowRemapFailed", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuMemoryRepairPending", &on(sick));
+    assert_active(&prometheus, "SysgaugeGpuPcieLinkDegraded", &on(sick));
+    assert_active(
+        &prometheus,
+        "SysgaugeGpuThrottledMuchOfTheTime",
+        &format!(r#"{},reason="thermal""#, on(growing)),
     );
     assert_active(
         &prometheus,
@@ -1753,6 +1800,11 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
         "SysgaugeGpuPowerCapped",
         "SysgaugeGpuMemoryNearlyFull",
         "SysgaugeGpuXidErrors",
+        "SysgaugeGpuXidHardwareErrors",
+        "SysgaugeGpuRecoveryActionRequired",
+        "SysgaugeGpuRowRemapFailed",
+        "SysgaugeGpuMemoryRepairPending",
+        "SysgaugeGpuPcieLinkDegraded",
     ] {
         assert_not_active(
             &prometheus,
@@ -1760,6 +1812,11 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
             &format!(r#"uuid=~"{healthy}|{growing}""#),
         );
     }
+    assert_not_active(
+        &prometheus,
+        "SysgaugeGpuThrottledMuchOfTheTime",
+        &format!(r#"uuid!="{growing}""#),
+    );
     assert_not_active(&prometheus, "SysgaugeGpuLost", r#"index!="1""#);
     assert_not_active(
         &prometheus,

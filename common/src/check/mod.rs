@@ -58,7 +58,7 @@ pub enum Value {
 }
 
 /// A default threshold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Default {
     /// None: the state never comes from this level unless a threshold is given.
     None,
@@ -67,6 +67,16 @@ pub enum Default {
     /// Per object, `~:N` where N is the value of this metric for the same object (the backup
     /// exporter's per-target maximum age).
     Metric(&'static str),
+    /// Per object, `N:` (alert below N) where `floor` computes N from the object's samples;
+    /// `None` leaves the object without this threshold. `rule` is the right-hand side of the
+    /// alert rule's `<` that says the same, as written there (whitespace aside): a certificate
+    /// warns under `clamp_max((notAfter - notBefore) / 3, 30 * 86400)` seconds left.
+    Floor {
+        /// Computes N for one object.
+        floor: fn(&Samples, &Series) -> Option<f64>,
+        /// The PromQL the alert rule compares with.
+        rule: &'static str,
+    },
 }
 
 /// How a check reports performance data.
@@ -179,11 +189,12 @@ pub fn set_skip_slow_work() {
 }
 
 /// Thresholds resolved for one kind.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) enum Threshold {
     None,
     Range(Range),
     Metric(&'static str),
+    Floor(fn(&Samples, &Series) -> Option<f64>),
 }
 
 impl Threshold {
@@ -192,6 +203,7 @@ impl Threshold {
             Default::None => Threshold::None,
             Default::Range(r) => Threshold::Range(Range::parse(r).map_err(|e| e.to_string())?),
             Default::Metric(m) => Threshold::Metric(m),
+            Default::Floor { floor, .. } => Threshold::Floor(floor),
         })
     }
 
@@ -208,6 +220,11 @@ impl Threshold {
                     inside: false,
                 })
             }
+            Threshold::Floor(floor) => floor(samples, series).map(|n| Range {
+                start: n,
+                end: f64::INFINITY,
+                inside: false,
+            }),
         }
     }
 }
@@ -363,7 +380,7 @@ pub(crate) fn evaluate(
 /// only the first may speak.
 fn finish(text: &str, code: u8) -> ExitCode {
     static SPOKEN: Mutex<bool> = Mutex::new(false);
-    let mut spoken = SPOKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut spoken = crate::sync::lock(&SPOKEN);
     if *spoken {
         // The other side is exiting the process; wait for it.
         loop {

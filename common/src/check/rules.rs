@@ -66,6 +66,17 @@ pub fn compare(checks: &[Check], rules_yaml: &str) -> Vec<String> {
                     continue;
                 }
             };
+            if let Default::Floor { rule: rhs, .. } = default {
+                // The rule must compare the same value with the same computed floor.
+                let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !flat(&rule.expr).contains(&format!("< {}", flat(rhs))) {
+                    problems.push(fail(format!(
+                        "the rule does not compare with `< {rhs}`: {:?}",
+                        rule.expr
+                    )));
+                }
+                continue;
+            }
             let Some((op, operand)) = comparisons(&rule.expr).into_iter().nth(nth.wrapping_sub(1))
             else {
                 problems.push(fail(format!("no comparison #{nth} in {:?}", rule.expr)));

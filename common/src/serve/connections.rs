@@ -75,7 +75,7 @@ impl Connections {
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.table)
     }
 
     /// Records a new connection. At the limit, the longest idle connection is told to close to
@@ -192,7 +192,7 @@ impl Conn {
     }
 
     fn lock(&self) -> MutexGuard<'_, ConnState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// A request arrived (its headers are complete); the guard lives as long as its response.

@@ -1,7 +1,7 @@
 //! The `gpus` collector: every GPU NVML reports, one blocking pass per collection.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::{
         Arc, Mutex, TryLockError,
@@ -30,8 +30,10 @@ use crate::{
 pub struct Options {
     /// The library to load; `None` for `libnvidia-ml.so.1` through the linker's search path.
     pub library: Option<PathBuf>,
-    /// Per-process memory (`sysgauge_gpu_process_memory_used_bytes`).
+    /// Per-process series (`sysgauge_gpu_process_memory_used_bytes`, with `pid` labels).
     pub processes: bool,
+    /// Memory and utilization per systemd unit (`sysgauge_gpu_unit_*`).
+    pub units: bool,
     /// PCIe throughput; NVML samples it for 20 ms per direction per GPU.
     pub pcie_throughput: bool,
 }
@@ -110,6 +112,9 @@ impl Collector for GpusCollector {
             for ((uuid, xid), count) in xids.snapshot() {
                 set.add(&XID_ERRORS, [uuid, xid], count as f64);
             }
+            for (uuid, at) in xids.last_seen() {
+                set.add(&XID_LAST, [uuid], at);
+            }
         }
         Ok(set)
     }
@@ -179,14 +184,14 @@ impl Inner {
 }
 
 /// Per-device outcome that ends the device's collection early.
-enum Stop {
+pub(crate) enum Stop {
     Lost,
     Fatal(Error),
 }
 
 /// `Ok(Some)` for a value, `Ok(None)` for a metric to leave out, `Err` for a lost GPU or a
 /// failed NVML.
-fn check<T>(
+pub(crate) fn check<T>(
     result: Result<T, NvmlError>,
     call: &'static str,
     uuid: &str,
@@ -244,11 +249,13 @@ fn collect_devices(
     set.add(&DRIVER_INFO, [driver, nvml_version, cuda], 1.0);
 
     let mut any_lost = false;
+    let mut on_gpus = Vec::new();
     for index in 0..count {
         let mut device_set = MetricSet::new();
         match collect_device(nvml, index, &mut device_set, known, options) {
-            Ok(()) => {
+            Ok(found) => {
                 set.extend(device_set);
+                on_gpus.extend(found);
                 set.add(&LOST, [index.to_string(), known_uuid(known, index)], 0.0);
             }
             Err(Stop::Lost) => {
@@ -259,6 +266,15 @@ fn collect_devices(
             }
             Err(Stop::Fatal(e)) => return Err(e),
         }
+    }
+    // Every GPU's PIDs are mapped to units at once: one cgroupfs walk per collection at most.
+    let pids = on_gpus
+        .iter()
+        .flat_map(|g| g.by_pid.keys().copied())
+        .collect();
+    let units = crate::cgroup::Resolver::new().units(&pids);
+    for gpu in &on_gpus {
+        gpu.add_to(&units, options, &mut set);
     }
     Ok((set, any_lost))
 }
@@ -273,18 +289,18 @@ fn collect_device(
     set: &mut MetricSet,
     known: &mut BTreeMap<u32, String>,
     options: &Options,
-) -> Result<(), Stop> {
+) -> Result<Option<GpuProcesses>, Stop> {
     let Some(device) = check(
         nvml.device_by_index(index),
         "nvmlDeviceGetHandleByIndex_v2",
         "",
     )?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(uuid) = check(device.uuid(), "nvmlDeviceGetUUID", "")? else {
         tracing::warn!(index, "GPU has no UUID; skipped");
-        return Ok(());
+        return Ok(None);
     };
     known.insert(index, uuid.clone());
     let u = uuid.as_str();
@@ -399,13 +415,11 @@ fn collect_device(
         }
     }
     clock_events(&device, u, set)?;
+    crate::health::collect(&device, u, set)?;
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
     }
-    if options.processes {
-        processes(&device, u, set)?;
-    }
-    Ok(())
+    processes(&device, u, options, set)
 }
 
 fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {
@@ -436,31 +450,163 @@ fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(),
     Ok(())
 }
 
-fn processes(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {
-    let Some(list) = check(
+/// One process on one GPU, as NVML reports it.
+#[derive(Debug, Default)]
+struct GpuProcess {
+    /// Device memory, when NVML knows it (not under some virtualisation or MIG setups).
+    memory: Option<u64>,
+    /// The latest utilization sample (SM, memory, encoder, decoder; percent).
+    utilization: Option<[u32; 4]>,
+}
+
+/// One GPU's processes, waiting for their units (resolved once for all GPUs).
+#[derive(Debug)]
+struct GpuProcesses {
+    uuid: String,
+    by_pid: BTreeMap<u32, GpuProcess>,
+    /// Whether NVML gave utilization samples (else no utilization series).
+    sampled: bool,
+}
+
+/// Processes (compute and graphics, one entry per PID) and their latest utilization samples;
+/// `None` when NVML lists none or neither per-unit nor per-process series are wanted.
+fn processes(
+    device: &Device<'_>,
+    u: &str,
+    options: &Options,
+    set: &mut MetricSet,
+) -> Result<Option<GpuProcesses>, Stop> {
+    let compute = check(
         device.running_compute_processes(),
         "nvmlDeviceGetComputeRunningProcesses_v3",
         u,
-    )?
-    else {
-        return Ok(());
-    };
-    set.add(&PROCESSES, [u], list.len() as f64);
-    for process in list {
-        if let UsedGpuMemory::Used(bytes) = process.used_gpu_memory {
-            let pid = process.pid.to_string();
-            set.add(
-                &PROCESS_MEMORY,
-                [u, &pid, &process_name(process.pid)],
-                bytes as f64,
-            );
+    )?;
+    let graphics = check(
+        device.running_graphics_processes(),
+        "nvmlDeviceGetGraphicsRunningProcesses_v3",
+        u,
+    )?;
+    if compute.is_none() && graphics.is_none() {
+        return Ok(None);
+    }
+    let mut by_pid: BTreeMap<u32, GpuProcess> = BTreeMap::new();
+    // A process with both contexts is in both lists with the same figure: counted once.
+    for info in compute.into_iter().chain(graphics).flatten() {
+        let entry = by_pid.entry(info.pid).or_default();
+        if let UsedGpuMemory::Used(bytes) = info.used_gpu_memory {
+            entry.memory = Some(entry.memory.map_or(bytes, |m| m.max(bytes)));
         }
     }
-    Ok(())
+    set.add(&PROCESSES, [u], by_pid.len() as f64);
+    if !options.units && !options.processes {
+        return Ok(None);
+    }
+    // Utilization samples of processes that ran in the driver's buffer window; the latest per
+    // PID. A process that used no SM time has no sample and counts 0.
+    let samples = check(
+        // NOT_FOUND is the driver's "no process used the GPU in the buffered window".
+        match device.process_utilization_stats(None) {
+            Err(NvmlError::NotFound) => Ok(Vec::new()),
+            other => other,
+        },
+        "nvmlDeviceGetProcessUtilization",
+        u,
+    )?;
+    if let Some(samples) = &samples {
+        let mut latest: BTreeMap<u32, u64> = BTreeMap::new();
+        for sample in samples {
+            if latest
+                .get(&sample.pid)
+                .is_some_and(|&t| t > sample.timestamp)
+            {
+                continue;
+            }
+            latest.insert(sample.pid, sample.timestamp);
+            // Only processes that hold the GPU now: a sample of one that exited is stale.
+            if let Some(entry) = by_pid.get_mut(&sample.pid) {
+                entry.utilization = Some([
+                    sample.sm_util,
+                    sample.mem_util,
+                    sample.enc_util,
+                    sample.dec_util,
+                ]);
+            }
+        }
+    }
+    Ok(Some(GpuProcesses {
+        uuid: u.to_owned(),
+        by_pid,
+        sampled: samples.is_some(),
+    }))
+}
+
+impl GpuProcesses {
+    /// The per-unit sums and, when asked, the per-process series, given each PID's unit.
+    fn add_to(&self, units: &HashMap<u32, String>, options: &Options, set: &mut MetricSet) {
+        let u = self.uuid.as_str();
+        let unit = |pid: &u32| {
+            units
+                .get(pid)
+                .map_or(crate::cgroup::UNKNOWN, String::as_str)
+        };
+        if options.units {
+            #[derive(Default)]
+            struct Sum {
+                processes: u32,
+                memory: Option<u64>,
+                utilization: [u32; 4],
+            }
+            let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
+            for (pid, process) in &self.by_pid {
+                let sum = sums.entry(unit(pid)).or_default();
+                sum.processes += 1;
+                if let Some(bytes) = process.memory {
+                    sum.memory = Some(sum.memory.unwrap_or(0).saturating_add(bytes));
+                }
+                for (total, v) in sum
+                    .utilization
+                    .iter_mut()
+                    .zip(process.utilization.unwrap_or_default())
+                {
+                    *total = total.saturating_add(v);
+                }
+            }
+            for (name, sum) in &sums {
+                set.add(&UNIT_PROCESSES, [u, name], f64::from(sum.processes));
+                if let Some(bytes) = sum.memory {
+                    set.add(&UNIT_MEMORY, [u, name], bytes as f64);
+                }
+                if self.sampled {
+                    for (desc, v) in [
+                        &UNIT_SM_UTILIZATION,
+                        &UNIT_MEMORY_UTILIZATION,
+                        &UNIT_ENCODER_UTILIZATION,
+                        &UNIT_DECODER_UTILIZATION,
+                    ]
+                    .into_iter()
+                    .zip(sum.utilization)
+                    {
+                        set.add(desc, [u, name], f64::from(v) / 100.0);
+                    }
+                }
+            }
+        }
+        if options.processes {
+            for (pid, process) in &self.by_pid {
+                if let Some(bytes) = process.memory {
+                    set.add(
+                        &PROCESS_MEMORY,
+                        [u, &pid.to_string(), &process_name(*pid), unit(pid)],
+                        bytes as f64,
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The process's command name from /proc, as `ps -o comm` shows it; empty when the process is
-/// gone or in another PID namespace.
+/// gone, hidden (`ProtectProc=invisible`) or in another PID namespace.
 fn process_name(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|s| s.trim_end_matches('\n').to_owned())

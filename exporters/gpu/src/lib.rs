@@ -9,9 +9,11 @@
 //! It replaces a root `nvidia-smi --query-gpu` loop: NVML is loaded in-process (no fork per
 //! scrape), needs no root, and metrics come in base units keyed by GPU UUID.
 
+mod cgroup;
 pub mod checks;
 mod error;
 mod gpus;
+mod health;
 pub mod metrics;
 mod session;
 mod xid;
@@ -66,8 +68,11 @@ pub struct Args {
 pub struct NvmlSection {
     /// The NVML library (`--nvml.library`).
     pub library: Option<PathBuf>,
-    /// Report per-process GPU memory [default: true].
+    /// Report GPU memory per process, labelled by PID and name [default: false]: PIDs churn
+    /// (a series per model load), and names are hidden under the shipped units.
     pub processes: Option<bool>,
+    /// Report GPU memory and utilization per systemd unit [default: true].
+    pub units: Option<bool>,
     /// Report PCIe throughput, which NVML samples for 20 ms per direction and GPU
     /// [default: true].
     pub pcie_throughput: Option<bool>,
@@ -106,7 +111,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let options = Options {
             library,
-            processes: config.nvml.processes.unwrap_or(true),
+            processes: config.nvml.processes.unwrap_or(false),
+            units: config.nvml.units.unwrap_or(true),
             pcie_throughput: config.nvml.pcie_throughput.unwrap_or(true),
         };
         // XIDs arrive as NVML events, which only a long-running process can wait for.

@@ -4,6 +4,7 @@
 //! name and PCI bus id are on [`INFO`] only.
 
 const UUID: [&str; 1] = ["uuid"];
+const UNIT: [&str; 2] = ["uuid", "unit"];
 
 sysgauge_common::metric_families! {
     pub const NVML_UP: Desc<0> = Desc::gauge(
@@ -140,12 +141,142 @@ sysgauge_common::metric_families! {
     );
     pub const PROCESSES: Desc<1> = Desc::gauge(
         "sysgauge_gpu_processes",
-        "Number of compute processes running on the GPU",
+        "Number of processes (compute and graphics) running on the GPU",
         UUID,
     );
-    pub const PROCESS_MEMORY: Desc<3> = Desc::gauge(
+    pub const UNIT_PROCESSES: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_processes",
+        "Number of processes on the GPU, by the systemd unit they run in (unknown: exited, or not found)",
+        UNIT,
+    );
+    pub const UNIT_MEMORY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_memory_used_bytes",
+        "Device memory used by the processes of each systemd unit",
+        UNIT,
+    );
+    pub const UNIT_SM_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_sm_utilization_ratio",
+        "SM (compute and 3D) utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_MEMORY_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_memory_utilization_ratio",
+        "Device memory read/write utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_ENCODER_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_encoder_utilization_ratio",
+        "Video encoder utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const UNIT_DECODER_UTILIZATION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_unit_decoder_utilization_ratio",
+        "Video decoder utilization by the processes of each systemd unit, from each process's latest NVML sample",
+        UNIT,
+    );
+    pub const PROCESS_MEMORY: Desc<4> = Desc::gauge(
         "sysgauge_gpu_process_memory_used_bytes",
-        "Device memory used by each compute process",
-        ["uuid", "pid", "process_name"],
+        "Device memory used by each process (opt-in: [nvml] processes = true)",
+        ["uuid", "pid", "process_name", "unit"],
+    );
+    pub const THROTTLE_TIME: Desc<2> = Desc::counter(
+        "sysgauge_gpu_throttle_seconds_total",
+        "Time the clocks were held below their target, by policy (power, thermal, sync_boost, board_limit, low_utilization, reliability), since the driver was loaded",
+        ["uuid", "reason"],
+    );
+    pub const PERFORMANCE_STATE: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_performance_state",
+        "Performance state (P-state): 0 is maximum performance, 15 minimum",
+        UUID,
+    );
+    pub const PCIE_LINK_GENERATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_link_generation",
+        "Current PCIe link generation (it drops at idle to save power)",
+        UUID,
+    );
+    pub const PCIE_LINK_MAX_GENERATION: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_link_max_generation",
+        "Highest PCIe link generation the GPU and the slot support together",
+        UUID,
+    );
+    pub const PCIE_LINK_WIDTH: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_link_width",
+        "Current PCIe link width, in lanes",
+        UUID,
+    );
+    pub const PCIE_LINK_MAX_WIDTH: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_pcie_link_max_width",
+        "Widest PCIe link the GPU and the slot support together, in lanes",
+        UUID,
+    );
+    pub const PCIE_REPLAYS: Desc<1> = Desc::counter(
+        "sysgauge_gpu_pcie_replays_total",
+        "PCIe replays (retransmissions after link errors)",
+        UUID,
+    );
+    pub const REMAPPED_ROWS: Desc<2> = Desc::counter(
+        "sysgauge_gpu_remapped_rows_total",
+        "Memory rows remapped to spares, by the kind of error that caused it (correctable, uncorrectable)",
+        ["uuid", "cause"],
+    );
+    pub const REMAPPED_ROWS_PENDING: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_remapped_rows_pending",
+        "Whether a row remapping waits for a GPU reset to take effect (1) or not (0)",
+        UUID,
+    );
+    pub const REMAPPED_ROWS_FAILED: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_remapped_rows_failed",
+        "Whether a row remapping failed (1: no spare rows left, the GPU needs service) or not (0)",
+        UUID,
+    );
+    pub const RETIRED_PAGES: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_retired_pages",
+        "Memory pages retired, by cause (multiple_single_bit_ecc, double_bit_ecc); pre-Ampere GPUs",
+        ["uuid", "cause"],
+    );
+    pub const RETIRED_PAGES_PENDING: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_retired_pages_pending",
+        "Whether pages wait for a reboot or driver reload to be retired (1) or not (0)",
+        UUID,
+    );
+    pub const ECC_VOLATILE_ERRORS: Desc<2> = Desc::counter(
+        "sysgauge_gpu_ecc_volatile_errors_total",
+        "ECC memory errors since the driver was last loaded (volatile counters), by type (corrected, uncorrected)",
+        ["uuid", "type"],
+    );
+    pub const RECOVERY_ACTION: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_recovery_action",
+        "The driver's recommended recovery action, one series per action (none, gpu_reset, node_reboot, drain_p2p, drain_and_reset), 1 for the current one",
+        ["uuid", "action"],
+    );
+    pub const POWER_LIMIT_DEFAULT: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_limit_default_watts",
+        "Default power management limit of the board",
+        UUID,
+    );
+    pub const POWER_LIMIT_MIN: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_limit_min_watts",
+        "Lowest power limit that may be set",
+        UUID,
+    );
+    pub const POWER_LIMIT_MAX: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_power_limit_max_watts",
+        "Highest power limit that may be set",
+        UUID,
+    );
+    pub const MEMORY_TEMPERATURE: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_memory_temperature_celsius",
+        "Device memory (HBM) temperature",
+        UUID,
+    );
+    pub const CLOCK_MAX: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_clock_max_hertz",
+        "Maximum clock frequency, by clock domain (graphics, sm, memory, video)",
+        ["uuid", "clock"],
+    );
+    pub const XID_LAST: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_xid_last_timestamp_seconds",
+        "When the last XID error of the GPU was seen (Unix time), since the exporter started (serve only)",
+        UUID,
     );
 }

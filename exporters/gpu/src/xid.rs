@@ -30,6 +30,8 @@ const WAIT_SLICE_MS: u32 = 500;
 #[derive(Debug, Default)]
 pub struct XidCounts {
     counts: Mutex<BTreeMap<(String, String), u64>>,
+    /// When each GPU's last XID was seen, Unix seconds.
+    last: Mutex<BTreeMap<String, f64>>,
     /// Listeners currently waiting on an event set.
     listeners: AtomicUsize,
 }
@@ -46,7 +48,17 @@ impl XidCounts {
         self.listeners.load(Ordering::Acquire) > 0
     }
 
+    /// When each GPU's last XID was seen (Unix seconds), sorted by uuid.
+    pub fn last_seen(&self) -> Vec<(String, f64)> {
+        let last = sysgauge_common::sync::lock(&self.last);
+        last.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     fn add(&self, uuid: String, xid: String) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        sysgauge_common::sync::lock(&self.last).insert(uuid.clone(), now);
         let mut counts = sysgauge_common::sync::lock(&self.counts);
         *counts.entry((uuid, xid)).or_default() += 1;
     }

@@ -49,6 +49,18 @@ fn value(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
 }
 
+/// The `unit` label and value of each series of `family` for GPU `uuid`.
+fn unit_series(text: &str, family: &str, uuid: &str) -> std::collections::BTreeMap<String, f64> {
+    let prefix = format!(r#"{family}{{uuid="{uuid}",unit=""#);
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let (unit, value) = rest.split_once(r#""} "#).unwrap();
+            (unit.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
 fn absent(text: &str, name_prefix: &str) {
     assert!(
         !text.lines().any(|l| l.starts_with(name_prefix)),
@@ -90,6 +102,36 @@ gpu0.ecc_uncorrected 1
 gpu0.throttle 0x44
 gpu0.throttle_supported 0x1ff
 gpu0.mig_current 1
+gpu0.violation_power 1500000000
+gpu0.violation_thermal 250000000
+gpu0.violation_sync_boost 0
+gpu0.violation_board_limit 3000000
+gpu0.violation_low_utilization 7000000000
+gpu0.violation_reliability 5
+gpu0.pstate 2
+gpu0.pcie_gen 3
+gpu0.pcie_gen_max 4
+gpu0.pcie_width 8
+gpu0.pcie_width_max 16
+gpu0.pcie_replay 17
+gpu0.ecc_volatile_corrected 2
+gpu0.ecc_volatile_uncorrected 0
+gpu0.retired_sbe 3
+gpu0.retired_dbe 1
+gpu0.retired_pending 1
+gpu0.power_default_limit 300000
+gpu0.power_min_limit 100000
+gpu0.power_max_limit 400000
+gpu0.max_clock_graphics 1980
+gpu0.max_clock_sm 1980
+gpu0.max_clock_mem 1593
+gpu0.max_clock_video 1755
+gpu0.field82 71
+gpu0.field142 4
+gpu0.field143 1
+gpu0.field144 1
+gpu0.field145 0
+gpu0.field230 1
 gpu1.uuid GPU-99999999-8888-7777-6666-555555555555
 gpu1.name Tesla T4
 gpu1.pci_bus_id 00000000:AF:00.0
@@ -113,11 +155,20 @@ gpu1.mig_current 0
 fn two_gpus_report_exact_values_in_base_units() {
     let Some((dir, lib)) = fake(&[]) else { return };
     let me = std::process::id();
+    // This process has a compute and a graphics context (one process, counted once); PID
+    // 4000000000 exists nowhere (it exited before the lookup). Utilization: two samples of this
+    // process (the later one counts), one of the gone process.
     let conf = config(
         dir.path(),
-        &format!("{TWO_GPUS}gpu0.processes {me}:1048576,4000000000:2097152\n"),
+        &format!(
+            "{TWO_GPUS}gpu0.processes {me}:1048576,4000000000:2097152\n\
+             gpu0.graphics_processes {me}:1048576\n\
+             gpu0.process_util {me}:30:10:0:0:100,{me}:50:20:5:6:200,4000000000:10:0:0:0:300\n"
+        ),
     );
-    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    let toml = dir.path().join("gpu.toml");
+    std::fs::write(&toml, "[nvml]\nprocesses = true\n").unwrap();
+    let (out, text, stderr) = once(exporter(&lib, &conf).arg("--config").arg(&toml));
     assert!(out.status.success(), "{stderr}\n{text}");
     promtool_check_metrics(&text).unwrap();
 
@@ -230,11 +281,35 @@ fn two_gpus_report_exact_values_in_base_units() {
     }
     assert_eq!(s("sysgauge_gpu_mig_enabled", &ua), 1.0);
     assert_eq!(s("sysgauge_gpu_processes", &ua), 2.0);
+    // Per unit: this test's own unit (whatever cgroup it runs in here) and `unknown`.
+    let units = unit_series(&text, "sysgauge_gpu_unit_memory_used_bytes", a);
+    assert_eq!(units.len(), 2, "{units:?}");
+    assert_eq!(units["unknown"], 2097152.0);
+    let mine = units.keys().find(|u| *u != "unknown").unwrap().clone();
+    assert_eq!(units[&mine], 1048576.0);
+    let unit = |name: &str, unit: &str| s(name, &format!(r#"{ua},unit="{unit}""#));
+    assert_eq!(unit("sysgauge_gpu_unit_processes", &mine), 1.0);
+    assert_eq!(unit("sysgauge_gpu_unit_processes", "unknown"), 1.0);
+    for (name, v) in [
+        ("sysgauge_gpu_unit_sm_utilization_ratio", 0.5),
+        ("sysgauge_gpu_unit_memory_utilization_ratio", 0.2),
+        ("sysgauge_gpu_unit_encoder_utilization_ratio", 0.05),
+        ("sysgauge_gpu_unit_decoder_utilization_ratio", 0.06),
+    ] {
+        assert_eq!(unit(name, &mine), v, "{name}");
+    }
+    assert_eq!(
+        unit("sysgauge_gpu_unit_sm_utilization_ratio", "unknown"),
+        0.1
+    );
     let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
     assert_eq!(
         s(
             "sysgauge_gpu_process_memory_used_bytes",
-            &format!(r#"{ua},pid="{me}",process_name="{}""#, comm.trim_end())
+            &format!(
+                r#"{ua},pid="{me}",process_name="{}",unit="{mine}""#,
+                comm.trim_end()
+            )
         ),
         1048576.0
     );
@@ -242,11 +317,111 @@ fn two_gpus_report_exact_values_in_base_units() {
     assert_eq!(
         s(
             "sysgauge_gpu_process_memory_used_bytes",
-            &format!(r#"{ua},pid="4000000000",process_name="""#)
+            &format!(r#"{ua},pid="4000000000",process_name="",unit="unknown""#)
         ),
         2097152.0
     );
     assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="0",{ua}"#)), 0.0);
+
+    // Health, in base units.
+    for (reason, seconds) in [
+        ("power", 1.5),
+        ("thermal", 0.25),
+        ("sync_boost", 0.0),
+        ("board_limit", 0.003),
+        ("low_utilization", 7.0),
+        ("reliability", 5e-9),
+    ] {
+        assert_eq!(
+            s(
+                "sysgauge_gpu_throttle_seconds_total",
+                &format!(r#"{ua},reason="{reason}""#)
+            ),
+            seconds,
+            "{reason}"
+        );
+    }
+    assert!(text.contains("# TYPE sysgauge_gpu_throttle_seconds_total counter"));
+    assert_eq!(s("sysgauge_gpu_performance_state", &ua), 2.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_generation", &ua), 3.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_max_generation", &ua), 4.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_width", &ua), 8.0);
+    assert_eq!(s("sysgauge_gpu_pcie_link_max_width", &ua), 16.0);
+    assert_eq!(s("sysgauge_gpu_pcie_replays_total", &ua), 17.0);
+    let labelled = |name: &str, label: &str| s(name, &format!("{ua},{label}"));
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_ecc_volatile_errors_total",
+            r#"type="corrected""#
+        ),
+        2.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_ecc_volatile_errors_total",
+            r#"type="uncorrected""#
+        ),
+        0.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_retired_pages",
+            r#"cause="multiple_single_bit_ecc""#
+        ),
+        3.0
+    );
+    assert_eq!(
+        labelled("sysgauge_gpu_retired_pages", r#"cause="double_bit_ecc""#),
+        1.0
+    );
+    assert_eq!(s("sysgauge_gpu_retired_pages_pending", &ua), 1.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_default_watts", &ua), 300.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_min_watts", &ua), 100.0);
+    assert_eq!(s("sysgauge_gpu_power_limit_max_watts", &ua), 400.0);
+    for (clock, mhz) in [
+        ("graphics", 1980.0),
+        ("sm", 1980.0),
+        ("memory", 1593.0),
+        ("video", 1755.0),
+    ] {
+        assert_eq!(
+            labelled(
+                "sysgauge_gpu_clock_max_hertz",
+                &format!(r#"clock="{clock}""#)
+            ),
+            mhz * 1e6
+        );
+    }
+    assert_eq!(s("sysgauge_gpu_memory_temperature_celsius", &ua), 71.0);
+    assert_eq!(
+        labelled("sysgauge_gpu_remapped_rows_total", r#"cause="correctable""#),
+        4.0
+    );
+    assert_eq!(
+        labelled(
+            "sysgauge_gpu_remapped_rows_total",
+            r#"cause="uncorrectable""#
+        ),
+        1.0
+    );
+    assert_eq!(s("sysgauge_gpu_remapped_rows_pending", &ua), 1.0);
+    assert_eq!(s("sysgauge_gpu_remapped_rows_failed", &ua), 0.0);
+    for (action, on) in [
+        ("none", 0.0),
+        ("gpu_reset", 1.0),
+        ("node_reboot", 0.0),
+        ("drain_p2p", 0.0),
+        ("drain_and_reset", 0.0),
+    ] {
+        assert_eq!(
+            labelled(
+                "sysgauge_gpu_recovery_action",
+                &format!(r#"action="{action}""#)
+            ),
+            on,
+            "{action}"
+        );
+    }
 
     // GPU 1: different values, and what it lacks is left out.
     assert_eq!(s("sysgauge_gpu_utilization_ratio", &ub), 1.0);
@@ -279,6 +454,8 @@ fn two_gpus_report_exact_values_in_base_units() {
         0.0
     );
     assert_eq!(s("sysgauge_gpu_processes", &ub), 0.0);
+    // No processes: no unit series; no utilization samples supported: no utilization series.
+    absent(&text, &format!("sysgauge_gpu_unit_memory_used_bytes{{{ub}"));
     assert_eq!(s("sysgauge_gpu_lost", &format!(r#"index="1",{ub}"#)), 0.0);
     for name in [
         "sysgauge_gpu_encoder_utilization_ratio",
@@ -289,6 +466,26 @@ fn two_gpus_report_exact_values_in_base_units() {
         "sysgauge_gpu_fan_speed_ratio",
         "sysgauge_gpu_pcie_transmit_bytes_per_second",
         "sysgauge_gpu_ecc_errors_total",
+        // The health set: GPU 1 supports none of it.
+        "sysgauge_gpu_throttle_seconds_total",
+        "sysgauge_gpu_performance_state",
+        "sysgauge_gpu_pcie_link_generation",
+        "sysgauge_gpu_pcie_link_max_generation",
+        "sysgauge_gpu_pcie_link_width",
+        "sysgauge_gpu_pcie_link_max_width",
+        "sysgauge_gpu_pcie_replays_total",
+        "sysgauge_gpu_ecc_volatile_errors_total",
+        "sysgauge_gpu_retired_pages",
+        "sysgauge_gpu_retired_pages_pending",
+        "sysgauge_gpu_power_limit_default_watts",
+        "sysgauge_gpu_power_limit_min_watts",
+        "sysgauge_gpu_power_limit_max_watts",
+        "sysgauge_gpu_clock_max_hertz",
+        "sysgauge_gpu_memory_temperature_celsius",
+        "sysgauge_gpu_remapped_rows_total",
+        "sysgauge_gpu_remapped_rows_pending",
+        "sysgauge_gpu_remapped_rows_failed",
+        "sysgauge_gpu_recovery_action",
     ] {
         absent(&text, &format!("{name}{{{ub}"));
     }
@@ -321,10 +518,17 @@ fn two_gpus_report_exact_values_in_base_units() {
 /// still there. The library and a knob come from the configuration file this time.
 #[test]
 fn missing_symbol_leaves_only_that_metric_out() {
-    let Some((dir, lib)) = fake(&["-DFAKE_NO_POWER"]) else {
+    let Some((dir, lib)) = fake(&[
+        "-DFAKE_NO_POWER",
+        "-DFAKE_NO_GRAPHICS_PROCESSES",
+        "-DFAKE_NO_PROCESS_UTIL",
+    ]) else {
         return;
     };
-    let conf = config(dir.path(), TWO_GPUS);
+    let conf = config(
+        dir.path(),
+        &format!("{TWO_GPUS}gpu0.processes 4000000000:2097152\n"),
+    );
     let toml = dir.path().join("gpu.toml");
     std::fs::write(
         &toml,
@@ -347,6 +551,18 @@ fn missing_symbol_leaves_only_that_metric_out() {
     );
     absent(&text, "sysgauge_gpu_power_draw_watts");
     absent(&text, "sysgauge_gpu_pcie_transmit_bytes_per_second");
+    // Without graphics lists and utilization samples, memory per unit is still there (from the
+    // compute list), utilization per unit is left out; per-process series are off by default.
+    let uuid = "GPU-11111111-2222-3333-4444-555555555555";
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"sysgauge_gpu_unit_memory_used_bytes{{uuid="{uuid}",unit="unknown"}}"#)
+        ),
+        2097152.0
+    );
+    absent(&text, "sysgauge_gpu_unit_sm_utilization_ratio");
+    absent(&text, "sysgauge_gpu_process_memory_used_bytes");
     assert_eq!(
         value(
             &text,
@@ -607,6 +823,20 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
     });
     assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 1.0);
     assert!(text.contains("# TYPE sysgauge_gpu_xid_errors_total counter"));
+    // When the last XID was seen: within this test's run, and only for the GPU that had them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = value(
+        &text,
+        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{a}"}}"#),
+    );
+    assert!(last <= now && last > now - 60.0, "{last} vs {now}");
+    absent(
+        &text,
+        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{b}""#),
+    );
     assert_eq!(
         value(
             &text,

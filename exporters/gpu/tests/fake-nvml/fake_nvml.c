@@ -6,7 +6,9 @@
  *         (nodelete: the state survives dlclose between NVML sessions, as the kernel driver's
  *         does for the real library)
  *         add -DFAKE_NO_SHUTDOWN to leave out nvmlShutdown,
- *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol").
+ *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol"),
+ *         -DFAKE_NO_GRAPHICS_PROCESSES and -DFAKE_NO_PROCESS_UTIL likewise for
+ *         nvmlDeviceGetGraphicsRunningProcesses_v3 and nvmlDeviceGetProcessUtilization.
  *
  * Behaviour comes from the file named by $FAKE_NVML_CONFIG, read at every nvmlInit, one
  * "key value" per line ('#' starts a comment):
@@ -27,8 +29,21 @@
  *   gpu0.ecc_corrected 5        ecc_corrected ecc_uncorrected (aggregate counts)
  *   gpu0.throttle 0x44          current and supported clock-event reason bitmasks
  *   gpu0.throttle_supported 0x1ff
+ *   gpu0.ecc_volatile_corrected 2   ecc_volatile_corrected ecc_volatile_uncorrected (volatile)
  *   gpu0.mig_current 1          mig_current mig_pending
+ *   gpu0.violation_power 1500000000   violation time (ns) per policy: violation_power _thermal
+ *                               _sync_boost _board_limit _low_utilization _reliability
+ *   gpu0.pstate 2               performance state
+ *   gpu0.pcie_gen 3             pcie_gen pcie_gen_max pcie_width pcie_width_max pcie_replay
+ *   gpu0.power_default_limit 300000   power_default_limit power_min_limit power_max_limit (mW)
+ *   gpu0.max_clock_sm 1980      max_clock_graphics max_clock_sm max_clock_mem max_clock_video (MHz)
+ *   gpu0.retired_sbe 2          retired_sbe retired_dbe (page counts) retired_pending (0/1)
+ *   gpu0.field82 71             NVML field value N (82 memory temperature, 142-145 remapped
+ *                               rows correctable/uncorrectable/pending/failure, 230 recovery action)
  *   gpu0.processes 100:1048576,200:2097152   pid:bytes of compute processes
+ *   gpu0.graphics_processes 300:4096         pid:bytes of graphics processes
+ *   gpu0.process_util 100:50:20:0:0:1000     per-process utilization samples,
+ *                               pid:sm:mem:enc:dec:timestamp_us (percent), comma-separated
  *   gpu0.lost_after 3           from the 4th call on this GPU (counted from init), GPU_IS_LOST
  *   gpu0.lost_file /path        GPU_IS_LOST while this file exists
  *   gpu0.xid 79,48              XIDs delivered one per nvmlEventSetWait_v2, then TIMEOUT
@@ -52,6 +67,7 @@ typedef struct fake_event_set *nvmlEventSet_t;
 #define ERR_UNINITIALIZED 1
 #define ERR_INVALID_ARGUMENT 2
 #define ERR_NOT_SUPPORTED 3
+#define ERR_NOT_FOUND 6
 #define ERR_INSUFFICIENT_SIZE 7
 #define ERR_TIMEOUT 10
 #define ERR_GPU_IS_LOST 15
@@ -402,12 +418,11 @@ nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t dev, int counter, unsigned
 }
 
 nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t dev, int error_type, int counter_type, unsigned long long *count) {
-    /* Only the aggregate (lifetime) counters are configured; volatile ones are unsupported. */
-    if (counter_type != 1) {
-        nvmlReturn_t r = dev_check(dev);
-        return r != OK ? r : ERR_NOT_SUPPORTED;
-    }
-    return dev_u64(dev, error_type == 0 ? "ecc_corrected" : "ecc_uncorrected", count);
+    /* counter_type 0: volatile (since the driver loaded), 1: aggregate (lifetime). */
+    if (counter_type != 0 && counter_type != 1) return ERR_INVALID_ARGUMENT;
+    static const char *names[2][2] = {{"ecc_volatile_corrected", "ecc_volatile_uncorrected"},
+                                      {"ecc_corrected", "ecc_uncorrected"}};
+    return dev_u64(dev, names[counter_type][error_type == 0 ? 0 : 1], count);
 }
 
 nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t dev, unsigned long long *reasons) {
@@ -427,14 +442,20 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsig
     return OK;
 }
 
-nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+/* At most this many processes per list; a longer list is cut (as a short config would be). */
+#define MAX_PROCS 1024
+
+/* A "pid:bytes,pid:bytes" list (from the key `key`) as nvmlProcessInfo_t, with the size
+ * protocol: a short buffer gets INSUFFICIENT_SIZE and the count needed. */
+static nvmlReturn_t process_list(nvmlDevice_t dev, const char *key, unsigned int *count, nvmlProcessInfo_t *infos) {
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
-    const char *list = dev_get(dev->index, "processes");
+    if (!count) return ERR_INVALID_ARGUMENT;
+    const char *list = dev_get(dev->index, key);
     if (list && list[0] == '!') return atoi(list + 1);
     unsigned int n = 0;
-    nvmlProcessInfo_t found[64];
-    for (const char *p = list; p && *p && n < 64;) {
+    static nvmlProcessInfo_t found[MAX_PROCS];
+    for (const char *p = list; p && *p && n < MAX_PROCS;) {
         char *end;
         found[n].pid = (unsigned int)strtoul(p, &end, 10);
         found[n].usedGpuMemory = *end == ':' ? strtoull(end + 1, &end, 0) : 0;
@@ -443,13 +464,183 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned 
         p = strchr(end, ',');
         if (p) p++;
     }
-    /* The size protocol: a short buffer gets INSUFFICIENT_SIZE and the count needed. */
     if (*count < n || (!infos && n > 0)) {
         *count = n;
         return ERR_INSUFFICIENT_SIZE;
     }
     *count = n;
     if (infos) memcpy(infos, found, n * sizeof *infos);
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+    return process_list(dev, "processes", count, infos);
+}
+
+#ifndef FAKE_NO_GRAPHICS_PROCESSES
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t dev, unsigned int *count, nvmlProcessInfo_t *infos) {
+    return process_list(dev, "graphics_processes", count, infos);
+}
+#endif
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+/* "pid:sm:mem:enc:dec:timestamp,..." (percent; timestamp in microseconds). Samples older than
+ * lastSeen are not returned; none at all is NOT_FOUND, as the real library answers. */
+#ifndef FAKE_NO_PROCESS_UTIL
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev, nvmlProcessUtilizationSample_t *samples, unsigned int *count, unsigned long long lastSeen) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!count) return ERR_INVALID_ARGUMENT;
+    const char *list = dev_get(dev->index, "process_util");
+    if (!list) return ERR_NOT_SUPPORTED;
+    if (list[0] == '!') return atoi(list + 1);
+    static nvmlProcessUtilizationSample_t found[MAX_PROCS];
+    unsigned int n = 0;
+    for (const char *p = list; *p && n < MAX_PROCS;) {
+        unsigned long long v[6] = {0};
+        char *end = (char *)p;
+        for (int k = 0; k < 6; k++) {
+            v[k] = strtoull(end, &end, 10);
+            if (*end != ':') break;
+            end++;
+        }
+        if (v[5] > lastSeen) {
+            found[n].pid = (unsigned int)v[0];
+            found[n].smUtil = (unsigned int)v[1];
+            found[n].memUtil = (unsigned int)v[2];
+            found[n].encUtil = (unsigned int)v[3];
+            found[n].decUtil = (unsigned int)v[4];
+            found[n].timeStamp = v[5];
+            n++;
+        }
+        p = strchr(end, ',');
+        if (!p) break;
+        p++;
+    }
+    if (n == 0) return ERR_NOT_FOUND;
+    if (!samples || *count < n) {
+        *count = n;
+        return ERR_INSUFFICIENT_SIZE;
+    }
+    *count = n;
+    memcpy(samples, found, n * sizeof *samples);
+    return OK;
+}
+#endif
+
+/* ---- health ---- */
+
+typedef struct {
+    unsigned long long referenceTime, violationTime;
+} nvmlViolationTime_t;
+
+/* Violation (throttle) time in ns per policy: violation_power, violation_thermal, ... */
+nvmlReturn_t nvmlDeviceGetViolationStatus(nvmlDevice_t dev, int policy, nvmlViolationTime_t *v) {
+    static const char *names[] = {"violation_power", "violation_thermal", "violation_sync_boost",
+                                  "violation_board_limit", "violation_low_utilization", "violation_reliability",
+                                  "violation_total_app_clocks", "violation_total_base_clocks"};
+    if (policy < 0 || policy > 7 || !v) return ERR_INVALID_ARGUMENT;
+    unsigned long long ns = 0;
+    nvmlReturn_t r = dev_u64(dev, names[policy], &ns);
+    if (r != OK) return r;
+    v->referenceTime = 1700000000000000ULL;
+    v->violationTime = ns;
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetPerformanceState(nvmlDevice_t dev, unsigned int *state) {
+    return dev_uint(dev, "pstate", state);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int *v) { return dev_uint(dev, "pcie_gen", v); }
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *v) { return dev_uint(dev, "pcie_gen_max", v); }
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *v) { return dev_uint(dev, "pcie_width", v); }
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *v) { return dev_uint(dev, "pcie_width_max", v); }
+nvmlReturn_t nvmlDeviceGetPcieReplayCounter(nvmlDevice_t dev, unsigned int *v) { return dev_uint(dev, "pcie_replay", v); }
+
+nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t dev, unsigned int *mw) {
+    return dev_uint(dev, "power_default_limit", mw);
+}
+
+nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t dev, unsigned int *min, unsigned int *max) {
+    nvmlReturn_t r = dev_uint(dev, "power_min_limit", min);
+    if (r != OK) return r;
+    unsigned long long v = 0;
+    r = parse_u64(dev_get(dev->index, "power_max_limit"), &v);
+    *max = (unsigned int)v;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t dev, int type, unsigned int *mhz) {
+    static const char *names[] = {"max_clock_graphics", "max_clock_sm", "max_clock_mem", "max_clock_video"};
+    if (type < 0 || type > 3) return ERR_INVALID_ARGUMENT;
+    return dev_uint(dev, names[type], mhz);
+}
+
+/* Retired pages by cause (0: multiple single-bit ECC, 1: double-bit ECC): retired_sbe, retired_dbe
+ * give the count; addresses and timestamps are made up. */
+static nvmlReturn_t retired(nvmlDevice_t dev, int cause, unsigned int *count, unsigned long long *addresses, unsigned long long *timestamps) {
+    if (cause < 0 || cause > 1 || !count) return ERR_INVALID_ARGUMENT;
+    unsigned long long n = 0;
+    nvmlReturn_t r = dev_u64(dev, cause == 0 ? "retired_sbe" : "retired_dbe", &n);
+    if (r != OK) return r;
+    if (*count < n) {
+        *count = (unsigned int)n;
+        return ERR_INSUFFICIENT_SIZE;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        if (addresses) addresses[i] = 0x1000ULL * (i + 1);
+        if (timestamps) timestamps[i] = 1700000000ULL + i;
+    }
+    *count = (unsigned int)n;
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPages(nvmlDevice_t dev, int cause, unsigned int *count, unsigned long long *addresses) {
+    return retired(dev, cause, count, addresses, NULL);
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t dev, int cause, unsigned int *count, unsigned long long *addresses, unsigned long long *timestamps) {
+    return retired(dev, cause, count, addresses, timestamps);
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t dev, unsigned int *pending) {
+    return dev_uint(dev, "retired_pending", pending);
+}
+
+typedef struct {
+    unsigned int fieldId, scopeId;
+    long long timestamp, latencyUsec;
+    unsigned int valueType;
+    nvmlReturn_t nvmlReturn;
+    union {
+        double dVal;
+        unsigned int uiVal;
+        unsigned long ulVal;
+        unsigned long long ullVal;
+        long long sllVal;
+    } value;
+} nvmlFieldValue_t;
+
+/* Field values from keys "fieldN" (N the NVML field id, e.g. gpu0.field82 for the memory
+ * temperature), as unsigned long long; an unset field is NOT_SUPPORTED in its own entry. */
+nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t dev, int count, nvmlFieldValue_t *values) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (count < 0 || (count > 0 && !values)) return ERR_INVALID_ARGUMENT;
+    for (int i = 0; i < count; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "field%u", values[i].fieldId);
+        values[i].timestamp = 1700000000000000LL;
+        values[i].latencyUsec = 0;
+        values[i].valueType = 3; /* NVML_VALUE_TYPE_UNSIGNED_LONG_LONG */
+        values[i].nvmlReturn = parse_u64(dev_get(dev->index, key), &values[i].value.ullVal);
+    }
     return OK;
 }
 
