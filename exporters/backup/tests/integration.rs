@@ -363,7 +363,7 @@ fn quick_flags_and_configuration_errors() {
     let out = backup(&["--artifact", "db=/x", "once"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("--artifact \"db=/x\": no `:` before the maximum age"),
+        stderr(&out).contains("--artifact: \"db=/x\": no `:` before the maximum age"),
         "{}",
         stderr(&out)
     );
