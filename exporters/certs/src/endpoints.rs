@@ -135,7 +135,7 @@ fn report(
                 set.add(&ENDPOINT_NOT_BEFORE, labels(), cert.not_before as f64);
                 report_details(
                     set,
-                    (&ENDPOINT_INFO, &ENDPOINT_PUBLIC_KEY_BITS),
+                    (&ENDPOINT_INFO, &ENDPOINT_PUBLIC_KEY_SIZE),
                     labels(),
                     &cert.details,
                 );

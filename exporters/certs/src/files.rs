@@ -190,7 +190,7 @@ fn report_certificates(
                 };
                 set.add(&NOT_AFTER, labels(), cert.not_after as f64);
                 set.add(&NOT_BEFORE, labels(), cert.not_before as f64);
-                report_details(set, (&INFO, &PUBLIC_KEY_BITS), labels(), &cert.details);
+                report_details(set, (&INFO, &PUBLIC_KEY_SIZE), labels(), &cert.details);
                 good.push(cert);
             }
             Err(bad) => problems.push(Error::BadBlock {

@@ -35,8 +35,8 @@ sysgauge_common::metric_families! {
             "ca",
         ],
     );
-    pub const PUBLIC_KEY_BITS: Desc<5> = Desc::gauge(
-        "sysgauge_cert_public_key_bits",
+    pub const PUBLIC_KEY_SIZE: Desc<5> = Desc::gauge(
+        "sysgauge_cert_public_key_size",
         "Size of the certificate's public key in bits (RSA modulus, EC curve; 256 for Ed25519)",
         CERT_LABELS,
     );
@@ -118,8 +118,8 @@ sysgauge_common::metric_families! {
             "ca",
         ],
     );
-    pub const ENDPOINT_PUBLIC_KEY_BITS: Desc<5> = Desc::gauge(
-        "sysgauge_cert_endpoint_public_key_bits",
+    pub const ENDPOINT_PUBLIC_KEY_SIZE: Desc<5> = Desc::gauge(
+        "sysgauge_cert_endpoint_public_key_size",
         "Size of the presented certificate's public key in bits (RSA modulus, EC curve; 256 for Ed25519)",
         ENDPOINT_CERT_LABELS,
     );

@@ -443,7 +443,7 @@ fn sample_labels(text: &str, family: &str, path: &Path) -> Option<Vec<(String, S
     }
 }
 
-/// `sysgauge_cert_info` and `sysgauge_cert_public_key_bits` say what `openssl x509 -text
+/// `sysgauge_cert_info` and `sysgauge_cert_public_key_size` say what `openssl x509 -text
 /// -fingerprint -sha256` says, for every key type a home server meets: RSA (2048 and a weak
 /// 1024), RSA-PSS, P-256, P-521 and Ed25519, each with DNS and IP names in no particular order.
 #[test]
@@ -568,7 +568,7 @@ fn info_series_equal_what_openssl_prints() {
             })
             .unwrap_or(256.0);
         let series = cert_series(
-            "sysgauge_cert_public_key_bits",
+            "sysgauge_cert_public_key_size",
             &pem,
             0,
             &format!("{name}.test"),
@@ -579,7 +579,7 @@ fn info_series_equal_what_openssl_prints() {
     }
     // The weak key is reported as such, so that the alert can see it.
     let weak = cert_series(
-        "sysgauge_cert_public_key_bits",
+        "sysgauge_cert_public_key_size",
         &dir.path().join("rsa1024.pem"),
         0,
         "rsa1024.test",
