@@ -376,9 +376,13 @@ fn quick_flags_and_configuration_errors() {
     .unwrap();
     let out = backup(&["--config", config.to_str().unwrap(), "once"]);
     assert_eq!(out.status.code(), Some(2));
+    // The file, the line of the offending key (line 12: `path = "/b"`) and the key's path.
     assert_eq!(
         stderr(&out).trim(),
-        "sysgauge-backup: error: [[targets]] #2 \"j\": key(s) path do not apply to kind = \"job\""
+        format!(
+            "sysgauge-backup: error: {}:12: targets[1].path: target \"j\": key(s) path do not apply to kind = \"job\"",
+            config.display()
+        )
     );
     std::fs::write(
         &config,
