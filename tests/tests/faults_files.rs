@@ -233,7 +233,7 @@ fn certs_case() -> Option<CertsCase> {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (_key, good) = openssl::certificate(
+    let (good, _key) = openssl::certificate(
         d,
         "good",
         "good.test",
