@@ -1293,8 +1293,9 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
     };
     let node_port = node.port();
 
-    // Serve mode: a healthy instance, one whose collector overruns its deadline, and a target
-    // where nothing listens.
+    // Serve mode: a healthy instance, one whose collector overruns its deadline (1ms, the least
+    // --collector.timeout allows: reading, parsing and verifying a dozen certificates on the
+    // blocking pool takes longer), and a target where nothing listens.
     let serve = |name: &str, extra: &[&str]| {
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
@@ -1309,7 +1310,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         (process, port)
     };
     let (mut healthy, healthy_port) = serve("healthy", &[]);
-    let (mut overrun, overrun_port) = serve("overrun", &["--collector.timeout", "1ns"]);
+    let (mut overrun, overrun_port) = serve("overrun", &["--collector.timeout", "1ms"]);
     let dead_port = free_port();
     for (p, port) in [(&mut healthy, healthy_port), (&mut overrun, overrun_port)] {
         wait_for(
