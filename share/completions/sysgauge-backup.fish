@@ -31,7 +31,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l artifact -d 'An artifact target NAME=PATH_OR_GLOB:MAXAGE, e.g. \'pg=/var/backup/pg/*.sql:26h\'; repeatable. Content checks need the configuration file. Flags replace the file\'s [[targets]]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l job -d 'A job target NAME=UNIT:MAXAGE, e.g. nightly=backup.timer:26h; repeatable' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -l zfs-command -d 'The zfs command [default: zfs, from PATH]' -r -F
@@ -42,6 +42,7 @@ complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -s V -l ve
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -f -a "check" -d 'Nagios/Icinga plugin: check the metrics against thresholds; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l config -d 'TOML configuration file' -r -F
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
@@ -50,7 +51,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l artifact -d 'An artifact target NAME=PATH_OR_GLOB:MAXAGE, e.g. \'pg=/var/backup/pg/*.sql:26h\'; repeatable. Content checks need the configuration file. Flags replace the file\'s [[targets]]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l job -d 'A job target NAME=UNIT:MAXAGE, e.g. nightly=backup.timer:26h; repeatable' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand once" -l zfs-command -d 'The zfs command [default: zfs, from PATH]' -r -F
@@ -66,7 +67,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l artifact -d 'An artifact target NAME=PATH_OR_GLOB:MAXAGE, e.g. \'pg=/var/backup/pg/*.sql:26h\'; repeatable. Content checks need the configuration file. Flags replace the file\'s [[targets]]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l job -d 'A job target NAME=UNIT:MAXAGE, e.g. nightly=backup.timer:26h; repeatable' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile" -l zfs-command -d 'The zfs command [default: zfs, from PATH]' -r -F
@@ -76,7 +77,8 @@ complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand textfile
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.listen-address -d 'Address to listen on, repeatable; ":PORT" listens on every interface [default: :<exporter\'s port>]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.telemetry-path -d 'Path under which metrics are served [default: /metrics]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.config.file -d 'Web configuration file in the exporter-toolkit format: TLS and basic auth' -r -F
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.max-requests -d 'Most requests served at once; one over the limit waits up to 1s for a slot, then gets 503; 0 means no limit [default: 40]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.max-requests -d 'Most requests served at once; one over the limit waits up to 1s for a slot, then gets 503; 0 means no limit; at most 10000 [default: 40]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.max-connections -d 'Most connections open at once, 1 to 65536; at the limit the connection idle longest is closed to make room, and it is lowered to fit the descriptor limit [default: 512]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l config -d 'TOML configuration file' -r -F
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
 info\t'Start, stop and configuration'
@@ -84,7 +86,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l artifact -d 'An artifact target NAME=PATH_OR_GLOB:MAXAGE, e.g. \'pg=/var/backup/pg/*.sql:26h\'; repeatable. Content checks need the configuration file. Flags replace the file\'s [[targets]]' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l job -d 'A job target NAME=UNIT:MAXAGE, e.g. nightly=backup.timer:26h; repeatable' -r
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l zfs-command -d 'The zfs command [default: zfs, from PATH]' -r -F
@@ -92,7 +94,28 @@ complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l state-directory -d 'Where job targets\' last successes are remembered across failed runs and restarts [default: $STATE_DIRECTORY, set by systemd\'s StateDirectory=; else not remembered]' -r -F
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -l web.systemd-socket -d 'Use the listening sockets passed by systemd socket activation instead of --web.listen-address'
 complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
-complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s w -l warning -d 'Warning threshold as [KIND=]RANGE, repeatable; a RANGE without KIND applies to the exporter\'s first check kind. Ranges: 10, 10:, ~:10, 10:20, @10:20; durations may carry s, m, h, d or w (21d:)' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s c -l critical -d 'Critical threshold as [KIND=]RANGE, repeatable' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s t -l timeout -d 'Bound of the whole run, in seconds or as a duration (10, 30s, 1m); past it the answer is UNKNOWN [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s k -l kind -d 'Only these check kinds, repeatable [default: all]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l from -d 'Read the samples instead of collecting: http://HOST:PORT/metrics of a running serve instance, or the path of a textfile a timer wrote (its age is reported)' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l config -d 'TOML configuration file' -r -F
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
+info\t'Start, stop and configuration'
+warn\t'Problems with individual objects (a broken certificate file)'
+error\t'Failed collections'"
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
+json\t'One JSON object per line'"
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l artifact -d 'An artifact target NAME=PATH_OR_GLOB:MAXAGE, e.g. \'pg=/var/backup/pg/*.sql:26h\'; repeatable. Content checks need the configuration file. Flags replace the file\'s [[targets]]' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l job -d 'A job target NAME=UNIT:MAXAGE, e.g. nightly=backup.timer:26h; repeatable' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l zfs-command -d 'The zfs command [default: zfs, from PATH]' -r -F
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l bus-address -d 'D-Bus address to use instead of the system bus, for job targets' -r
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -l state-directory -d 'Where job targets\' last successes are remembered across failed runs and restarts [default: $STATE_DIRECTORY, set by systemd\'s StateDirectory=; else not remembered]' -r -F
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s v -l verbose -d 'List every object, not only those that are not OK'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "check" -d 'Nagios/Icinga plugin: check the metrics against thresholds; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
+complete -c sysgauge-backup -n "__fish_sysgauge_backup_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

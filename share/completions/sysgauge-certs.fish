@@ -31,7 +31,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -l path -d 'Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]] sources of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -l endpoint -d 'Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres:// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -39,6 +39,7 @@ complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -s V -l vers
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -f -a "check" -d 'Nagios/Icinga plugin: check the metrics against thresholds; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l config -d 'TOML configuration file' -r -F
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
@@ -47,7 +48,7 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l path -d 'Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]] sources of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -l endpoint -d 'Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres:// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand once" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -60,14 +61,15 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -l path -d 'Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]] sources of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -l endpoint -d 'Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres:// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand textfile" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.listen-address -d 'Address to listen on, repeatable; ":PORT" listens on every interface [default: :<exporter\'s port>]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.telemetry-path -d 'Path under which metrics are served [default: /metrics]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.config.file -d 'Web configuration file in the exporter-toolkit format: TLS and basic auth' -r -F
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.max-requests -d 'Most requests served at once; one over the limit waits up to 1s for a slot, then gets 503; 0 means no limit [default: 40]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.max-requests -d 'Most requests served at once; one over the limit waits up to 1s for a slot, then gets 503; 0 means no limit; at most 10000 [default: 40]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.max-connections -d 'Most connections open at once, 1 to 65536; at the limit the connection idle longest is closed to make room, and it is lowered to fit the descriptor limit [default: 512]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l config -d 'TOML configuration file' -r -F
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
 info\t'Start, stop and configuration'
@@ -75,12 +77,30 @@ warn\t'Problems with individual objects (a broken certificate file)'
 error\t'Failed collections'"
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
 json\t'One JSON object per line'"
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l path -d 'Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]] sources of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l endpoint -d 'Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres:// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the configuration file' -r
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -l web.systemd-socket -d 'Use the listening sockets passed by systemd socket activation instead of --web.listen-address'
 complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
-complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s w -l warning -d 'Warning threshold as [KIND=]RANGE, repeatable; a RANGE without KIND applies to the exporter\'s first check kind. Ranges: 10, 10:, ~:10, 10:20, @10:20; durations may carry s, m, h, d or w (21d:)' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s c -l critical -d 'Critical threshold as [KIND=]RANGE, repeatable' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s t -l timeout -d 'Bound of the whole run, in seconds or as a duration (10, 30s, 1m); past it the answer is UNKNOWN [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s k -l kind -d 'Only these check kinds, repeatable [default: all]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l from -d 'Read the samples instead of collecting: http://HOST:PORT/metrics of a running serve instance, or the path of a textfile a timer wrote (its age is reported)' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l config -d 'TOML configuration file' -r -F
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l log.level -d 'Only log messages of this level or more severe [default: info]' -r -f -a "debug\t'Everything, including per-object detail'
+info\t'Start, stop and configuration'
+warn\t'Problems with individual objects (a broken certificate file)'
+error\t'Failed collections'"
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l log.format -d 'Log format on stderr; when stderr is the systemd journal, native journal fields are used instead [default: logfmt]' -r -f -a "logfmt\t'`time=... level=info msg="..." key=value`'
+json\t'One JSON object per line'"
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l collector.timeout -d 'Deadline of each collector, e.g. 10s or 1m30s; a collector that overruns is reported as failed and the others still answer; 1ms to 1day [default: 10s]' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l path -d 'Certificate file, directory or glob (`**` recurses); repeatable. Replaces the [[files]] sources of the configuration file' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -l endpoint -d 'Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres:// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the configuration file' -r
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s v -l verbose -d 'List every object, not only those that are not OK'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "textfile" -d 'Collect once and atomically write node_exporter\'s textfile; exit 0 once it is written'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "serve" -d 'Serve metrics over HTTP until SIGTERM'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "check" -d 'Nagios/Icinga plugin: check the metrics against thresholds; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN'
+complete -c sysgauge-certs -n "__fish_sysgauge_certs_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

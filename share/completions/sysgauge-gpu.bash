@@ -16,6 +16,9 @@ _sysgauge__gpu() {
             ",$1")
                 cmd="sysgauge__gpu"
                 ;;
+            sysgauge__gpu,check)
+                cmd="sysgauge__gpu__subcmd__check"
+                ;;
             sysgauge__gpu,help)
                 cmd="sysgauge__gpu__subcmd__help"
                 ;;
@@ -27,6 +30,9 @@ _sysgauge__gpu() {
                 ;;
             sysgauge__gpu,textfile)
                 cmd="sysgauge__gpu__subcmd__textfile"
+                ;;
+            sysgauge__gpu__subcmd__help,check)
+                cmd="sysgauge__gpu__subcmd__help__subcmd__check"
                 ;;
             sysgauge__gpu__subcmd__help,help)
                 cmd="sysgauge__gpu__subcmd__help__subcmd__help"
@@ -47,7 +53,7 @@ _sysgauge__gpu() {
 
     case "${cmd}" in
         sysgauge__gpu)
-            opts="-h -V --config --log.level --log.format --collector.timeout --nvml.library --help --version once textfile serve help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --nvml.library --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -80,9 +86,93 @@ _sysgauge__gpu() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        sysgauge__subcmd__gpu__subcmd__help)
-            opts="once textfile serve help"
+        sysgauge__subcmd__gpu__subcmd__check)
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --nvml.library --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log.level)
+                    COMPREPLY=($(compgen -W "debug info warn error" -- "${cur}"))
+                    return 0
+                    ;;
+                --log.format)
+                    COMPREPLY=($(compgen -W "logfmt json" -- "${cur}"))
+                    return 0
+                    ;;
+                --collector.timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nvml.library)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sysgauge__subcmd__gpu__subcmd__help)
+            opts="once textfile serve check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sysgauge__subcmd__gpu__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -185,7 +275,7 @@ _sysgauge__gpu() {
             return 0
             ;;
         sysgauge__subcmd__gpu__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --config --log.level --log.format --collector.timeout --nvml.library --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --nvml.library --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +294,10 @@ _sysgauge__gpu() {
                     return 0
                     ;;
                 --web.max-requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

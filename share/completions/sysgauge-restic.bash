@@ -16,6 +16,9 @@ _sysgauge__restic() {
             ",$1")
                 cmd="sysgauge__restic"
                 ;;
+            sysgauge__restic,check)
+                cmd="sysgauge__restic__subcmd__check"
+                ;;
             sysgauge__restic,help)
                 cmd="sysgauge__restic__subcmd__help"
                 ;;
@@ -27,6 +30,9 @@ _sysgauge__restic() {
                 ;;
             sysgauge__restic,textfile)
                 cmd="sysgauge__restic__subcmd__textfile"
+                ;;
+            sysgauge__restic__subcmd__help,check)
+                cmd="sysgauge__restic__subcmd__help__subcmd__check"
                 ;;
             sysgauge__restic__subcmd__help,help)
                 cmd="sysgauge__restic__subcmd__help__subcmd__help"
@@ -47,7 +53,7 @@ _sysgauge__restic() {
 
     case "${cmd}" in
         sysgauge__restic)
-            opts="-h -V --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help --version once textfile serve help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,9 +98,105 @@ _sysgauge__restic() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        sysgauge__subcmd__restic__subcmd__help)
-            opts="once textfile serve help"
+        sysgauge__subcmd__restic__subcmd__check)
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log.level)
+                    COMPREPLY=($(compgen -W "debug info warn error" -- "${cur}"))
+                    return 0
+                    ;;
+                --log.format)
+                    COMPREPLY=($(compgen -W "logfmt json" -- "${cur}"))
+                    return 0
+                    ;;
+                --collector.timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repository)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sysgauge__subcmd__restic__subcmd__help)
+            opts="once textfile serve check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sysgauge__subcmd__restic__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -209,7 +311,7 @@ _sysgauge__restic() {
             return 0
             ;;
         sysgauge__subcmd__restic__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +330,10 @@ _sysgauge__restic() {
                     return 0
                     ;;
                 --web.max-requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
