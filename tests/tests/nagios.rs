@@ -82,7 +82,9 @@ fn certs_and_backup_checks_under_nagios() {
         d,
         "soon",
         "soon.test",
-        &openssl_date(t - day),
+        // A 90-day certificate with 10 days left: under the third of its lifetime (30 days)
+        // that the default warns at, above the tenth (7 days, capped) that is critical.
+        &openssl_date(t - 80 * day),
         &openssl_date(t + 10 * day),
         None,
     );
@@ -241,16 +243,18 @@ fn certs_and_backup_checks_under_nagios() {
     );
     assert_eq!(
         perf_thresholds(&s.performance_data, &label),
-        "1814400:;604800:"
+        "2592000:;604800:"
     );
 
     let s = get("certs-soon");
     let label = format!("lifetime {} 0", soon.display());
     assert_eq!(s.current_state, 1, "{s:?}");
+    // Ten days less the seconds since the certificate was made: `9d 23h...`, or `10d` when
+    // Nagios ran the check within the same second.
+    let head = format!("SYSGAUGE-CERTS WARNING - 1 warning of 2: {label} ");
     assert!(
-        s.plugin_output.starts_with(&format!(
-            "SYSGAUGE-CERTS WARNING - 1 warning of 2: {label} 9d 23h"
-        )),
+        s.plugin_output.starts_with(&format!("{head}9d 23h"))
+            || s.plugin_output == format!("{head}10d"),
         "{s:?}"
     );
     let left = perf_value(&s.performance_data, &label);
@@ -271,7 +275,7 @@ fn certs_and_backup_checks_under_nagios() {
     );
     assert_eq!(
         perf_thresholds(&s.performance_data, &label),
-        "1814400:;604800:"
+        "2592000:;604800:"
     );
 
     let s = get("certs-thresholds");
