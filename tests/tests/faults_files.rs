@@ -32,19 +32,6 @@ struct Ran {
     peak_kib: u64,
 }
 
-/// `VmHWM` of a live process, in KiB.
-fn vm_hwm(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Runs `cmd` to its end, at most [`LIMIT`], sampling its peak RSS while it runs.
 fn run_bounded(cmd: &mut Command) -> Ran {
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +45,7 @@ fn run_bounded(cmd: &mut Command) -> Ran {
     let start = Instant::now();
     let mut peak = 0;
     let status = loop {
-        if let Some(kib) = vm_hwm(child.id()) {
+        if let Some(kib) = sysgauge_testkit::procs::peak_rss_kib(child.id()) {
             peak = peak.max(kib);
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -402,7 +389,7 @@ fn certs_bad_files_cost_only_themselves_in_once_textfile_and_serve() {
     assert_eq!(status, 200);
     check_certs_output(&case, &text, &server.log());
     check_certs_output(&case, &again, &server.log());
-    let peak = vm_hwm(server.pid()).unwrap();
+    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
     assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
     assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
@@ -541,7 +528,7 @@ fn backup_artifacts_that_are_not_regular_files_are_errors_with_a_reason() {
         &d.join("serve.log"),
     );
     check(&text, &server.log());
-    let peak = vm_hwm(server.pid()).unwrap();
+    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
     assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
     assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
@@ -608,7 +595,7 @@ fn restic_password_files_that_are_not_regular_files_are_refused_before_restic_ru
         &dir.path().join("serve.log"),
     );
     check(&text, &server.log());
-    let peak = vm_hwm(server.pid()).unwrap();
+    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
     assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
     assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
