@@ -400,6 +400,11 @@ impl Prometheus {
         })
     }
 
+    /// The port it listens on, on 127.0.0.1 (its own `/metrics` tells its memory and series).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// An instant query; returns each result's labels and value.
     pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
         let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
