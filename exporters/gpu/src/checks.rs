@@ -172,6 +172,37 @@ mod tests {
     }
 
     #[test]
+    fn xids_count_while_the_last_of_their_code_is_within_15_minutes() {
+        use sysgauge_common::check::{Samples, Series};
+        let series = |name: &str, xid: &str, value: f64| Series {
+            name: name.to_owned(),
+            labels: vec![("uuid".into(), "GPU-1".into()), ("xid".into(), xid.into())],
+            value,
+        };
+        let now = 2_000_000_000.0;
+        let samples = Samples {
+            series: vec![
+                series("sysgauge_gpu_xid_errors_total", "79", 3.0),
+                series("sysgauge_gpu_xid_last_timestamp_seconds", "79", now - 900.0),
+                series("sysgauge_gpu_xid_errors_total", "13", 2.0),
+                series("sysgauge_gpu_xid_last_timestamp_seconds", "13", now - 901.0),
+            ],
+            recorded: None,
+            origin: "test".into(),
+        };
+        let [hw, _, app, _] = &samples.series[..] else {
+            unreachable!()
+        };
+        // The rule's increase(...[15m]) > 0 still sees an XID exactly 15 minutes old.
+        assert_eq!(super::recent_xids(&samples, hw, now, true), Some(3.0));
+        assert_eq!(super::recent_xids(&samples, hw, now + 1.0, true), Some(0.0));
+        assert_eq!(super::recent_xids(&samples, hw, now, false), None);
+        assert_eq!(super::recent_xids(&samples, app, now, false), Some(0.0));
+        assert_eq!(super::recent_xids(&samples, app, now - 1.0, false), Some(2.0));
+        assert_eq!(super::recent_xids(&samples, app, now, true), None);
+    }
+
+    #[test]
     fn defaults_say_the_same_as_the_alert_rules() {
         let rules = include_str!("../../../alerts/gpu.rules.yml");
         assert_eq!(
