@@ -967,6 +967,19 @@ pub fn gpu() -> Dashboard {
                 "Device memory per systemd unit and GPU now.",
                 sel("sysgauge_gpu_unit_memory_used_bytes"),
             ),
+            graph(
+                "MIG instance memory used",
+                "percentunit",
+                "Device memory in use in each MIG GPU instance, as a fraction of the instance's memory; empty when no GPU is in MIG mode.",
+                vec![(
+                    format!(
+                        "{} / {}",
+                        sel("sysgauge_gpu_mig_memory_used_bytes"),
+                        sel("sysgauge_gpu_mig_memory_total_bytes")
+                    ),
+                    "{{instance}} {{uuid}} GI {{gpu_instance_id}}",
+                )],
+            ),
         ],
     }
 }

@@ -1707,6 +1707,16 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("field145", "1".into()),
                     ("field144", "1".into()),
                     ("pcie_gen", "3".into()),
+                    // In MIG mode, one GPU instance that is full.
+                    ("mig_current", "1".into()),
+                    ("mig_max", "7".into()),
+                    ("mig0.gi", "1".into()),
+                    ("mig0.ci", "0".into()),
+                    ("mig0.uuid", "MIG-11111111-0000-0000-0000-000000000000".into()),
+                    ("mig0.name", "NVIDIA A100-SXM4-40GB MIG 7g.40gb".into()),
+                    ("mig0.mem_total", "42949672960".into()),
+                    ("mig0.mem_used", "42000000000".into()),
+                    ("mig0.mem_free", "949672960".into()),
                     ("processes", format!("{}:1048576", std::process::id()),),
                     (
                         "process_util",
@@ -1714,7 +1724,22 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ),
                 ]
             ),
-            fake_gpu(1, healthy, &[]),
+            fake_gpu(
+                1,
+                healthy,
+                &[
+                    // In MIG mode too, its instance far from full.
+                    ("mig_current", "1".into()),
+                    ("mig_max", "7".into()),
+                    ("mig2.gi", "3".into()),
+                    ("mig2.ci", "0".into()),
+                    ("mig2.uuid", "MIG-99999999-0000-0000-0000-000000000000".into()),
+                    ("mig2.name", "NVIDIA A100-SXM4-40GB MIG 3g.20gb".into()),
+                    ("mig2.mem_total", "21474836480".into()),
+                    ("mig2.mem_used", "1073741824".into()),
+                    ("mig2.mem_free", "20401094656".into()),
+                ]
+            ),
         ),
     )
     .unwrap();
@@ -1781,6 +1806,11 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
     assert_active(&prometheus, "SysgaugeGpuMemoryNearlyFull", &on(sick));
     assert_active(
         &prometheus,
+        "SysgaugeGpuMigMemoryNearlyFull",
+        &format!(r#"{},gpu_instance_id="1""#, on(sick)),
+    );
+    assert_active(
+        &prometheus,
         "SysgaugeGpuXidErrors",
         &format!(r#"{},xid="13""#, on(sick)),
     );
@@ -1828,6 +1858,7 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
         "SysgaugeGpuPowerBrake",
         "SysgaugeGpuPowerCapped",
         "SysgaugeGpuMemoryNearlyFull",
+        "SysgaugeGpuMigMemoryNearlyFull",
         "SysgaugeGpuXidErrors",
         "SysgaugeGpuXidHardwareErrors",
         "SysgaugeGpuRecoveryActionRequired",
