@@ -1712,7 +1712,10 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("mig_max", "7".into()),
                     ("mig0.gi", "1".into()),
                     ("mig0.ci", "0".into()),
-                    ("mig0.uuid", "MIG-11111111-0000-0000-0000-000000000000".into()),
+                    (
+                        "mig0.uuid",
+                        "MIG-11111111-0000-0000-0000-000000000000".into()
+                    ),
                     ("mig0.name", "NVIDIA A100-SXM4-40GB MIG 7g.40gb".into()),
                     ("mig0.mem_total", "42949672960".into()),
                     ("mig0.mem_used", "42000000000".into()),
@@ -1733,7 +1736,10 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("mig_max", "7".into()),
                     ("mig2.gi", "3".into()),
                     ("mig2.ci", "0".into()),
-                    ("mig2.uuid", "MIG-99999999-0000-0000-0000-000000000000".into()),
+                    (
+                        "mig2.uuid",
+                        "MIG-99999999-0000-0000-0000-000000000000".into()
+                    ),
                     ("mig2.name", "NVIDIA A100-SXM4-40GB MIG 3g.20gb".into()),
                     ("mig2.mem_total", "21474836480".into()),
                     ("mig2.mem_used", "1073741824".into()),

@@ -198,7 +198,10 @@ mod tests {
         assert_eq!(super::recent_xids(&samples, hw, now + 1.0, true), Some(0.0));
         assert_eq!(super::recent_xids(&samples, hw, now, false), None);
         assert_eq!(super::recent_xids(&samples, app, now, false), Some(0.0));
-        assert_eq!(super::recent_xids(&samples, app, now - 1.0, false), Some(2.0));
+        assert_eq!(
+            super::recent_xids(&samples, app, now - 1.0, false),
+            Some(2.0)
+        );
         assert_eq!(super::recent_xids(&samples, app, now, true), None);
     }
 

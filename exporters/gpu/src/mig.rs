@@ -36,7 +36,11 @@ pub fn collect(
     set: &mut MetricSet,
 ) -> Result<Vec<ProcessInfo>, Stop> {
     let mut processes = Vec::new();
-    let Some(slots) = check(device.mig_device_count(), "nvmlDeviceGetMaxMigDeviceCount", u)?
+    let Some(slots) = check(
+        device.mig_device_count(),
+        "nvmlDeviceGetMaxMigDeviceCount",
+        u,
+    )?
     else {
         return Ok(processes);
     };
@@ -51,11 +55,7 @@ pub fn collect(
         };
         let Some(mig) = mig else { continue };
         let (Some(gi), Some(ci)) = (
-            check(
-                instance_id(&mig, Id::Gpu),
-                "nvmlDeviceGetGpuInstanceId",
-                u,
-            )?,
+            check(instance_id(&mig, Id::Gpu), "nvmlDeviceGetGpuInstanceId", u)?,
             check(
                 instance_id(&mig, Id::Compute),
                 "nvmlDeviceGetComputeInstanceId",
@@ -150,8 +150,14 @@ fn instance_id(device: &Device<'_>, which: Id) -> Result<u32, NvmlError> {
 mod tests {
     #[test]
     fn profile_is_the_part_after_mig() {
-        assert_eq!(super::profile("NVIDIA A100-SXM4-40GB MIG 3g.20gb"), "3g.20gb");
-        assert_eq!(super::profile("NVIDIA H100 80GB HBM3 MIG 1g.10gb+me"), "1g.10gb+me");
+        assert_eq!(
+            super::profile("NVIDIA A100-SXM4-40GB MIG 3g.20gb"),
+            "3g.20gb"
+        );
+        assert_eq!(
+            super::profile("NVIDIA H100 80GB HBM3 MIG 1g.10gb+me"),
+            "1g.10gb+me"
+        );
         assert_eq!(super::profile("odd"), "odd");
     }
 }

@@ -559,9 +559,24 @@ fn mig_instances_report_memory_and_processes() {
     let b = "GPU-99999999-8888-7777-6666-555555555555";
     let mig = |name: &str, labels: &str| value(&text, &format!(r#"{name}{{uuid="{a}",{labels}}}"#));
     for (gi, ci, mig_uuid, profile) in [
-        ("1", "0", "MIG-aaaaaaaa-0000-0000-0000-000000000000", "3g.20gb"),
-        ("1", "1", "MIG-bbbbbbbb-0000-0000-0000-000000000000", "1c.3g.20gb"),
-        ("2", "0", "MIG-cccccccc-0000-0000-0000-000000000000", "2g.10gb"),
+        (
+            "1",
+            "0",
+            "MIG-aaaaaaaa-0000-0000-0000-000000000000",
+            "3g.20gb",
+        ),
+        (
+            "1",
+            "1",
+            "MIG-bbbbbbbb-0000-0000-0000-000000000000",
+            "1c.3g.20gb",
+        ),
+        (
+            "2",
+            "0",
+            "MIG-cccccccc-0000-0000-0000-000000000000",
+            "2g.10gb",
+        ),
     ] {
         assert_eq!(
             mig(
@@ -583,17 +598,26 @@ fn mig_instances_report_memory_and_processes() {
         assert_eq!(mig("sysgauge_gpu_mig_memory_free_bytes", &l), free);
         assert_eq!(mig("sysgauge_gpu_mig_memory_used_bytes", &l), used);
     }
-    assert_eq!(text.matches("sysgauge_gpu_mig_memory_total_bytes{").count(), 2);
+    assert_eq!(
+        text.matches("sysgauge_gpu_mig_memory_total_bytes{").count(),
+        2
+    );
     let ci = |gi: &str, ci: &str| format!(r#"gpu_instance_id="{gi}",compute_instance_id="{ci}""#);
     assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("1", "0")), 1.0);
     assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("1", "1")), 0.0);
     assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("2", "0")), 2.0);
     assert_eq!(
-        mig("sysgauge_gpu_mig_processes_memory_used_bytes", &ci("1", "0")),
+        mig(
+            "sysgauge_gpu_mig_processes_memory_used_bytes",
+            &ci("1", "0")
+        ),
         1048576.0
     );
     assert_eq!(
-        mig("sysgauge_gpu_mig_processes_memory_used_bytes", &ci("2", "0")),
+        mig(
+            "sysgauge_gpu_mig_processes_memory_used_bytes",
+            &ci("2", "0")
+        ),
         12288.0
     );
     // No process, no memory figure: not a zero that would look measured.
@@ -613,7 +637,10 @@ fn mig_instances_report_memory_and_processes() {
     let units = unit_series(&text, "sysgauge_gpu_unit_memory_used_bytes", a);
     assert_eq!(units.len(), 2, "{units:?}");
     assert_eq!(units["unknown"], 4096.0);
-    assert_eq!(units.iter().find(|(u, _)| *u != "unknown").unwrap().1, &1048576.0);
+    assert_eq!(
+        units.iter().find(|(u, _)| *u != "unknown").unwrap().1,
+        &1048576.0
+    );
     assert!(
         stderr.contains("level=warn")
             && stderr.contains("nvmlDeviceGetMigDeviceHandleByIndex")
@@ -665,13 +692,8 @@ fn check_reports_recovery_action_and_row_remap_failure() {
         dir.path(),
         &format!("{TWO_GPUS}gpu0.field230 0\ngpu0.field145 1\n"),
     );
-    let out = run(exporter(&lib, &conf).args([
-        "check",
-        "-k",
-        "recovery",
-        "-k",
-        "row-remap-failed",
-    ]));
+    let out =
+        run(exporter(&lib, &conf).args(["check", "-k", "recovery", "-k", "row-remap-failed"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert_eq!(
@@ -684,7 +706,8 @@ fn check_reports_recovery_action_and_row_remap_failure() {
     );
     // Neither: OK.
     let conf = config(dir.path(), &format!("{TWO_GPUS}gpu0.field230 0\n"));
-    let out = run(exporter(&lib, &conf).args(["check", "-k", "recovery", "-k", "row-remap-failed"]));
+    let out =
+        run(exporter(&lib, &conf).args(["check", "-k", "recovery", "-k", "row-remap-failed"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(
@@ -1020,12 +1043,14 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
         assert!(last <= now && last > now - 60.0, "{last} vs {now}");
     }
     assert_eq!(
-        text.matches("sysgauge_gpu_xid_last_timestamp_seconds{").count(),
+        text.matches("sysgauge_gpu_xid_last_timestamp_seconds{")
+            .count(),
         3
     );
     // The check reads them from this serve instance: hardware-class XIDs (79, 48) within the
     // last 15 minutes are CRITICAL, an application-class one (13) a WARNING.
-    let out = run(Command::new(BIN).args(["check", "-k", "xid-hardware", "-k", "xid", "--from", &url]));
+    let out =
+        run(Command::new(BIN).args(["check", "-k", "xid-hardware", "-k", "xid", "--from", &url]));
     let checked = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{checked}");
     assert_eq!(
