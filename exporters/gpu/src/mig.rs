@@ -72,13 +72,13 @@ pub fn collect(
             [u, &gi, &ci, &mig_uuid, profile(&name)],
             1.0,
         );
-        if !memory_done.contains(&gi) {
-            if let Some(mem) = check(mig.memory_info(), "nvmlDeviceGetMemoryInfo_v2", u)? {
-                set.add(&MIG_MEMORY_USED, [u, &gi], mem.used as f64);
-                set.add(&MIG_MEMORY_FREE, [u, &gi], mem.free as f64);
-                set.add(&MIG_MEMORY_TOTAL, [u, &gi], mem.total as f64);
-                memory_done.insert(gi.clone());
-            }
+        if !memory_done.contains(&gi)
+            && let Some(mem) = check(mig.memory_info(), "nvmlDeviceGetMemoryInfo_v2", u)?
+        {
+            set.add(&MIG_MEMORY_USED, [u, &gi], mem.used as f64);
+            set.add(&MIG_MEMORY_FREE, [u, &gi], mem.free as f64);
+            set.add(&MIG_MEMORY_TOTAL, [u, &gi], mem.total as f64);
+            memory_done.insert(gi.clone());
         }
         let compute = check(
             mig.running_compute_processes(),
