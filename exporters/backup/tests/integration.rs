@@ -402,6 +402,119 @@ fn quick_flags_and_configuration_errors() {
     );
 }
 
+#[test]
+fn artifacts_with_future_mtimes_too_small_and_shrinking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("a")).unwrap();
+    let file = |name: &str, len: usize, mtime: u64| {
+        let p = d.join("a").join(name);
+        std::fs::write(&p, vec![b'x'; len]).unwrap();
+        fakes::set_mtime(&p, mtime);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    file("1.dump", 1000, T1);
+    file("2.dump", 300, T2);
+    // Written by a host whose clock runs a day ahead: it would be "fresh" for a day.
+    file("3.dump", 2000, now + 86_400);
+    let config = d.join("backup.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[targets]]
+name = "shrank"
+kind = "artifact"
+max_age = "3650d"
+path = "{dir}/a/*.dump"
+min_size_percent = 50
+
+[[targets]]
+name = "small"
+kind = "artifact"
+max_age = "3650d"
+path = "{dir}/a/*.dump"
+min_size_bytes = 500
+"#,
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    let out = backup(&["--config", config.to_str().unwrap(), "once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    if available("promtool", "prometheus") {
+        promtool_check_metrics(&text).unwrap();
+    }
+    let s = |series: &str| get(&text, series);
+    for t in ["shrank", "small"] {
+        let f = |m: &str| s(&format!(r#"sysgauge_backup_artifact_{m}{{target="{t}"}}"#));
+        assert_eq!(f("files"), Some(3.0), "{t}");
+        assert_eq!(f("future_files"), Some(1.0), "{t}");
+        // The future file is neither the newest nor fresh.
+        assert_eq!(
+            f("newest_modified_timestamp_seconds"),
+            Some(T2 as f64),
+            "{t}"
+        );
+        assert_eq!(f("newest_size_bytes"), Some(300.0), "{t}");
+    }
+    // 300 bytes after 1000: under 50%; it still counts as the last success.
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_previous_size_bytes{target="shrank"}"#),
+        Some(1000.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_min_size_ratio{target="shrank"}"#),
+        Some(0.5)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="shrank"}"#),
+        Some(T2 as f64)
+    );
+    // 300 bytes is under min_size_bytes: the older 1000-byte file is the last good one.
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_min_size_bytes{target="small"}"#),
+        Some(500.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="small"}"#),
+        Some(T1 as f64)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_previous_size_bytes{target="small"}"#),
+        None
+    );
+    let err = stderr(&out);
+    for needle in [
+        "modification time is in the future",
+        "3.dump",
+        "shrank against the previous one",
+        "smaller than min_size_bytes",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+
+    // The Nagios check says the same: WARNING for each condition, the others OK.
+    let out = backup(&["--config", config.to_str().unwrap(), "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    for needle in [
+        "WARNING: too-small small = 300B (warning outside 500:)",
+        "WARNING: shrank shrank = 300B (warning outside 500:)",
+        "WARNING: future-mtime shrank = 1",
+        "WARNING: future-mtime small = 1",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(
+        !text.contains("WARNING: too-small shrank") && !text.contains("WARNING: shrank small"),
+        "{text}"
+    );
+}
+
 /// A fake `zfs`: prints a fixed snapshot list for the exact arguments the exporter must use.
 fn fake_zfs(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("zfs");
