@@ -284,10 +284,10 @@ fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
     });
     let newest = files.first().cloned();
     let previous = t.min_percent.and_then(|_| files.get(1).cloned());
-    if let (Some(n), Some(p), Some(percent)) = (&newest, &previous, t.min_percent) {
-        if (n.len as f64) < p.len as f64 * percent as f64 / 100.0 {
-            tracing::warn!(target = %t.target.name, path = %path_label(&n.path), size = n.len, previous = %path_label(&p.path), previous_size = p.len, min_size_percent = percent, "backup file shrank against the previous one");
-        }
+    if let (Some(n), Some(p), Some(percent)) = (&newest, &previous, t.min_percent)
+        && (n.len as f64) < p.len as f64 * percent as f64 / 100.0
+    {
+        tracing::warn!(target = %t.target.name, path = %path_label(&n.path), size = n.len, previous = %path_label(&p.path), previous_size = p.len, min_size_percent = percent, "backup file shrank against the previous one");
     }
     // Too small to be a backup: logged, and the next older file may be the last good one.
     let big_enough = |f: &&Found| {
