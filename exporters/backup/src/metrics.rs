@@ -38,7 +38,7 @@ sysgauge_common::metric_families! {
     );
     pub const ARTIFACT_NEWEST_MTIME: Desc<1> = Desc::gauge(
         "sysgauge_backup_artifact_newest_modified_timestamp_seconds",
-        "Modification time of the newest matching file, complete or not, as a Unix timestamp",
+        "Modification time of the newest matching file, complete or not (files dated in the future aside), as a Unix timestamp",
         ["target"],
     );
     pub const ARTIFACT_NEWEST_SIZE: Desc<1> = Desc::gauge(
