@@ -2317,11 +2317,7 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
         "SysgaugeSystemdServiceOomKilled",
         "systemd detects OOM kills (Result oom-kill) on cgroup v2 only; this host runs cgroup v1, where the kill reads Result signal (exporters/systemd/tests/integration.rs asserts that); promtool's tests cover the rule",
     );
-    assert_every_alert_of_the_file_active(
-        &prometheus,
-        "systemd.rules.yml",
-        &[overdue, oom_killed],
-    );
+    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue, oom_killed]);
 
     // The overdue timer's two conditions, without their thresholds. Past due: every timer, in
     // seconds since it was due, so negative for both, and less than a day for the nightly one.

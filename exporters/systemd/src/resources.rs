@@ -139,10 +139,7 @@ mod tests {
         let mut set = MetricSet::new();
         report_service(&mut set, "a.service", &s);
         let name = [("name", "a.service")];
-        assert_eq!(
-            set.get(SERVICE_IO_WRITE.name(), &name),
-            Some(1048576.0)
-        );
+        assert_eq!(set.get(SERVICE_IO_WRITE.name(), &name), Some(1048576.0));
         assert_eq!(set.get(SERVICE_IP_INGRESS_PACKETS.name(), &name), Some(0.0));
         assert_eq!(set.get(SERVICE_MEMORY_MAX.name(), &name), Some(67108864.0));
         assert_eq!(set.get(SERVICE_IO_READ.name(), &name), None);

@@ -179,18 +179,9 @@ fn real_systemd_units_services_timers_and_sockets_exact_values() {
             ),
         )
     };
-    assert_eq!(
-        info("ok.service", "service", "loaded", "inactive"),
-        1.0
-    );
-    assert_eq!(
-        info("fail.service", "service", "loaded", "failed"),
-        1.0
-    );
-    assert_eq!(
-        info("flaky.service", "service", "loaded", "active"),
-        1.0
-    );
+    assert_eq!(info("ok.service", "service", "loaded", "inactive"), 1.0);
+    assert_eq!(info("fail.service", "service", "loaded", "failed"), 1.0);
+    assert_eq!(info("flaky.service", "service", "loaded", "active"), 1.0);
     assert_eq!(
         info("broken.service", "service", "bad-setting", "inactive"),
         1.0
@@ -199,14 +190,8 @@ fn real_systemd_units_services_timers_and_sockets_exact_values() {
         info("absent.service", "service", "not-found", "inactive"),
         1.0
     );
-    assert_eq!(
-        info("tick.timer", "timer", "loaded", "active"),
-        1.0
-    );
-    assert_eq!(
-        info("echo.socket", "socket", "loaded", "active"),
-        1.0
-    );
+    assert_eq!(info("tick.timer", "timer", "loaded", "active"), 1.0);
+    assert_eq!(info("echo.socket", "socket", "loaded", "active"), 1.0);
     assert_eq!(
         value(
             &text,
@@ -971,9 +956,13 @@ fn resources_and_series_that_do_not_churn() {
         return;
     };
     boot.wait_settled(Duration::from_secs(60));
-    boot.wait_until("the datagram and the writes", Duration::from_secs(30), |b| {
-        b.root_path("/run/sdres-ip-sent").exists() && b.root_path("/run/sdres-io-done").exists()
-    });
+    boot.wait_until(
+        "the datagram and the writes",
+        Duration::from_secs(30),
+        |b| {
+            b.root_path("/run/sdres-ip-sent").exists() && b.root_path("/run/sdres-io-done").exists()
+        },
+    );
     boot.wait_for_property("sdres-oom.service", "ActiveState", "failed");
     boot.systemctl(&["start", "sdres-tick.service"]);
     let args = [
@@ -1000,7 +989,9 @@ fn resources_and_series_that_do_not_churn() {
         assert_eq!(svc("ip_egress_packets_total", ip), Some(1.0));
         assert_eq!(svc("ip_ingress_packets_total", ip), Some(1.0));
     } else {
-        eprintln!("\n*** NOT SET: systemd has no IP accounting here (no BPF on cgroup2); asserting no series ***\n");
+        eprintln!(
+            "\n*** NOT SET: systemd has no IP accounting here (no BPF on cgroup2); asserting no series ***\n"
+        );
         assert_eq!(svc("ip_egress_bytes_total", ip), None);
     }
     // Not asked for: no IP series, not 0 (the IO service has no IPAccounting=).
@@ -1014,7 +1005,9 @@ fn resources_and_series_that_do_not_churn() {
             assert_eq!(svc("io_write_bytes_total", io), Some(bytes as f64));
         }
         _ => {
-            eprintln!("\n*** NOT SET: systemd reports no IOWriteBytes on this cgroup v1 (hybrid) host: io.stat is cgroup v2 only; asserting that no series is reported, not 0 ***\n");
+            eprintln!(
+                "\n*** NOT SET: systemd reports no IOWriteBytes on this cgroup v1 (hybrid) host: io.stat is cgroup v2 only; asserting that no series is reported, not 0 ***\n"
+            );
             assert_eq!(svc("io_write_bytes_total", io), None, "{text}");
             assert_eq!(svc("io_read_bytes_total", io), None);
         }
@@ -1043,7 +1036,9 @@ fn resources_and_series_that_do_not_churn() {
     if result == "oom-kill" {
         assert_eq!(is("oom-kill"), Some(1.0));
     } else {
-        eprintln!("\n*** cgroup v1: systemd 252 reports the OOM kill under MemoryMax= as Result={result} (memory.events is cgroup v2 only); asserting that ***\n");
+        eprintln!(
+            "\n*** cgroup v1: systemd 252 reports the OOM kill under MemoryMax= as Result={result} (memory.events is cgroup v2 only); asserting that ***\n"
+        );
         assert_eq!(result, "signal");
         assert_eq!(is("signal"), Some(1.0));
         assert_eq!(is("oom-kill"), Some(0.0));
@@ -1130,21 +1125,30 @@ fn resources_and_series_that_do_not_churn() {
     let result = |text: &str, r: &str| {
         value(
             text,
-            &format!(r#"sysgauge_systemd_service_result{{name="sdres-tick.service",result="{r}"}}"#),
+            &format!(
+                r#"sysgauge_systemd_service_result{{name="sdres-tick.service",result="{r}"}}"#
+            ),
         )
     };
-    assert_eq!((result(&before, "success"), result(&before, "exit-code")), (1.0, 0.0));
-    assert_eq!((result(&after, "success"), result(&after, "exit-code")), (0.0, 1.0));
+    assert_eq!(
+        (result(&before, "success"), result(&before, "exit-code")),
+        (1.0, 0.0)
+    );
+    assert_eq!(
+        (result(&after, "success"), result(&after, "exit-code")),
+        (0.0, 1.0)
+    );
     let timer_result = |text: &str, r: &str| {
         value(
             text,
-            &format!(r#"sysgauge_systemd_timer_unit_result{{name="sdres-tick.timer",unit="sdres-tick.service",result="{r}"}}"#),
+            &format!(
+                r#"sysgauge_systemd_timer_unit_result{{name="sdres-tick.timer",unit="sdres-tick.service",result="{r}"}}"#
+            ),
         )
     };
     assert_eq!(timer_result(&after, "exit-code"), 1.0);
     assert_eq!(timer_result(&before, "exit-code"), 0.0);
-    let activating =
-        r#"sysgauge_systemd_unit_state{name="sdres-tick.service",type="service",state="activating"}"#;
+    let activating = r#"sysgauge_systemd_unit_state{name="sdres-tick.service",type="service",state="activating"}"#;
     assert_eq!(value(&during, activating), 1.0);
     assert_eq!(value(&after, activating), 0.0);
 }
