@@ -172,6 +172,11 @@ pub type CheckTimeout = BoundedDuration<SECOND, HOUR>;
 /// How often a slow operation runs (restic `stats_interval`, `check_interval`): 1s to 366d.
 pub type Interval = BoundedDuration<SECOND, { 366 * DAY }>;
 
+/// How often `serve` reads a restic repository's snapshots and locks (restic `read_interval`,
+/// `--read-interval`): 1s to 24h. Scrapes in between are answered from the last read; a day
+/// bounds how stale an answer can be, since backups are usually daily.
+pub type ReadInterval = BoundedDuration<SECOND, DAY>;
+
 /// The most a backup may age before it is stale (sysgauge-backup `max_age`): 1s to 3660d
 /// (ten years), so that `now - max_age` stays a valid time.
 pub type MaxAge = BoundedDuration<SECOND, { 3660 * DAY }>;

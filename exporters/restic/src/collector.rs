@@ -1,11 +1,19 @@
 //! The `repositories` collector: every configured repository, read concurrently with a bound.
 //!
-//! For each repository one collection runs `restic snapshots`, `restic list locks` and
+//! For each repository one read runs `restic snapshots`, `restic list locks` and
 //! `restic cat lock ID` for each lock, all with `--json --no-lock`, under the repository's
-//! deadline; for a local repository whose `locks/` folder is empty, only `snapshots`. `stats` and `check`, when enabled, run at most once per their interval: inline in
+//! deadline; for a local repository whose `locks/` folder is empty, only `snapshots`. Under
+//! `serve` a read is reused until the repository's `read_interval` has passed: a scrape in
+//! between costs no restic process and reports the last read with the time it was taken
+//! (`sysgauge_restic_repository_read_timestamp_seconds`); two scrapes at once share one read.
+//! `stats` and `check`, when enabled, run at most once per their interval: inline in
 //! `once` and `textfile` (one collection per process), and in the background under `serve`, so
 //! that a 10-second scrape never waits for (or starts a second) `check`: a scrape reports the
 //! last finished result with the time it was taken.
+//!
+//! What restic prints on stderr while it exits 0 is a warning (a corrupt snapshot file is
+//! skipped with one): each is logged and counted. A lock file restic cannot read is counted on
+//! its own series; the snapshots are still reported.
 
 use std::{
     collections::BTreeMap,
@@ -58,13 +66,27 @@ pub struct RepositoriesCollector {
     repos: Vec<Arc<RepoState>>,
     concurrency: usize,
     slow_mode: SlowMode,
+    /// Under `serve`, the version of the restic binary and when it was asked, asked again
+    /// after the shortest `read_interval`.
+    version: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
 }
 
 #[derive(Debug)]
 struct RepoState {
     repo: Repository,
+    /// The last read of snapshots and locks, as reported; reused under `serve` until
+    /// `read_interval` has passed. The async lock makes a second scrape wait for a read in
+    /// flight rather than start another restic.
+    last_read: tokio::sync::Mutex<Option<LastRead>>,
     stats: Mutex<SlowState<Stats>>,
     check: Mutex<SlowState<()>>,
+}
+
+/// One read of a repository's snapshots and locks and the series it gave.
+#[derive(Debug)]
+struct LastRead {
+    taken: Instant,
+    set: MetricSet,
 }
 
 /// The state of one slow operation of one repository.
@@ -100,7 +122,9 @@ struct RepoData {
     locks: usize,
     exclusive: usize,
     stale: usize,
+    unreadable_locks: usize,
     oldest_lock: Option<f64>,
+    warnings: usize,
 }
 
 impl RepositoriesCollector {
@@ -116,6 +140,7 @@ impl RepositoriesCollector {
             .map(|repo| {
                 Arc::new(RepoState {
                     repo,
+                    last_read: tokio::sync::Mutex::default(),
                     stats: Mutex::default(),
                     check: Mutex::default(),
                 })
@@ -126,7 +151,32 @@ impl RepositoriesCollector {
             repos,
             concurrency: concurrency.max(1),
             slow_mode,
+            version: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// `restic version`: under `serve` reused for the shortest `read_interval`, so that a
+    /// scrape with nothing new to read starts no restic.
+    async fn version(&self) -> Option<String> {
+        // `restic version` needs no repository; it gets the shortest repository deadline, at
+        // most 5s, so that it never holds up the collection.
+        let version_timeout = self
+            .repos
+            .iter()
+            .map(|r| r.repo.timeout)
+            .fold(Duration::from_secs(5), Duration::min);
+        let mut cached = self.version.lock().await;
+        let interval = self.repos.iter().map(|r| r.repo.read_interval).min();
+        if self.slow_mode == SlowMode::Background
+            && let (Some((taken, version)), Some(interval)) = (&*cached, interval)
+            && taken.elapsed() < interval
+        {
+            return version.clone();
+        }
+        let taken = Instant::now();
+        let version = restic::version(&self.binary, deadline::within(version_timeout)).await;
+        *cached = Some((taken, version.clone()));
+        version
     }
 }
 
@@ -137,16 +187,8 @@ impl Collector for RepositoriesCollector {
     }
 
     async fn collect(&self) -> Result<MetricSet, BoxError> {
-        // `restic version` needs no repository; it gets the shortest repository deadline, at
-        // most 5s, so that it never holds up the collection.
-        let version_timeout = self
-            .repos
-            .iter()
-            .map(|r| r.repo.timeout)
-            .fold(Duration::from_secs(5), Duration::min);
-        let version_deadline = deadline::within(version_timeout);
         let (version, mut results) = tokio::join!(
-            restic::version(&self.binary, version_deadline),
+            self.version(),
             stream::iter(self.repos.clone().into_iter().enumerate())
                 .map(|(i, state)| {
                     let mode = self.slow_mode;
@@ -168,12 +210,41 @@ impl Collector for RepositoriesCollector {
 }
 
 async fn collect_repository(state: &Arc<RepoState>, mode: SlowMode) -> MetricSet {
-    let repo = &state.repo;
+    let (mut set, ()) = tokio::join!(last_or_new_read(state, mode), run_slow(state, mode));
+    report_slow(&mut set, state);
+    set
+}
+
+/// The series of the last read when it is recent enough (`serve` only), else of a new read.
+async fn last_or_new_read(state: &RepoState, mode: SlowMode) -> MetricSet {
+    let mut last = state.last_read.lock().await;
+    if mode == SlowMode::Background
+        && let Some(l) = &*last
+        && l.taken.elapsed() < state.repo.read_interval
+    {
+        return l.set.clone();
+    }
+    let taken = Instant::now();
+    let set = read_and_report(&state.repo).await;
+    *last = Some(LastRead {
+        taken,
+        set: set.clone(),
+    });
+    set
+}
+
+/// Reads the repository's snapshots and locks now; the series, with the read's time.
+async fn read_and_report(repo: &Repository) -> MetricSet {
     let name = repo.name.as_str();
     let mut set = MetricSet::new();
+    let at = unix_now();
     let started = Instant::now();
-    let (read, ()) = tokio::join!(read_repository(repo), run_slow(state, mode));
+    if let Some(loose) = password_file_loose(repo) {
+        set.add(&PASSWORD_FILE_LOOSE, [name], f64::from(u8::from(loose)));
+    }
+    let read = read_repository(repo).await;
     set.add(&READ_DURATION, [name], started.elapsed().as_secs_f64());
+    set.add(&READ_TIMESTAMP, [name], at);
     match read {
         Ok(data) => {
             set.add(&UP, [name], 1.0);
@@ -185,8 +256,30 @@ async fn collect_repository(state: &Arc<RepoState>, mode: SlowMode) -> MetricSet
             set.add(&ERROR, [name, e.reason()], 1.0);
         }
     }
-    report_slow(&mut set, state);
     set
+}
+
+/// Whether the repository's password file can be read by its group or others (`None`: no
+/// password file, or none to look at). restic accepts such a file silently; it is a warning
+/// here, logged on each read. A systemd credential is always private.
+fn password_file_loose(repo: &Repository) -> Option<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let (_, path) = repo
+        .restic
+        .env
+        .iter()
+        .find(|(k, _)| k == "RESTIC_PASSWORD_FILE")?;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    let loose = mode & 0o077 != 0;
+    if loose {
+        tracing::warn!(
+            repository = %repo.name,
+            path = %std::path::Path::new(path).display(),
+            mode = format_args!("{:04o}", mode & 0o7777),
+            "the password file can be read by its group or others; chmod 600 it"
+        );
+    }
+    Some(loose)
 }
 
 fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
@@ -230,6 +323,8 @@ fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
     set.add(&LOCKS, [name], data.locks as f64);
     set.add(&LOCKS_EXCLUSIVE, [name], data.exclusive as f64);
     set.add(&LOCKS_STALE, [name], data.stale as f64);
+    set.add(&LOCKS_UNREADABLE, [name], data.unreadable_locks as f64);
+    set.add(&WARNINGS, [name], data.warnings as f64);
     if let Some(t) = data.oldest_lock {
         set.add(&LOCK_OLDEST, [name], t);
     }
@@ -275,7 +370,15 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
     let r = &repo.restic;
     check_input_files(r)?;
 
+    let mut warnings = 0;
+    let mut warn = |command: &str, lines: &[String]| {
+        for line in lines {
+            tracing::warn!(repository = %repo.name, command, warning = %line, "restic warned");
+        }
+        warnings += lines.len();
+    };
     let out = r.run("snapshots", &[], deadline, &timeout).await?;
+    warn("snapshots", &out.warnings);
     let snapshots: Vec<Snapshot> =
         find_json(&out.stdout).map_err(|message| Error::InvalidOutput {
             command: "snapshots",
@@ -295,6 +398,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         Vec::new()
     } else {
         let out = r.run("list", &["locks"], deadline, &timeout).await?;
+        warn("list locks", &out.warnings);
         lock_ids(&out.stdout)
     };
     if ids.len() > MAX_LOCK_READS {
@@ -304,18 +408,18 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
             "more locks than are read per collection; stale and exclusive counts cover the first {MAX_LOCK_READS}"
         );
     }
-    let locks: Vec<Result<Option<Lock>, Error>> =
+    let locks: Vec<Result<Option<(Lock, Vec<String>)>, Error>> =
         stream::iter(ids.iter().take(MAX_LOCK_READS).cloned())
             .map(|id: String| {
                 let timeout = timeout.clone();
                 async move {
                     match r.run("cat", &["lock", &id], deadline, &timeout).await {
-                        Ok(out) => find_json::<Lock>(&out.stdout).map(Some).map_err(|message| {
-                            Error::InvalidOutput {
+                        Ok(out) => find_json::<Lock>(&out.stdout)
+                            .map(|lock| Some((lock, out.warnings)))
+                            .map_err(|message| Error::InvalidOutput {
                                 command: "cat lock",
                                 message,
-                            }
-                        }),
+                            }),
                         // The restic that held it finished between `list` and `cat`.
                         Err(Error::Failed { message, .. })
                             if message.contains("no such file")
@@ -338,10 +442,24 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         ..RepoData::default()
     };
     data.locks = ids.len();
-    for lock in locks {
-        let Some(lock) = lock? else {
-            data.locks -= 1;
-            continue;
+    for (lock, id) in locks.into_iter().zip(&ids) {
+        let lock = match lock {
+            Ok(Some((lock, lines))) => {
+                warn("cat lock", &lines);
+                lock
+            }
+            Ok(None) => {
+                data.locks -= 1;
+                continue;
+            }
+            // A lock file restic cannot decrypt or parse (corrupt, half-written by a restic
+            // that was killed) is counted on its own; the snapshots are still good.
+            Err(e @ (Error::Failed { .. } | Error::InvalidOutput { .. })) => {
+                tracing::warn!(repository = %repo.name, lock = %id, error = %error_chain(&e), "cannot read a lock file");
+                data.unreadable_locks += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if lock.exclusive {
             data.exclusive += 1;
@@ -358,6 +476,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
             }
         }
     }
+    data.warnings = warnings;
     Ok(data)
 }
 

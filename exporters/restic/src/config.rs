@@ -9,7 +9,7 @@ use std::{
 use serde::Deserialize;
 use sysgauge_common::{
     config::{Origin, SettingError},
-    limits::{Interval, Timeout},
+    limits::{Interval, ReadInterval, Timeout},
 };
 
 use crate::{
@@ -42,6 +42,9 @@ pub struct RepositoryConfig {
     pub cache_dir: Option<PathBuf>,
     /// The deadline for reading this repository (snapshots and locks).
     pub timeout: Option<Timeout>,
+    /// Under `serve`, how often the snapshots and locks are read (default: the top-level
+    /// `read_interval`, else 5m); scrapes in between are answered from the last read.
+    pub read_interval: Option<ReadInterval>,
     /// Also report the repository size (`restic stats --mode raw-data`); off by default, since
     /// it reads every index and costs time or money on cloud repositories.
     #[serde(default)]
@@ -58,6 +61,11 @@ pub struct RepositoryConfig {
     /// The deadline of `check` (default 1h).
     pub check_timeout: Option<Timeout>,
 }
+
+/// How often `serve` reads a repository's snapshots and locks unless configured: snapshots
+/// come once a day or so, and each read is a restic process (~0.4 s of CPU for the key) and,
+/// on cloud backends, billed API calls.
+pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// A slow, optional operation (`stats` or `check`): how often and how long.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -77,6 +85,8 @@ pub struct Repository {
     pub restic: Restic,
     /// The deadline for snapshots and locks.
     pub timeout: Duration,
+    /// Under `serve`, the least time between two reads of snapshots and locks.
+    pub read_interval: Duration,
     /// The repository's folder when it is on a local file system (`/path` or `local:/path`),
     /// whose `locks/` the exporter may list itself.
     pub local_path: Option<PathBuf>,
@@ -104,6 +114,7 @@ impl RepositoryConfig {
         at: &dyn Fn(&str) -> Origin,
         binary: &Path,
         default_timeout: Duration,
+        default_read_interval: Duration,
         credentials_directory: Option<&Path>,
     ) -> Result<Repository, Error> {
         let bad = |key: &str, message: String| {
@@ -247,6 +258,9 @@ impl RepositoryConfig {
                 redactions,
             },
             timeout,
+            read_interval: self
+                .read_interval
+                .map_or(default_read_interval, ReadInterval::get),
             local_path: self.repository.as_deref().and_then(local_path),
             stats,
             check,
@@ -358,6 +372,7 @@ mod tests {
             &|key| ConfigSource::default().origin(&format!("repositories[0].{key}")),
             Path::new("restic"),
             Duration::from_secs(9),
+            DEFAULT_READ_INTERVAL,
             Some(Path::new("/run/credentials/x.service")),
         )
         .map_err(|e| e.to_string())
@@ -415,6 +430,7 @@ mod tests {
                 &|key| ConfigSource::default().origin(&format!("repositories[3].{key}")),
                 Path::new("restic"),
                 Duration::from_secs(9),
+                DEFAULT_READ_INTERVAL,
                 None,
             )
             .unwrap_err()

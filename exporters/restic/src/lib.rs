@@ -21,7 +21,7 @@ use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
     config::Origin,
-    limits::Concurrency,
+    limits::{Concurrency, ReadInterval},
     metrics::FamilyDescription,
     run::collector_timeout,
 };
@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long, global = true, value_name = "PATH")]
     restic: Option<PathBuf>,
 
+    /// Under serve, how often each repository's snapshots and locks are read (1s to 1day);
+    /// scrapes in between are answered from the last read [default: 5m].
+    #[arg(long, global = true, value_name = "DURATION")]
+    read_interval: Option<ReadInterval>,
+
     #[command(subcommand)]
     mode: Mode,
 }
@@ -82,6 +87,9 @@ sysgauge_common::exporter_config! {
         pub restic: Option<PathBuf>,
         /// How many repositories are read at once (default 4).
         pub concurrency: Option<Concurrency>,
+        /// Under `serve`, how often each repository is read (default 5m); a repository's own
+        /// `read_interval` wins.
+        pub read_interval: Option<ReadInterval>,
         /// `[[repositories]]`: the repositories to read.
         pub repositories: Vec<RepositoryConfig>,
     }
@@ -112,6 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // A repository's own deadline comes before the collector's, so that a hung repository
         // is reported as a timeout while the others still answer.
         let default_timeout = sysgauge_common::deadline::share(collector_timeout);
+        let default_read_interval = args
+            .read_interval
+            .or(config.read_interval)
+            .map_or(config::DEFAULT_READ_INTERVAL, ReadInterval::get);
         let configs = if args.repositories.is_empty() {
             config.repositories.clone()
         } else {
@@ -151,6 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     &|key| at(i, key),
                     &binary,
                     default_timeout,
+                    default_read_interval,
                     credentials.as_deref(),
                 )
             })

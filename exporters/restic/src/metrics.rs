@@ -19,6 +19,21 @@ sysgauge_common::metric_families! {
         "How long reading the repository's snapshots and locks took",
         ["repository"],
     );
+    pub const READ_TIMESTAMP: Desc<1> = Desc::gauge(
+        "sysgauge_restic_repository_read_timestamp_seconds",
+        "When the reported read of the repository's snapshots and locks began, as a Unix timestamp (under serve, reads are reused for read_interval)",
+        ["repository"],
+    );
+    pub const WARNINGS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_repository_warnings",
+        "Warnings restic printed while it still succeeded, in the reported read (e.g. a snapshot file it could not load and left out); each is logged",
+        ["repository"],
+    );
+    pub const PASSWORD_FILE_LOOSE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_password_file_loose",
+        "Whether the repository's password file can be read by its group or others (1) or not (0); absent without a password file",
+        ["repository"],
+    );
     pub const SNAPSHOTS: Desc<1> = Desc::gauge(
         "sysgauge_restic_snapshots",
         "Number of snapshots in the repository",
@@ -87,6 +102,11 @@ sysgauge_common::metric_families! {
     pub const LOCKS_STALE: Desc<1> = Desc::gauge(
         "sysgauge_restic_locks_stale",
         "Number of locks older than 30 minutes, restic's staleness rule (a live restic refreshes its locks every 5 minutes)",
+        ["repository"],
+    );
+    pub const LOCKS_UNREADABLE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_locks_unreadable",
+        "Number of lock files restic could not read (corrupt or half-written); the snapshots are still reported",
         ["repository"],
     );
     pub const LOCK_OLDEST: Desc<1> = Desc::gauge(

@@ -45,11 +45,15 @@ pub struct Restic {
     pub redactions: Vec<(String, String)>,
 }
 
-/// What a successful restic call printed on stdout.
+/// What a successful restic call printed.
 #[derive(Debug)]
 pub struct Output {
     /// stdout.
     pub stdout: Vec<u8>,
+    /// restic's warnings: the lines it printed on stderr although it exited 0 (e.g. `could
+    /// not load snapshot 9a84b21c: ... invalid data returned` for a corrupt snapshot file),
+    /// secrets removed. Progress and status lines are not warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Restic {
@@ -86,7 +90,13 @@ impl Restic {
             source => Error::Process { command, source },
         })?;
         let code = match out.exit {
-            Exit::Code(0) => return Ok(Output { stdout: out.stdout }),
+            Exit::Code(0) => {
+                let warnings = warnings(&self.redact(&out.stderr_text()));
+                return Ok(Output {
+                    stdout: out.stdout,
+                    warnings,
+                });
+            }
             Exit::Code(code) => Some(code),
             Exit::Signal(_) => None,
         };
@@ -104,6 +114,22 @@ impl Restic {
         }
         strip_userinfo(&text, "***@")
     }
+}
+
+/// The warnings in the stderr of a restic that exited 0: each non-empty line, except the JSON
+/// status lines (`{"message_type":"status",...}`) that `--json` may print there, and the
+/// indented lines of a Go stack trace that follow a message.
+pub fn warnings(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with(['\t', ' ']))
+        .filter(|l| {
+            !(l.starts_with('{')
+                && serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["message_type"] != "error"))
+        })
+        .map(|l| sysgauge_common::process::one_line(l))
+        .collect()
 }
 
 /// Maps restic's exit code and stderr to an error.
@@ -317,6 +343,25 @@ mod tests {
         };
         assert_eq!(r.redact("at rest:https://u:pw@h/r?"), "at <repo>?");
         assert_eq!(r.redact("at https://a:b@c/"), "at https://***@c/");
+    }
+
+    #[test]
+    fn warnings_are_stderr_lines_without_status_or_traces() {
+        let stderr = "could not load snapshot 9a84b21c: load <snapshot/9a84b21c06>: invalid data returned\n\
+            {\"message_type\":\"status\",\"percent_done\":0.5}\n\
+            \n\
+            github.com/restic/restic/internal/repository.(*Repository).LoadUnpacked\n\
+            \tgithub.com/restic/restic/internal/repository/repository.go:203\n\
+            {\"message_type\":\"error\",\"error\":{\"message\":\"x\"}}\n";
+        assert_eq!(
+            warnings(stderr),
+            [
+                "could not load snapshot 9a84b21c: load <snapshot/9a84b21c06>: invalid data returned",
+                "github.com/restic/restic/internal/repository.(*Repository).LoadUnpacked",
+                "{\"message_type\":\"error\",\"error\":{\"message\":\"x\"}}",
+            ]
+        );
+        assert!(warnings("").is_empty());
     }
 
     #[test]
