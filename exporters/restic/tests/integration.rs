@@ -798,8 +798,10 @@ check = true
         1,
         "{calls}"
     );
-    assert!(
-        calls.lines().filter(|l| *l == "snapshots").count() >= 8,
+    // Each repository was read once: scrapes within read_interval (default 5m) reuse it.
+    assert_eq!(
+        calls.lines().filter(|l| *l == "snapshots").count(),
+        2,
         "{calls}"
     );
     // Both repositories are local and hold no lock: their locks/ folders are listed directly,
@@ -833,4 +835,166 @@ fn bad_configuration_is_an_error_naming_the_setting() {
         stderr.contains("line 3") && stderr.contains("pasword_file"),
         "{stderr}"
     );
+}
+
+/// restic 0.14 on damaged repositories: a corrupt snapshot file (restic warns and exits 0), a
+/// corrupt lock file and a password file readable by others, each on its own series with the
+/// snapshots still reported. Then `serve`: each repository is read at most once per its
+/// `read_interval`, scrapes in between start no restic (a wrapper records every call) and
+/// report the read's own timestamp.
+#[test]
+fn warnings_bad_locks_loose_passwords_and_serve_reads_once_per_interval() {
+    use std::os::unix::fs::PermissionsExt;
+    if !restic_available() {
+        return;
+    }
+    let damaged = Repo::init();
+    let d = damaged.data("d");
+    damaged.backup("h", &[], &[&d], "2024-05-05 05:05:05", "UTC");
+    let gone = damaged.backup("h", &[], &[&d], "2024-05-06 05:05:05", "UTC");
+    let snapshot = damaged
+        .files("snapshots")
+        .into_iter()
+        .find(|f| f.starts_with(&gone))
+        .unwrap();
+    fs::write(damaged.path().join("snapshots").join(snapshot), "garbage").unwrap();
+    fs::write(damaged.path().join("locks").join("ab".repeat(32)), "junk").unwrap();
+    fs::set_permissions(damaged.password_file(), fs::Permissions::from_mode(0o644)).unwrap();
+    let clean = Repo::init();
+    clean.backup("h", &[], &[&clean.data("d")], "2024-05-05 05:05:05", "UTC");
+    fs::set_permissions(clean.password_file(), fs::Permissions::from_mode(0o600)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let wrapper = dir.path().join("restic");
+    fakes::script(
+        &wrapper,
+        &format!(
+            "echo \"$1 $RESTIC_REPOSITORY\" >> {}\nexec restic \"$@\"\n",
+            log.display()
+        ),
+    );
+    let config = dir.path().join("restic.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+restic = "{wrapper}"
+read_interval = "1h"
+[collector]
+timeout = "60s"
+[[repositories]]
+name = "damaged"
+repository = "{damaged}"
+password_file = "{dpw}"
+cache_dir = "{cache}"
+[[repositories]]
+name = "clean"
+repository = "{clean}"
+password_file = "{cpw}"
+cache_dir = "{cache}"
+read_interval = "1s"
+"#,
+            wrapper = wrapper.display(),
+            damaged = damaged.path().display(),
+            dpw = damaged.password_file().display(),
+            clean = clean.path().display(),
+            cpw = clean.password_file().display(),
+            cache = dir.path().join("cache").display(),
+        ),
+    )
+    .unwrap();
+
+    let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    assert!(out.status.success(), "{stderr}");
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(v(&repo_series("repository_up", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("snapshots", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("repository_warnings", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks_unreadable", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks_stale", "damaged")), 0.0);
+    assert_eq!(v(&repo_series("password_file_loose", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("repository_warnings", "clean")), 0.0);
+    assert_eq!(v(&repo_series("locks_unreadable", "clean")), 0.0);
+    assert_eq!(v(&repo_series("password_file_loose", "clean")), 0.0);
+    for needle in [
+        "could not load snapshot",
+        "cannot read a lock file",
+        "chmod 600",
+    ] {
+        assert!(
+            stderr.contains(needle) && stderr.contains("repository=damaged"),
+            "{needle}: {stderr}"
+        );
+    }
+    promtool_check_metrics(&text).unwrap();
+    fs::remove_file(&log).unwrap();
+
+    let port = free_port();
+    let _serve = Process::spawn(
+        "sysgauge-restic serve",
+        Command::new(BIN)
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "serve",
+                "--web.listen-address",
+            ])
+            .arg(format!("127.0.0.1:{port}")),
+        &dir.path().join("serve.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = || {
+        let (status, body) = http_get(&url, &[]);
+        assert_eq!(status, 200, "{body}");
+        let at = |r: &str| sample(&body, &repo_series("repository_read_timestamp_seconds", r));
+        (at("damaged").unwrap(), at("clean").unwrap(), body)
+    };
+    let first = wait_for("serve to answer", Duration::from_secs(60), || {
+        let (status, body) = http_get(&url, &[]);
+        (status == 200).then(|| {
+            sample(
+                &body,
+                &repo_series("repository_read_timestamp_seconds", "damaged"),
+            )
+            .unwrap()
+        })
+    });
+    // "clean" (read_interval 1s) is read again on later scrapes; "damaged" (1h) never is.
+    let mut clean_reads = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while clean_reads.len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{clean_reads:?}");
+        let (damaged_at, clean_at, body) = scrape();
+        assert_eq!(damaged_at, first, "damaged was read again");
+        assert_eq!(
+            sample(&body, &repo_series("repository_warnings", "damaged")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&body, &repo_series("locks_unreadable", "damaged")),
+            Some(1.0)
+        );
+        clean_reads.insert(clean_at.to_bits());
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    let count = |c: &str| calls.lines().filter(|l| *l == c).count();
+    let (damaged, clean) = (damaged.path(), clean.path());
+    let (damaged, clean) = (damaged.display(), clean.display());
+    // One read of "damaged": snapshots, the lock listing and the one lock.
+    assert_eq!(count(&format!("snapshots {damaged}")), 1, "{calls}");
+    assert_eq!(count(&format!("list {damaged}")), 1, "{calls}");
+    assert_eq!(count(&format!("cat {damaged}")), 1, "{calls}");
+    // Every restic run for "clean" is a read some scrape reported, with its own timestamp
+    // (the scrape that waited for serve may have seen one more).
+    let clean_snapshots = count(&format!("snapshots {clean}"));
+    assert!(
+        clean_snapshots == clean_reads.len() || clean_snapshots == clean_reads.len() + 1,
+        "{} reads reported: {calls}",
+        clean_reads.len()
+    );
+    // `restic version` is asked again only when the shortest read_interval has passed.
+    assert!(count("version ") <= clean_snapshots, "{calls}");
 }
