@@ -187,6 +187,10 @@ pub type MaxRequests = BoundedCount<0, 10_000>;
 /// `--web.max-connections`: 1 to 65536 connections open at once.
 pub type MaxConnections = BoundedCount<1, 65_536>;
 
+/// In how many parts a rolling `restic check --read-data-subset n/N` reads the data (restic
+/// `check_read_data_parts`): 1 (all data on every check) to 10000.
+pub type ReadDataParts = BoundedCount<1, 10_000>;
+
 /// How many operations run at once against one peer (D-Bus calls of sysgauge-systemd,
 /// restic processes): 1 to 1024, far below tokio's semaphore limit.
 pub type Concurrency = BoundedCount<1, 1024>;

@@ -36,6 +36,7 @@ use crate::{
     config::{Repository, Slow},
     error::Error,
     metrics::*,
+    repo_check::{self, CheckReport},
     restic,
     snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, lock_ids, unix_seconds},
 };
@@ -79,7 +80,15 @@ struct RepoState {
     /// flight rather than start another restic.
     last_read: tokio::sync::Mutex<Option<LastRead>>,
     stats: Mutex<SlowState<Stats>>,
-    check: Mutex<SlowState<()>>,
+    check: Mutex<SlowState<CheckOutcome>>,
+}
+
+/// A `restic check` that ran to its end: what it found, and the part of the data it read.
+#[derive(Clone, Debug)]
+struct CheckOutcome {
+    report: CheckReport,
+    /// `(n, N)` of `--read-data-subset n/N`.
+    part: Option<(usize, usize)>,
 }
 
 /// One read of a repository's snapshots and locks and the series it gave.
@@ -571,17 +580,39 @@ async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
     finished(repo, "stats", started, result)
 }
 
-async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
+async fn run_check(repo: &Repository, slow: Slow) -> Finished<CheckOutcome> {
     let started = Instant::now();
     let (until, timeout) = deadline::within_described(slow.timeout);
+    let part = repo.check_subset.as_ref().map(|s| (s.next(), s.parts));
+    let subset = part.map(|(n, total)| format!("{n}/{total}"));
+    let args: Vec<&str> = match &subset {
+        Some(subset) => vec!["--read-data-subset", subset],
+        None => vec![],
+    };
     let result = match check_input_files(&repo.restic) {
         Err(e) => Err(e),
         Ok(()) => repo
             .restic
-            .run("check", &[], until, &timeout)
+            .run_raw("check", &args, until, &timeout)
             .await
-            .map(|_| ()),
+            .and_then(|out| {
+                let ok = out.code == Some(0);
+                match repo_check::parse(ok, &out.stdout, &out.stderr) {
+                    Some(report) => Ok(CheckOutcome { report, part }),
+                    None => Err(restic::classify("check", out.code, &out.stderr)),
+                }
+            }),
     };
+    if let Ok(outcome) = &result {
+        // The part was read to its end, errors or not: the next run reads the next one.
+        if let (Some(subset), Some((n, _))) = (&repo.check_subset, outcome.part) {
+            subset.advance(n);
+        }
+        let r = &outcome.report;
+        if r.errors > 0 {
+            tracing::warn!(repository = %repo.name, errors = r.errors, suggest_repair_index = r.suggest_repair_index, suggest_prune = r.suggest_prune, "restic check failed: the repository contains errors");
+        }
+    }
     finished(repo, "check", started, result)
 }
 
@@ -625,13 +656,24 @@ fn report_slow(set: &mut MetricSet, state: &RepoState) {
     }
     let check = lock(&state.check).last.clone();
     if let Some(f) = check {
-        set.add(
-            &CHECK_SUCCESS,
-            [name],
-            f64::from(u8::from(f.result.is_ok())),
-        );
+        let passed = f.result.as_ref().is_ok_and(|o| o.report.errors == 0);
+        set.add(&CHECK_SUCCESS, [name], f64::from(u8::from(passed)));
         set.add(&CHECK_TIMESTAMP, [name], f.at);
         set.add(&CHECK_DURATION, [name], f.duration);
+        if let Ok(o) = &f.result {
+            let flag = |b: bool| f64::from(u8::from(b));
+            set.add(&CHECK_ERRORS, [name], o.report.errors as f64);
+            set.add(
+                &CHECK_SUGGEST_REPAIR_INDEX,
+                [name],
+                flag(o.report.suggest_repair_index),
+            );
+            set.add(&CHECK_SUGGEST_PRUNE, [name], flag(o.report.suggest_prune));
+            if let Some((n, total)) = o.part {
+                set.add(&CHECK_READ_DATA_PART, [name], n as f64);
+                set.add(&CHECK_READ_DATA_PARTS, [name], total as f64);
+            }
+        }
     }
 }
 

@@ -9,11 +9,12 @@ use std::{
 use serde::Deserialize;
 use sysgauge_common::{
     config::{Origin, SettingError},
-    limits::{Interval, ReadInterval, Timeout},
+    limits::{Interval, ReadDataParts, ReadInterval, Timeout},
 };
 
 use crate::{
     error::Error,
+    repo_check::Subset,
     restic::{Restic, strip_userinfo},
 };
 
@@ -60,6 +61,9 @@ pub struct RepositoryConfig {
     pub check_interval: Option<Interval>,
     /// The deadline of `check` (default 1h).
     pub check_timeout: Option<Timeout>,
+    /// Each `check` also reads one of this many parts of the data (`--read-data-subset n/N`,
+    /// n advancing each run, kept in the state directory); off by default.
+    pub check_read_data_parts: Option<ReadDataParts>,
 }
 
 /// How often `serve` reads a repository's snapshots and locks unless configured: snapshots
@@ -94,6 +98,8 @@ pub struct Repository {
     pub stats: Option<Slow>,
     /// `check`, when enabled.
     pub check: Option<Slow>,
+    /// The rolling `--read-data-subset` of `check`, when configured.
+    pub check_subset: Option<Subset>,
 }
 
 /// Variables an environment file may not set: the password must come from a file, a command
@@ -116,6 +122,7 @@ impl RepositoryConfig {
         default_timeout: Duration,
         default_read_interval: Duration,
         credentials_directory: Option<&Path>,
+        state_directory: Option<&Path>,
     ) -> Result<Repository, Error> {
         let bad = |key: &str, message: String| {
             Error::Setting(SettingError {
@@ -249,7 +256,26 @@ impl RepositoryConfig {
                 Duration::from_secs(3600),
             )
         });
+        let check_subset = match self.check_read_data_parts {
+            None => None,
+            Some(_) if !self.check => {
+                return Err(bad(
+                    "check_read_data_parts",
+                    "needs check = true".into(),
+                ));
+            }
+            Some(parts) => {
+                let dir = state_directory.ok_or_else(|| {
+                    bad(
+                        "check_read_data_parts",
+                        "needs a state directory to remember the next part: set state_directory, or StateDirectory= in the systemd unit".into(),
+                    )
+                })?;
+                Some(Subset::new(dir, &name, parts.get()))
+            }
+        };
         Ok(Repository {
+            check_subset,
             name,
             restic: Restic {
                 binary: binary.to_owned(),
@@ -374,6 +400,7 @@ mod tests {
             Duration::from_secs(9),
             DEFAULT_READ_INTERVAL,
             Some(Path::new("/run/credentials/x.service")),
+            None,
         )
         .map_err(|e| e.to_string())
     }
@@ -431,6 +458,7 @@ mod tests {
                 Path::new("restic"),
                 Duration::from_secs(9),
                 DEFAULT_READ_INTERVAL,
+                None,
                 None,
             )
             .unwrap_err()

@@ -11,6 +11,7 @@ mod collector;
 mod config;
 mod error;
 pub mod metrics;
+mod repo_check;
 mod restic;
 mod snapshots;
 
@@ -90,6 +91,9 @@ sysgauge_common::exporter_config! {
         /// Under `serve`, how often each repository is read (default 5m); a repository's own
         /// `read_interval` wins.
         pub read_interval: Option<ReadInterval>,
+        /// Where the rolling `check_read_data_parts` remembers the next part (default:
+        /// `$STATE_DIRECTORY`, which systemd's `StateDirectory=` sets).
+        pub state_directory: Option<PathBuf>,
         /// `[[repositories]]`: the repositories to read.
         pub repositories: Vec<RepositoryConfig>,
     }
@@ -143,6 +147,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        // systemd sets STATE_DIRECTORY to a colon-separated list when a unit has several.
+        let state = config.state_directory.clone().or_else(|| {
+            std::env::var("STATE_DIRECTORY")
+                .ok()
+                .and_then(|v| v.split(':').next().filter(|d| !d.is_empty()).map(PathBuf::from))
+        });
         // Errors name the key in the file, or the flag that stands for it.
         let from_flags = !args.repositories.is_empty();
         let at = |i: usize, key: &str| {
@@ -165,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     default_timeout,
                     default_read_interval,
                     credentials.as_deref(),
+                    state.as_deref(),
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;

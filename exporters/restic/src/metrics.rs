@@ -154,6 +154,31 @@ sysgauge_common::metric_families! {
         "How long the last restic check took",
         ["repository"],
     );
+    pub const CHECK_ERRORS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_errors",
+        "Errors the last restic check found (restic >= 0.18: num_errors of check --json; before: its error lines); absent when check could not run",
+        ["repository"],
+    );
+    pub const CHECK_SUGGEST_REPAIR_INDEX: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_suggest_repair_index",
+        "Whether the last restic check suggested restic repair index (rebuild-index before 0.15) (1) or not (0)",
+        ["repository"],
+    );
+    pub const CHECK_SUGGEST_PRUNE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_suggest_prune",
+        "Whether the last restic check suggested restic prune (1) or not (0)",
+        ["repository"],
+    );
+    pub const CHECK_READ_DATA_PART: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_read_data_part",
+        "The part n of --read-data-subset n/N the last restic check read (with check_read_data_parts)",
+        ["repository"],
+    );
+    pub const CHECK_READ_DATA_PARTS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_read_data_parts",
+        "The number of parts N the rolling --read-data-subset n/N reads the data in",
+        ["repository"],
+    );
     pub const VERSION: Desc<1> = Desc::info(
         "sysgauge_restic_version_info",
         "The version of the restic binary the exporter runs, always 1",

@@ -45,6 +45,17 @@ pub struct Restic {
     pub redactions: Vec<(String, String)>,
 }
 
+/// A finished restic call, whatever its exit.
+#[derive(Debug)]
+pub struct RawOutput {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// stdout.
+    pub stdout: Vec<u8>,
+    /// stderr (its last 16 KiB), secrets removed.
+    pub stderr: String,
+}
+
 /// What a successful restic call printed.
 #[derive(Debug)]
 pub struct Output {
@@ -67,6 +78,25 @@ impl Restic {
         deadline: Instant,
         timeout_text: &str,
     ) -> Result<Output, Error> {
+        let out = self.run_raw(command, args, deadline, timeout_text).await?;
+        match out.code {
+            Some(0) => Ok(Output {
+                warnings: warnings(&out.stderr),
+                stdout: out.stdout,
+            }),
+            code => Err(classify(command, code, &out.stderr)),
+        }
+    }
+
+    /// Runs restic as [`Restic::run`] does, but hands back any exit with its output (for
+    /// `check`, whose exit 1 carries a result); only failures to run it are errors.
+    pub async fn run_raw(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        deadline: Instant,
+        timeout_text: &str,
+    ) -> Result<RawOutput, Error> {
         let mut cmd = command_for(&self.binary)
             .args([command])
             .args(args)
@@ -90,18 +120,14 @@ impl Restic {
             source => Error::Process { command, source },
         })?;
         let code = match out.exit {
-            Exit::Code(0) => {
-                let warnings = warnings(&self.redact(&out.stderr_text()));
-                return Ok(Output {
-                    stdout: out.stdout,
-                    warnings,
-                });
-            }
             Exit::Code(code) => Some(code),
             Exit::Signal(_) => None,
         };
-        let stderr = self.redact(&out.stderr_text());
-        Err(classify(command, code, &stderr))
+        Ok(RawOutput {
+            code,
+            stderr: self.redact(&out.stderr_text()),
+            stdout: out.stdout,
+        })
     }
 
     /// `text` with every configured secret replaced, and any `scheme://user:password@` cut.

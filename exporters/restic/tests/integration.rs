@@ -681,6 +681,7 @@ fn stats_and_check_inline_and_in_serve() {
         format!(
             r#"
 restic = "{wrapper}"
+state_directory = "{state}"
 [collector]
 timeout = "60s"
 [[repositories]]
@@ -690,6 +691,7 @@ password_file = "{pw}"
 stats = true
 check = true
 check_interval = "1h"
+check_read_data_parts = 2
 [[repositories]]
 name = "broken"
 repository = "{broken}"
@@ -701,6 +703,7 @@ check = true
             pw = repo.password_file().display(),
             broken = broken.path().display(),
             bpw = broken.password_file().display(),
+            state = dir.path().display(),
         ),
     )
     .unwrap();
@@ -721,6 +724,17 @@ check = true
     assert_eq!(v(&repo_series("stats_success", "ok")), 1.0);
     assert_eq!(v(&repo_series("check_success", "ok")), 1.0);
     assert_eq!(v(&repo_series("check_success", "broken")), 0.0);
+    // restic 0.14's text: one error, the truncated pack; no suggestion.
+    assert_eq!(v(&repo_series("check_errors", "broken")), 1.0);
+    assert_eq!(v(&repo_series("check_errors", "ok")), 0.0);
+    for r in ["ok", "broken"] {
+        assert_eq!(v(&repo_series("check_suggest_prune", r)), 0.0);
+        assert_eq!(v(&repo_series("check_suggest_repair_index", r)), 0.0);
+    }
+    assert_eq!(
+        sample(&text, &repo_series("check_read_data_part", "broken")),
+        None
+    );
     assert_eq!(v(&repo_series("repository_up", "broken")), 1.0);
     assert!(
         sample(&text, &repo_series("stats_success", "broken")).is_none(),
@@ -742,6 +756,35 @@ check = true
         "{stderr}"
     );
     promtool_check_metrics(&text).unwrap();
+
+    // The rolling read-data subset: part 1 of 2, then 2, then 1 again, across processes.
+    let part = |text: &str| {
+        let v = |m: &str| sample(text, &repo_series(m, "ok")).unwrap();
+        (v("check_read_data_part"), v("check_read_data_parts"))
+    };
+    assert_eq!(part(&text), (1.0, 2.0));
+    let state_file = || {
+        let files: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("check-subset.ok."))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        fs::read_to_string(&files[0]).unwrap()
+    };
+    assert_eq!(state_file(), "2/2\n");
+    for (expected, next) in [((2.0, 2.0), "1/2\n"), ((1.0, 2.0), "2/2\n")] {
+        let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(part(&text), expected, "{text}");
+        assert_eq!(state_file(), next);
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| *l == "check").count(),
+        6,
+        "{calls}"
+    );
     fs::remove_file(&log).unwrap();
 
     // serve: scrapes never wait for check, and check runs once per interval however often
