@@ -312,6 +312,12 @@ fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
             let fields = [
                 (&GROUP_LATEST_FILES_NEW, s.files_new),
                 (&GROUP_LATEST_FILES_CHANGED, s.files_changed),
+                (&GROUP_LATEST_FILES_UNMODIFIED, s.files_unmodified),
+                (&GROUP_LATEST_DIRS_NEW, s.dirs_new),
+                (&GROUP_LATEST_DIRS_CHANGED, s.dirs_changed),
+                (&GROUP_LATEST_DIRS_UNMODIFIED, s.dirs_unmodified),
+                (&GROUP_LATEST_DATA_BLOBS, s.data_blobs),
+                (&GROUP_LATEST_TREE_BLOBS, s.tree_blobs),
                 (&GROUP_LATEST_ADDED_BYTES, s.data_added),
                 (&GROUP_LATEST_ADDED_PACKED_BYTES, s.data_added_packed),
                 (&GROUP_LATEST_PROCESSED_FILES, s.total_files_processed),

@@ -59,6 +59,36 @@ sysgauge_common::metric_families! {
         "Files changed in the group's latest snapshot (from its summary, restic >= 0.17)",
         GROUP_LABELS,
     );
+    pub const GROUP_LATEST_FILES_UNMODIFIED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_files_unmodified",
+        "Files unchanged in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_NEW: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_new",
+        "Directories new in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_CHANGED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_changed",
+        "Directories changed in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_UNMODIFIED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_unmodified",
+        "Directories unchanged in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DATA_BLOBS: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_data_blobs",
+        "Data blobs the group's latest backup added (summary data_blobs, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_TREE_BLOBS: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_tree_blobs",
+        "Tree blobs the group's latest backup added (summary tree_blobs, restic >= 0.17)",
+        GROUP_LABELS,
+    );
     pub const GROUP_LATEST_ADDED_BYTES: Desc<4> = Desc::gauge(
         "sysgauge_restic_group_latest_added_bytes",
         "Bytes the group's latest backup added to the repository, before compression (summary data_added, restic >= 0.17)",

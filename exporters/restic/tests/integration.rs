@@ -610,6 +610,12 @@ esac
     );
     assert_eq!(v(&db("group_latest_files_new")), 12.0);
     assert_eq!(v(&db("group_latest_files_changed")), 5.0);
+    assert_eq!(v(&db("group_latest_files_unmodified")), 90.0);
+    assert_eq!(v(&db("group_latest_dirs_new")), 1.0);
+    assert_eq!(v(&db("group_latest_dirs_changed")), 2.0);
+    assert_eq!(v(&db("group_latest_dirs_unmodified")), 9.0);
+    assert_eq!(v(&db("group_latest_data_blobs")), 20.0);
+    assert_eq!(v(&db("group_latest_tree_blobs")), 3.0);
     assert_eq!(v(&db("group_latest_added_bytes")), 1_048_576.0);
     assert_eq!(v(&db("group_latest_added_packed_bytes")), 524_288.0);
     assert_eq!(v(&db("group_latest_processed_files")), 107.0);
