@@ -524,6 +524,52 @@ mod tests {
     }
 
     #[test]
+    fn read_interval_and_rolling_check_subset() {
+        let mut c = RepositoryConfig {
+            name: Some("nas".into()),
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            check_read_data_parts: Some("4".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = resolve(&c).unwrap_err();
+        assert!(
+            err.contains("repositories[0].check_read_data_parts") && err.contains("check = true"),
+            "{err}"
+        );
+        c.check = true;
+        let err = resolve(&c).unwrap_err();
+        assert!(err.contains("state_directory"), "{err}");
+        let r = c
+            .resolve(
+                &|key| ConfigSource::default().origin(&format!("repositories[0].{key}")),
+                Path::new("restic"),
+                Duration::from_secs(9),
+                DEFAULT_READ_INTERVAL,
+                None,
+                Some(Path::new("/var/lib/sysgauge-restic")),
+            )
+            .unwrap();
+        let subset = r.check_subset.unwrap();
+        assert_eq!(subset.parts, 4);
+        assert!(subset.file.starts_with("/var/lib/sysgauge-restic"));
+        assert_eq!(r.read_interval, Duration::from_secs(300));
+        for (text, problem) in [
+            ("read_interval = \"0s\"", "1s"),
+            ("read_interval = \"2days\"", "1day"),
+            ("check_read_data_parts = 0", "between 1 and 10000"),
+        ] {
+            let err = sysgauge_common::config::parse::<ZeroConfig>(
+                Path::new("/etc/sysgauge/restic.toml"),
+                &format!("[[repositories]]\n{text}\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("line 2") && err.contains(problem), "{err}");
+        }
+    }
+
+    #[test]
     fn environment_files() {
         let vars = parse_environment(
             "# s3\nexport AWS_ACCESS_KEY_ID=AK\nAWS_SECRET_ACCESS_KEY=\"s e\"\n\nB='x'\nC=\n",
