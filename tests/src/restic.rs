@@ -165,7 +165,9 @@ impl Repo {
         let listed = self.restic(&["list", "index", "--no-lock"], None).stdout;
         let mut data_packs = Vec::new();
         for index in String::from_utf8_lossy(&listed).lines() {
-            let out = self.restic(&["cat", "index", index, "--no-lock"], None).stdout;
+            let out = self
+                .restic(&["cat", "index", index, "--no-lock"], None)
+                .stdout;
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
             for pack in v["packs"].as_array().unwrap() {
                 let blobs = pack["blobs"].as_array().unwrap();

@@ -259,10 +259,7 @@ impl RepositoryConfig {
         let check_subset = match self.check_read_data_parts {
             None => None,
             Some(_) if !self.check => {
-                return Err(bad(
-                    "check_read_data_parts",
-                    "needs check = true".into(),
-                ));
+                return Err(bad("check_read_data_parts", "needs check = true".into()));
             }
             Some(parts) => {
                 let dir = state_directory.ok_or_else(|| {

@@ -54,7 +54,8 @@ pub fn parse(exit_ok: bool, stdout: &[u8], stderr: &str) -> Option<CheckReport> 
         }
     }
     let all = format!("{stdout_text}\n{stderr}");
-    let suggest_repair_index = all.contains("restic rebuild-index") || all.contains("restic repair index");
+    let suggest_repair_index =
+        all.contains("restic rebuild-index") || all.contains("restic repair index");
     let suggest_prune = all.contains("restic prune");
     if exit_ok {
         return Some(CheckReport {
@@ -103,11 +104,20 @@ impl Subset {
     pub fn new(dir: &Path, name: &str, parts: usize) -> Self {
         let safe: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(64)
             .collect();
         Self {
-            file: dir.join(format!("check-subset.{safe}.{:016x}", fnv1a(name.as_bytes()))),
+            file: dir.join(format!(
+                "check-subset.{safe}.{:016x}",
+                fnv1a(name.as_bytes())
+            )),
             parts,
         }
     }
@@ -124,9 +134,11 @@ impl Subset {
                 return 1;
             }
         };
-        match text.trim().split_once('/').and_then(|(n, total)| {
-            Some((n.parse::<usize>().ok()?, total.parse::<usize>().ok()?))
-        }) {
+        match text
+            .trim()
+            .split_once('/')
+            .and_then(|(n, total)| Some((n.parse::<usize>().ok()?, total.parse::<usize>().ok()?)))
+        {
             Some((n, total)) if total == self.parts && (1..=total).contains(&n) => n,
             Some(_) => 1,
             None => {
@@ -143,7 +155,9 @@ impl Subset {
             return;
         };
         let contents = format!("{next}/{}\n", self.parts);
-        if let Err(e) = sysgauge_common::textfile::write(dir, &name.to_string_lossy(), contents.as_bytes()) {
+        if let Err(e) =
+            sysgauge_common::textfile::write(dir, &name.to_string_lossy(), contents.as_bytes())
+        {
             tracing::warn!(file = %self.file.display(), error = %sysgauge_common::collector::error_chain(&e), "cannot record the read-data-subset state; the same part is read next time");
         }
     }
@@ -190,7 +204,11 @@ mod tests {
             error for tree efefa916:\n  ReadFull(<data/2e9b7b461e>): EOF\n\
             Fatal: repository contains errors\n";
         assert_eq!(
-            parse(false, b"using temporary cache in /tmp/x\nload indexes\ncheck all packs\n", stderr),
+            parse(
+                false,
+                b"using temporary cache in /tmp/x\nload indexes\ncheck all packs\n",
+                stderr
+            ),
             Some(CheckReport {
                 errors: 2,
                 ..CheckReport::default()
@@ -206,7 +224,10 @@ mod tests {
                 ..CheckReport::default()
             })
         );
-        assert_eq!(parse(false, b"", "Fatal: wrong password or no key found\n"), None);
+        assert_eq!(
+            parse(false, b"", "Fatal: wrong password or no key found\n"),
+            None
+        );
     }
 
     #[test]

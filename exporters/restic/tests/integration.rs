@@ -773,7 +773,12 @@ check = true
         let files: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("check-subset.ok."))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("check-subset.ok.")
+            })
             .collect();
         assert_eq!(files.len(), 1, "{files:?}");
         fs::read_to_string(&files[0]).unwrap()
@@ -1014,7 +1019,10 @@ read_interval = "1s"
     let mut clean_reads = std::collections::BTreeSet::new();
     let started = Instant::now();
     while clean_reads.len() < 3 {
-        assert!(started.elapsed() < Duration::from_secs(60), "{clean_reads:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{clean_reads:?}"
+        );
         let (damaged_at, clean_at, body) = scrape();
         assert_eq!(damaged_at, first, "damaged was read again");
         assert_eq!(
