@@ -123,6 +123,9 @@ struct Finished<T> {
     duration: f64,
 }
 
+/// A lock file restic read, with the warnings it printed while reading it.
+type ReadLock = (Lock, Vec<String>);
+
 /// What one read of a repository found.
 #[derive(Debug, Default)]
 struct RepoData {
@@ -423,7 +426,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
             "more locks than are read per collection; stale and exclusive counts cover the first {MAX_LOCK_READS}"
         );
     }
-    let locks: Vec<Result<Option<(Lock, Vec<String>)>, Error>> =
+    let locks: Vec<Result<Option<ReadLock>, Error>> =
         stream::iter(ids.iter().take(MAX_LOCK_READS).cloned())
             .map(|id: String| {
                 let timeout = timeout.clone();

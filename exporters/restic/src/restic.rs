@@ -154,7 +154,7 @@ pub fn warnings(stderr: &str) -> Vec<String> {
                 && serde_json::from_str::<serde_json::Value>(l)
                     .is_ok_and(|v| v["message_type"] != "error"))
         })
-        .map(|l| sysgauge_common::process::one_line(l))
+        .map(sysgauge_common::process::one_line)
         .collect()
 }
 
