@@ -79,3 +79,67 @@ printf '%-24s %12s %14s %14s\n' tool "mean wall s" "peak RSS KiB" "restic calls"
 printf '%-24s %12.3f %14s %14s\n' sysgauge-restic "$t_sg" "$rss_sg" "$calls_sg"
 printf '%-24s %12.3f %14s %14s\n' "restic snapshots | jq" "$t_sh" "$rss_sh" 3
 awk -v a="$t_sg" -v b="$t_sh" 'BEGIN { printf "wall-time ratio sysgauge/script: %.2f, script/sysgauge %.2f (sysgauge also reports locks and reads repositories concurrently)\n", a / b, b / a }'
+
+# --- serve: CPU seconds and restic processes per 100 scrapes over the same 3 repositories ---
+# "before" is sysgauge-restic as of BEFORE_REV (default: the merge base with main, today's code
+# before read_interval), built once into $BENCH_DIR; "after" is this tree's binary with the
+# default read_interval (5m); the peer is the jq script above run once per scrape. CPU is the
+# server's own plus its reaped children's (utime+stime+cutime+cstime of /proc/PID/stat);
+# restic processes are counted by a wrapper that logs each call.
+SCRAPES=${SCRAPES:-100}
+BEFORE_REV=${BEFORE_REV:-$(git merge-base HEAD main 2>/dev/null || echo main)}
+before_bin=$BENCH_DIR/sysgauge-restic-$BEFORE_REV
+if [ ! -x "$before_bin" ]; then
+  echo "building sysgauge-restic at $BEFORE_REV for the serve row (once)..." >&2
+  src=$BENCH_DIR/before-src
+  rm -rf "$src"; mkdir -p "$src"
+  git archive "$BEFORE_REV" | tar -x -C "$src"
+  # The same target directory: the external dependencies are shared, the workspace crates
+  # (another path) built apart; this tree's binary is copied out again afterwards.
+  root=$PWD
+  (cd "$src" && SYSGAUGE_REVISION=$BEFORE_REV cargo build --release -q -p sysgauge-restic --target-dir "$root/target")
+  cp target/release/sysgauge-restic "$before_bin"
+  rm -rf "$src"
+  cargo build --release -q -p sysgauge-restic
+fi
+calls_log=$BENCH_DIR/restic-calls.log
+cat > "$BENCH_DIR/restic-wrapper" <<SH
+#!/bin/sh
+echo "\$1" >> "$calls_log"
+exec restic "\$@"
+SH
+chmod +x "$BENCH_DIR/restic-wrapper"
+ticks=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / t }' "/proc/$1/stat"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# serve_row NAME BINARY: starts it, scrapes once to warm up (the first read), then SCRAPES more.
+serve_row() {
+  local name=$1 binary=$2 port pid cpu0 cpu1 calls
+  port=$(free_port)
+  "$binary" --config "$BENCH_DIR/sysgauge.toml" --restic "$BENCH_DIR/restic-wrapper" serve \
+    --web.listen-address "127.0.0.1:$port" 2>"$BENCH_DIR/serve-$name.log" &
+  pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && break; sleep 0.2; done
+  : > "$calls_log"
+  cpu0=$(cpu_of "$pid")
+  for _ in $(seq "$SCRAPES"); do curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; done
+  cpu1=$(cpu_of "$pid")
+  calls=$(wc -l < "$calls_log")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  awk -v n="$name" -v c="$cpu1" -v c0="$cpu0" -v k="$calls" -v s="$SCRAPES" \
+    'BEGIN { printf "%-34s %16.2f %18.0f\n", n, (c - c0) * 100 / s, k * 100 / s }'
+}
+printf '\nserve, %s scrapes after a warm-up scrape, figures per 100 scrapes (3 repositories x 50 snapshots)\n' "$SCRAPES"
+printf '%-34s %16s %18s\n' tool "CPU s/100" "restic procs/100"
+serve_row "sysgauge-restic serve ($BEFORE_REV)" "$before_bin"
+serve_row "sysgauge-restic serve (this tree)" "$bin"
+# The peer: the script once per scrape, CPU from GNU time (its children included).
+: > "$calls_log"
+peer_cpu=0
+for _ in $(seq "$SCRAPES"); do
+  c=$(/usr/bin/time -f '%U %S' "$BENCH_DIR/restic-jq.sh" 2>&1 >/dev/null | tail -1 | awk '{print $1 + $2}')
+  peer_cpu=$(awk -v a="$peer_cpu" -v b="$c" 'BEGIN { print a + b }')
+done
+awk -v c="$peer_cpu" -v s="$SCRAPES" \
+  'BEGIN { printf "%-34s %16.2f %18.0f\n", "restic snapshots | jq per scrape", c * 100 / s, 300 }'

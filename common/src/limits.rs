@@ -172,6 +172,11 @@ pub type CheckTimeout = BoundedDuration<SECOND, HOUR>;
 /// How often a slow operation runs (restic `stats_interval`, `check_interval`): 1s to 366d.
 pub type Interval = BoundedDuration<SECOND, { 366 * DAY }>;
 
+/// How often `serve` reads a restic repository's snapshots and locks (restic `read_interval`,
+/// `--read-interval`): 1s to 24h. Scrapes in between are answered from the last read; a day
+/// bounds how stale an answer can be, since backups are usually daily.
+pub type ReadInterval = BoundedDuration<SECOND, DAY>;
+
 /// The most a backup may age before it is stale (sysgauge-backup `max_age`): 1s to 3660d
 /// (ten years), so that `now - max_age` stays a valid time.
 pub type MaxAge = BoundedDuration<SECOND, { 3660 * DAY }>;
@@ -187,6 +192,10 @@ pub type MaxRequests = BoundedCount<0, 10_000>;
 
 /// `--web.max-connections`: 1 to 65536 connections open at once.
 pub type MaxConnections = BoundedCount<1, 65_536>;
+
+/// In how many parts a rolling `restic check --read-data-subset n/N` reads the data (restic
+/// `check_read_data_parts`): 1 (all data on every check) to 10000.
+pub type ReadDataParts = BoundedCount<1, 10_000>;
 
 /// How many operations run at once against one peer (D-Bus calls of sysgauge-systemd,
 /// restic processes): 1 to 1024, far below tokio's semaphore limit.

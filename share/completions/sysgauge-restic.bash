@@ -53,7 +53,7 @@ _sysgauge__restic() {
 
     case "${cmd}" in
         sysgauge__restic)
-            opts="-h -V --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help --version once textfile serve check help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --read-interval --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,6 +91,10 @@ _sysgauge__restic() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --read-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -99,7 +103,7 @@ _sysgauge__restic() {
             return 0
             ;;
         sysgauge__subcmd__restic__subcmd__check)
-            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --read-interval --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +174,10 @@ _sysgauge__restic() {
                     return 0
                     ;;
                 --restic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -265,7 +273,7 @@ _sysgauge__restic() {
             return 0
             ;;
         sysgauge__subcmd__restic__subcmd__once)
-            opts="-h --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
+            opts="-h --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --read-interval --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +311,10 @@ _sysgauge__restic() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --read-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -311,7 +323,7 @@ _sysgauge__restic() {
             return 0
             ;;
         sysgauge__subcmd__restic__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --read-interval --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +381,10 @@ _sysgauge__restic() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --read-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -377,7 +393,7 @@ _sysgauge__restic() {
             return 0
             ;;
         sysgauge__subcmd__restic__subcmd__textfile)
-            opts="-h --directory --file --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --help"
+            opts="-h --directory --file --config --log.level --log.format --collector.timeout --repository --password-file --password-command --restic --read-interval --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -420,6 +436,10 @@ _sysgauge__restic() {
                     return 0
                     ;;
                 --restic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

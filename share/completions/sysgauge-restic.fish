@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sysgauge_restic_global_optspecs
-    string join \n config= log.level= log.format= collector.timeout= repository= password-file= password-command= restic= h/help V/version
+    string join \n config= log.level= log.format= collector.timeout= repository= password-file= password-command= restic= read-interval= h/help V/version
 end
 
 function __fish_sysgauge_restic_needs_command
@@ -36,6 +36,7 @@ complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -l reposit
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -l password-file -d 'Password file of the --repository repositories (RESTIC_PASSWORD_FILE)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -l password-command -d 'Command printing the password of the --repository repositories (RESTIC_PASSWORD_COMMAND)' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -l restic -d 'The restic binary [default: restic, from PATH]' -r -F
+complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -l read-interval -d 'Under serve, how often each repository\'s snapshots and locks are read (1s to 1day); scrapes in between are answered from the last read [default: 5m]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -s V -l version -d 'Print version'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_needs_command" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
@@ -55,6 +56,7 @@ complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -l
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -l password-file -d 'Password file of the --repository repositories (RESTIC_PASSWORD_FILE)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -l password-command -d 'Command printing the password of the --repository repositories (RESTIC_PASSWORD_COMMAND)' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -l restic -d 'The restic binary [default: restic, from PATH]' -r -F
+complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -l read-interval -d 'Under serve, how often each repository\'s snapshots and locks are read (1s to 1day); scrapes in between are answered from the last read [default: 5m]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand once" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l directory -d 'node_exporter\'s textfile directory (--collector.textfile.directory)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l file -d 'File name in that directory; must end in .prom for node_exporter to read it [default: <binary>.prom]' -r
@@ -70,6 +72,7 @@ complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l password-file -d 'Password file of the --repository repositories (RESTIC_PASSWORD_FILE)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l password-command -d 'Command printing the password of the --repository repositories (RESTIC_PASSWORD_COMMAND)' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l restic -d 'The restic binary [default: restic, from PATH]' -r -F
+complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -l read-interval -d 'Under serve, how often each repository\'s snapshots and locks are read (1s to 1day); scrapes in between are answered from the last read [default: 5m]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand textfile" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l web.listen-address -d 'Address to listen on, repeatable; ":PORT" listens on every interface [default: :<exporter\'s port>]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l web.telemetry-path -d 'Path under which metrics are served [default: /metrics]' -r
@@ -88,6 +91,7 @@ complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l password-file -d 'Password file of the --repository repositories (RESTIC_PASSWORD_FILE)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l password-command -d 'Command printing the password of the --repository repositories (RESTIC_PASSWORD_COMMAND)' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l restic -d 'The restic binary [default: restic, from PATH]' -r -F
+complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l read-interval -d 'Under serve, how often each repository\'s snapshots and locks are read (1s to 1day); scrapes in between are answered from the last read [default: 5m]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -l web.systemd-socket -d 'Use the listening sockets passed by systemd socket activation instead of --web.listen-address'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -s w -l warning -d 'Warning threshold as [KIND=]RANGE, repeatable; a RANGE without KIND applies to the exporter\'s first check kind. Ranges: 10, 10:, ~:10, 10:20, @10:20; durations may carry s, m, h, d or w (21d:)' -r
@@ -107,6 +111,7 @@ complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -l password-file -d 'Password file of the --repository repositories (RESTIC_PASSWORD_FILE)' -r -F
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -l password-command -d 'Command printing the password of the --repository repositories (RESTIC_PASSWORD_COMMAND)' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -l restic -d 'The restic binary [default: restic, from PATH]' -r -F
+complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -l read-interval -d 'Under serve, how often each repository\'s snapshots and locks are read (1s to 1day); scrapes in between are answered from the last read [default: 5m]' -r
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -s v -l verbose -d 'List every object, not only those that are not OK'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-restic -n "__fish_sysgauge_restic_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'

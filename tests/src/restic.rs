@@ -157,20 +157,30 @@ impl Repo {
         .unwrap();
     }
 
-    /// Truncates the first data pack to 10 bytes: snapshots still list, but `restic check`
-    /// fails. (A missing pack would make restic retry for minutes.)
+    /// Truncates a pack of file contents (data blobs only) to 10 bytes: snapshots still list,
+    /// and `restic check` fails with exactly one error for it (`pack ID: unexpected file
+    /// size`). A tree pack would also fail the tree walk, with restic retrying its reads for
+    /// some 40 seconds; a missing pack would make it retry for minutes.
     pub fn truncate_a_pack(&self) {
-        let data = self.path().join("data");
-        let mut packs = Vec::new();
-        for sub in fs::read_dir(&data).unwrap() {
-            for f in fs::read_dir(sub.unwrap().path()).unwrap() {
-                packs.push(f.unwrap().path());
+        let listed = self.restic(&["list", "index", "--no-lock"], None).stdout;
+        let mut data_packs = Vec::new();
+        for index in String::from_utf8_lossy(&listed).lines() {
+            let out = self
+                .restic(&["cat", "index", index, "--no-lock"], None)
+                .stdout;
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            for pack in v["packs"].as_array().unwrap() {
+                let blobs = pack["blobs"].as_array().unwrap();
+                if blobs.iter().all(|b| b["type"] == "data") {
+                    data_packs.push(pack["id"].as_str().unwrap().to_owned());
+                }
             }
         }
-        packs.sort();
+        data_packs.sort();
+        let id = &data_packs[0];
         fs::OpenOptions::new()
             .write(true)
-            .open(&packs[0])
+            .open(self.path().join("data").join(&id[..2]).join(id))
             .unwrap()
             .set_len(10)
             .unwrap();

@@ -85,6 +85,11 @@ fn hardening_layers_merge_as_documented() {
     // restic's own RESTIC_* variables are not passed on by the exporter; its cache goes where
     // XDG_CACHE_HOME says, in the unit's CacheDirectory=.
     assert_eq!(get(&restic, "CacheDirectory"), ["sysgauge-restic"]);
+    // The rolling `check_read_data_parts` remembers its next part in StateDirectory=
+    // ($STATE_DIRECTORY), writable under ProtectSystem=strict and DynamicUser=.
+    assert_eq!(get(&restic, "StateDirectory"), ["sysgauge-restic"]);
+    let restic_serve = u.service("restic", Mode::Serve);
+    assert_eq!(get(&restic_serve, "StateDirectory"), ["sysgauge-restic"]);
     assert_eq!(
         get(&restic, "Environment"),
         ["XDG_CACHE_HOME=%C/sysgauge-restic"]

@@ -1,11 +1,19 @@
 //! The `repositories` collector: every configured repository, read concurrently with a bound.
 //!
-//! For each repository one collection runs `restic snapshots`, `restic list locks` and
+//! For each repository one read runs `restic snapshots`, `restic list locks` and
 //! `restic cat lock ID` for each lock, all with `--json --no-lock`, under the repository's
-//! deadline; for a local repository whose `locks/` folder is empty, only `snapshots`. `stats` and `check`, when enabled, run at most once per their interval: inline in
+//! deadline; for a local repository whose `locks/` folder is empty, only `snapshots`. Under
+//! `serve` a read is reused until the repository's `read_interval` has passed: a scrape in
+//! between costs no restic process and reports the last read with the time it was taken
+//! (`sysgauge_restic_repository_read_timestamp_seconds`); two scrapes at once share one read.
+//! `stats` and `check`, when enabled, run at most once per their interval: inline in
 //! `once` and `textfile` (one collection per process), and in the background under `serve`, so
 //! that a 10-second scrape never waits for (or starts a second) `check`: a scrape reports the
 //! last finished result with the time it was taken.
+//!
+//! What restic prints on stderr while it exits 0 is a warning (a corrupt snapshot file is
+//! skipped with one): each is logged and counted. A lock file restic cannot read is counted on
+//! its own series; the snapshots are still reported.
 
 use std::{
     collections::BTreeMap,
@@ -28,6 +36,7 @@ use crate::{
     config::{Repository, Slow},
     error::Error,
     metrics::*,
+    repo_check::{self, CheckReport},
     restic,
     snapshots::{Group, GroupKey, Lock, Snapshot, Stats, find_json, group, lock_ids, unix_seconds},
 };
@@ -58,13 +67,35 @@ pub struct RepositoriesCollector {
     repos: Vec<Arc<RepoState>>,
     concurrency: usize,
     slow_mode: SlowMode,
+    /// Under `serve`, the version of the restic binary and when it was asked, asked again
+    /// after the shortest `read_interval`.
+    version: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
 }
 
 #[derive(Debug)]
 struct RepoState {
     repo: Repository,
+    /// The last read of snapshots and locks, as reported; reused under `serve` until
+    /// `read_interval` has passed. The async lock makes a second scrape wait for a read in
+    /// flight rather than start another restic.
+    last_read: tokio::sync::Mutex<Option<LastRead>>,
     stats: Mutex<SlowState<Stats>>,
-    check: Mutex<SlowState<()>>,
+    check: Mutex<SlowState<CheckOutcome>>,
+}
+
+/// A `restic check` that ran to its end: what it found, and the part of the data it read.
+#[derive(Clone, Debug)]
+struct CheckOutcome {
+    report: CheckReport,
+    /// `(n, N)` of `--read-data-subset n/N`.
+    part: Option<(usize, usize)>,
+}
+
+/// One read of a repository's snapshots and locks and the series it gave.
+#[derive(Debug)]
+struct LastRead {
+    taken: Instant,
+    set: MetricSet,
 }
 
 /// The state of one slow operation of one repository.
@@ -92,6 +123,9 @@ struct Finished<T> {
     duration: f64,
 }
 
+/// A lock file restic read, with the warnings it printed while reading it.
+type ReadLock = (Lock, Vec<String>);
+
 /// What one read of a repository found.
 #[derive(Debug, Default)]
 struct RepoData {
@@ -100,7 +134,9 @@ struct RepoData {
     locks: usize,
     exclusive: usize,
     stale: usize,
+    unreadable_locks: usize,
     oldest_lock: Option<f64>,
+    warnings: usize,
 }
 
 impl RepositoriesCollector {
@@ -116,6 +152,7 @@ impl RepositoriesCollector {
             .map(|repo| {
                 Arc::new(RepoState {
                     repo,
+                    last_read: tokio::sync::Mutex::default(),
                     stats: Mutex::default(),
                     check: Mutex::default(),
                 })
@@ -126,7 +163,32 @@ impl RepositoriesCollector {
             repos,
             concurrency: concurrency.max(1),
             slow_mode,
+            version: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// `restic version`: under `serve` reused for the shortest `read_interval`, so that a
+    /// scrape with nothing new to read starts no restic.
+    async fn version(&self) -> Option<String> {
+        // `restic version` needs no repository; it gets the shortest repository deadline, at
+        // most 5s, so that it never holds up the collection.
+        let version_timeout = self
+            .repos
+            .iter()
+            .map(|r| r.repo.timeout)
+            .fold(Duration::from_secs(5), Duration::min);
+        let mut cached = self.version.lock().await;
+        let interval = self.repos.iter().map(|r| r.repo.read_interval).min();
+        if self.slow_mode == SlowMode::Background
+            && let (Some((taken, version)), Some(interval)) = (&*cached, interval)
+            && taken.elapsed() < interval
+        {
+            return version.clone();
+        }
+        let taken = Instant::now();
+        let version = restic::version(&self.binary, deadline::within(version_timeout)).await;
+        *cached = Some((taken, version.clone()));
+        version
     }
 }
 
@@ -137,16 +199,8 @@ impl Collector for RepositoriesCollector {
     }
 
     async fn collect(&self) -> Result<MetricSet, BoxError> {
-        // `restic version` needs no repository; it gets the shortest repository deadline, at
-        // most 5s, so that it never holds up the collection.
-        let version_timeout = self
-            .repos
-            .iter()
-            .map(|r| r.repo.timeout)
-            .fold(Duration::from_secs(5), Duration::min);
-        let version_deadline = deadline::within(version_timeout);
         let (version, mut results) = tokio::join!(
-            restic::version(&self.binary, version_deadline),
+            self.version(),
             stream::iter(self.repos.clone().into_iter().enumerate())
                 .map(|(i, state)| {
                     let mode = self.slow_mode;
@@ -168,12 +222,41 @@ impl Collector for RepositoriesCollector {
 }
 
 async fn collect_repository(state: &Arc<RepoState>, mode: SlowMode) -> MetricSet {
-    let repo = &state.repo;
+    let (mut set, ()) = tokio::join!(last_or_new_read(state, mode), run_slow(state, mode));
+    report_slow(&mut set, state);
+    set
+}
+
+/// The series of the last read when it is recent enough (`serve` only), else of a new read.
+async fn last_or_new_read(state: &RepoState, mode: SlowMode) -> MetricSet {
+    let mut last = state.last_read.lock().await;
+    if mode == SlowMode::Background
+        && let Some(l) = &*last
+        && l.taken.elapsed() < state.repo.read_interval
+    {
+        return l.set.clone();
+    }
+    let taken = Instant::now();
+    let set = read_and_report(&state.repo).await;
+    *last = Some(LastRead {
+        taken,
+        set: set.clone(),
+    });
+    set
+}
+
+/// Reads the repository's snapshots and locks now; the series, with the read's time.
+async fn read_and_report(repo: &Repository) -> MetricSet {
     let name = repo.name.as_str();
     let mut set = MetricSet::new();
+    let at = unix_now();
     let started = Instant::now();
-    let (read, ()) = tokio::join!(read_repository(repo), run_slow(state, mode));
+    if let Some(loose) = password_file_loose(repo) {
+        set.add(&PASSWORD_FILE_LOOSE, [name], f64::from(u8::from(loose)));
+    }
+    let read = read_repository(repo).await;
     set.add(&READ_DURATION, [name], started.elapsed().as_secs_f64());
+    set.add(&READ_TIMESTAMP, [name], at);
     match read {
         Ok(data) => {
             set.add(&UP, [name], 1.0);
@@ -185,8 +268,30 @@ async fn collect_repository(state: &Arc<RepoState>, mode: SlowMode) -> MetricSet
             set.add(&ERROR, [name, e.reason()], 1.0);
         }
     }
-    report_slow(&mut set, state);
     set
+}
+
+/// Whether the repository's password file can be read by its group or others (`None`: no
+/// password file, or none to look at). restic accepts such a file silently; it is a warning
+/// here, logged on each read. A systemd credential is always private.
+fn password_file_loose(repo: &Repository) -> Option<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let (_, path) = repo
+        .restic
+        .env
+        .iter()
+        .find(|(k, _)| k == "RESTIC_PASSWORD_FILE")?;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    let loose = mode & 0o077 != 0;
+    if loose {
+        tracing::warn!(
+            repository = %repo.name,
+            path = %std::path::Path::new(path).display(),
+            mode = format_args!("{:04o}", mode & 0o7777),
+            "the password file can be read by its group or others; chmod 600 it"
+        );
+    }
+    Some(loose)
 }
 
 fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
@@ -210,6 +315,12 @@ fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
             let fields = [
                 (&GROUP_LATEST_FILES_NEW, s.files_new),
                 (&GROUP_LATEST_FILES_CHANGED, s.files_changed),
+                (&GROUP_LATEST_FILES_UNMODIFIED, s.files_unmodified),
+                (&GROUP_LATEST_DIRS_NEW, s.dirs_new),
+                (&GROUP_LATEST_DIRS_CHANGED, s.dirs_changed),
+                (&GROUP_LATEST_DIRS_UNMODIFIED, s.dirs_unmodified),
+                (&GROUP_LATEST_DATA_BLOBS, s.data_blobs),
+                (&GROUP_LATEST_TREE_BLOBS, s.tree_blobs),
                 (&GROUP_LATEST_ADDED_BYTES, s.data_added),
                 (&GROUP_LATEST_ADDED_PACKED_BYTES, s.data_added_packed),
                 (&GROUP_LATEST_PROCESSED_FILES, s.total_files_processed),
@@ -230,6 +341,8 @@ fn report(set: &mut MetricSet, name: &str, data: &RepoData) {
     set.add(&LOCKS, [name], data.locks as f64);
     set.add(&LOCKS_EXCLUSIVE, [name], data.exclusive as f64);
     set.add(&LOCKS_STALE, [name], data.stale as f64);
+    set.add(&LOCKS_UNREADABLE, [name], data.unreadable_locks as f64);
+    set.add(&WARNINGS, [name], data.warnings as f64);
     if let Some(t) = data.oldest_lock {
         set.add(&LOCK_OLDEST, [name], t);
     }
@@ -275,7 +388,15 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
     let r = &repo.restic;
     check_input_files(r)?;
 
+    let mut warnings = 0;
+    let mut warn = |command: &str, lines: &[String]| {
+        for line in lines {
+            tracing::warn!(repository = %repo.name, command, warning = %line, "restic warned");
+        }
+        warnings += lines.len();
+    };
     let out = r.run("snapshots", &[], deadline, &timeout).await?;
+    warn("snapshots", &out.warnings);
     let snapshots: Vec<Snapshot> =
         find_json(&out.stdout).map_err(|message| Error::InvalidOutput {
             command: "snapshots",
@@ -295,6 +416,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         Vec::new()
     } else {
         let out = r.run("list", &["locks"], deadline, &timeout).await?;
+        warn("list locks", &out.warnings);
         lock_ids(&out.stdout)
     };
     if ids.len() > MAX_LOCK_READS {
@@ -304,18 +426,18 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
             "more locks than are read per collection; stale and exclusive counts cover the first {MAX_LOCK_READS}"
         );
     }
-    let locks: Vec<Result<Option<Lock>, Error>> =
+    let locks: Vec<Result<Option<ReadLock>, Error>> =
         stream::iter(ids.iter().take(MAX_LOCK_READS).cloned())
             .map(|id: String| {
                 let timeout = timeout.clone();
                 async move {
                     match r.run("cat", &["lock", &id], deadline, &timeout).await {
-                        Ok(out) => find_json::<Lock>(&out.stdout).map(Some).map_err(|message| {
-                            Error::InvalidOutput {
+                        Ok(out) => find_json::<Lock>(&out.stdout)
+                            .map(|lock| Some((lock, out.warnings)))
+                            .map_err(|message| Error::InvalidOutput {
                                 command: "cat lock",
                                 message,
-                            }
-                        }),
+                            }),
                         // The restic that held it finished between `list` and `cat`.
                         Err(Error::Failed { message, .. })
                             if message.contains("no such file")
@@ -338,10 +460,24 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
         ..RepoData::default()
     };
     data.locks = ids.len();
-    for lock in locks {
-        let Some(lock) = lock? else {
-            data.locks -= 1;
-            continue;
+    for (lock, id) in locks.into_iter().zip(&ids) {
+        let lock = match lock {
+            Ok(Some((lock, lines))) => {
+                warn("cat lock", &lines);
+                lock
+            }
+            Ok(None) => {
+                data.locks -= 1;
+                continue;
+            }
+            // A lock file restic cannot decrypt or parse (corrupt, half-written by a restic
+            // that was killed) is counted on its own; the snapshots are still good.
+            Err(e @ (Error::Failed { .. } | Error::InvalidOutput { .. })) => {
+                tracing::warn!(repository = %repo.name, lock = %id, error = %error_chain(&e), "cannot read a lock file");
+                data.unreadable_locks += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if lock.exclusive {
             data.exclusive += 1;
@@ -358,6 +494,7 @@ async fn read_repository(repo: &Repository) -> Result<RepoData, Error> {
             }
         }
     }
+    data.warnings = warnings;
     Ok(data)
 }
 
@@ -452,17 +589,39 @@ async fn run_stats(repo: &Repository, slow: Slow) -> Finished<Stats> {
     finished(repo, "stats", started, result)
 }
 
-async fn run_check(repo: &Repository, slow: Slow) -> Finished<()> {
+async fn run_check(repo: &Repository, slow: Slow) -> Finished<CheckOutcome> {
     let started = Instant::now();
     let (until, timeout) = deadline::within_described(slow.timeout);
+    let part = repo.check_subset.as_ref().map(|s| (s.next(), s.parts));
+    let subset = part.map(|(n, total)| format!("{n}/{total}"));
+    let args: Vec<&str> = match &subset {
+        Some(subset) => vec!["--read-data-subset", subset],
+        None => vec![],
+    };
     let result = match check_input_files(&repo.restic) {
         Err(e) => Err(e),
         Ok(()) => repo
             .restic
-            .run("check", &[], until, &timeout)
+            .run_raw("check", &args, until, &timeout)
             .await
-            .map(|_| ()),
+            .and_then(|out| {
+                let ok = out.code == Some(0);
+                match repo_check::parse(ok, &out.stdout, &out.stderr) {
+                    Some(report) => Ok(CheckOutcome { report, part }),
+                    None => Err(restic::classify("check", out.code, &out.stderr)),
+                }
+            }),
     };
+    if let Ok(outcome) = &result {
+        // The part was read to its end, errors or not: the next run reads the next one.
+        if let (Some(subset), Some((n, _))) = (&repo.check_subset, outcome.part) {
+            subset.advance(n);
+        }
+        let r = &outcome.report;
+        if r.errors > 0 {
+            tracing::warn!(repository = %repo.name, errors = r.errors, suggest_repair_index = r.suggest_repair_index, suggest_prune = r.suggest_prune, "restic check failed: the repository contains errors");
+        }
+    }
     finished(repo, "check", started, result)
 }
 
@@ -506,13 +665,24 @@ fn report_slow(set: &mut MetricSet, state: &RepoState) {
     }
     let check = lock(&state.check).last.clone();
     if let Some(f) = check {
-        set.add(
-            &CHECK_SUCCESS,
-            [name],
-            f64::from(u8::from(f.result.is_ok())),
-        );
+        let passed = f.result.as_ref().is_ok_and(|o| o.report.errors == 0);
+        set.add(&CHECK_SUCCESS, [name], f64::from(u8::from(passed)));
         set.add(&CHECK_TIMESTAMP, [name], f.at);
         set.add(&CHECK_DURATION, [name], f.duration);
+        if let Ok(o) = &f.result {
+            let flag = |b: bool| f64::from(u8::from(b));
+            set.add(&CHECK_ERRORS, [name], o.report.errors as f64);
+            set.add(
+                &CHECK_SUGGEST_REPAIR_INDEX,
+                [name],
+                flag(o.report.suggest_repair_index),
+            );
+            set.add(&CHECK_SUGGEST_PRUNE, [name], flag(o.report.suggest_prune));
+            if let Some((n, total)) = o.part {
+                set.add(&CHECK_READ_DATA_PART, [name], n as f64);
+                set.add(&CHECK_READ_DATA_PARTS, [name], total as f64);
+            }
+        }
     }
 }
 

@@ -9,11 +9,12 @@ use std::{
 use serde::Deserialize;
 use sysgauge_common::{
     config::{Origin, SettingError},
-    limits::{Interval, Timeout},
+    limits::{Interval, ReadDataParts, ReadInterval, Timeout},
 };
 
 use crate::{
     error::Error,
+    repo_check::Subset,
     restic::{Restic, strip_userinfo},
 };
 
@@ -42,6 +43,9 @@ pub struct RepositoryConfig {
     pub cache_dir: Option<PathBuf>,
     /// The deadline for reading this repository (snapshots and locks).
     pub timeout: Option<Timeout>,
+    /// Under `serve`, how often the snapshots and locks are read (default: the top-level
+    /// `read_interval`, else 5m); scrapes in between are answered from the last read.
+    pub read_interval: Option<ReadInterval>,
     /// Also report the repository size (`restic stats --mode raw-data`); off by default, since
     /// it reads every index and costs time or money on cloud repositories.
     #[serde(default)]
@@ -57,7 +61,15 @@ pub struct RepositoryConfig {
     pub check_interval: Option<Interval>,
     /// The deadline of `check` (default 1h).
     pub check_timeout: Option<Timeout>,
+    /// Each `check` also reads one of this many parts of the data (`--read-data-subset n/N`,
+    /// n advancing each run, kept in the state directory); off by default.
+    pub check_read_data_parts: Option<ReadDataParts>,
 }
+
+/// How often `serve` reads a repository's snapshots and locks unless configured: snapshots
+/// come once a day or so, and each read is a restic process (~0.4 s of CPU for the key) and,
+/// on cloud backends, billed API calls.
+pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// A slow, optional operation (`stats` or `check`): how often and how long.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -77,6 +89,8 @@ pub struct Repository {
     pub restic: Restic,
     /// The deadline for snapshots and locks.
     pub timeout: Duration,
+    /// Under `serve`, the least time between two reads of snapshots and locks.
+    pub read_interval: Duration,
     /// The repository's folder when it is on a local file system (`/path` or `local:/path`),
     /// whose `locks/` the exporter may list itself.
     pub local_path: Option<PathBuf>,
@@ -84,6 +98,8 @@ pub struct Repository {
     pub stats: Option<Slow>,
     /// `check`, when enabled.
     pub check: Option<Slow>,
+    /// The rolling `--read-data-subset` of `check`, when configured.
+    pub check_subset: Option<Subset>,
 }
 
 /// Variables an environment file may not set: the password must come from a file, a command
@@ -104,7 +120,9 @@ impl RepositoryConfig {
         at: &dyn Fn(&str) -> Origin,
         binary: &Path,
         default_timeout: Duration,
+        default_read_interval: Duration,
         credentials_directory: Option<&Path>,
+        state_directory: Option<&Path>,
     ) -> Result<Repository, Error> {
         let bad = |key: &str, message: String| {
             Error::Setting(SettingError {
@@ -238,7 +256,23 @@ impl RepositoryConfig {
                 Duration::from_secs(3600),
             )
         });
+        let check_subset = match self.check_read_data_parts {
+            None => None,
+            Some(_) if !self.check => {
+                return Err(bad("check_read_data_parts", "needs check = true".into()));
+            }
+            Some(parts) => {
+                let dir = state_directory.ok_or_else(|| {
+                    bad(
+                        "check_read_data_parts",
+                        "needs a state directory to remember the next part: set state_directory, or StateDirectory= in the systemd unit".into(),
+                    )
+                })?;
+                Some(Subset::new(dir, &name, parts.get()))
+            }
+        };
         Ok(Repository {
+            check_subset,
             name,
             restic: Restic {
                 binary: binary.to_owned(),
@@ -247,6 +281,9 @@ impl RepositoryConfig {
                 redactions,
             },
             timeout,
+            read_interval: self
+                .read_interval
+                .map_or(default_read_interval, ReadInterval::get),
             local_path: self.repository.as_deref().and_then(local_path),
             stats,
             check,
@@ -358,7 +395,9 @@ mod tests {
             &|key| ConfigSource::default().origin(&format!("repositories[0].{key}")),
             Path::new("restic"),
             Duration::from_secs(9),
+            DEFAULT_READ_INTERVAL,
             Some(Path::new("/run/credentials/x.service")),
+            None,
         )
         .map_err(|e| e.to_string())
     }
@@ -415,6 +454,8 @@ mod tests {
                 &|key| ConfigSource::default().origin(&format!("repositories[3].{key}")),
                 Path::new("restic"),
                 Duration::from_secs(9),
+                DEFAULT_READ_INTERVAL,
+                None,
                 None,
             )
             .unwrap_err()
@@ -477,6 +518,52 @@ mod tests {
             config.contains("line 2") && config.contains("out of range"),
             "{config}"
         );
+    }
+
+    #[test]
+    fn read_interval_and_rolling_check_subset() {
+        let mut c = RepositoryConfig {
+            name: Some("nas".into()),
+            repository: Some("/r".into()),
+            password_file: Some("/p".into()),
+            check_read_data_parts: Some("4".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = resolve(&c).unwrap_err();
+        assert!(
+            err.contains("repositories[0].check_read_data_parts") && err.contains("check = true"),
+            "{err}"
+        );
+        c.check = true;
+        let err = resolve(&c).unwrap_err();
+        assert!(err.contains("state_directory"), "{err}");
+        let r = c
+            .resolve(
+                &|key| ConfigSource::default().origin(&format!("repositories[0].{key}")),
+                Path::new("restic"),
+                Duration::from_secs(9),
+                DEFAULT_READ_INTERVAL,
+                None,
+                Some(Path::new("/var/lib/sysgauge-restic")),
+            )
+            .unwrap();
+        let subset = r.check_subset.unwrap();
+        assert_eq!(subset.parts, 4);
+        assert!(subset.file.starts_with("/var/lib/sysgauge-restic"));
+        assert_eq!(r.read_interval, Duration::from_secs(300));
+        for (text, problem) in [
+            ("read_interval = \"0s\"", "1s"),
+            ("read_interval = \"2days\"", "1day"),
+            ("check_read_data_parts = 0", "between 1 and 10000"),
+        ] {
+            let err = sysgauge_common::config::parse::<ZeroConfig>(
+                Path::new("/etc/sysgauge/restic.toml"),
+                &format!("[[repositories]]\n{text}\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("line 2") && err.contains(problem), "{err}");
+        }
     }
 
     #[test]

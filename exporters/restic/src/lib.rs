@@ -11,6 +11,7 @@ mod collector;
 mod config;
 mod error;
 pub mod metrics;
+mod repo_check;
 mod restic;
 mod snapshots;
 
@@ -21,7 +22,7 @@ use sysgauge_common::{
     Collector, Identity,
     cli::{GlobalArgs, Mode},
     config::Origin,
-    limits::Concurrency,
+    limits::{Concurrency, ReadInterval},
     metrics::FamilyDescription,
     run::collector_timeout,
 };
@@ -71,6 +72,11 @@ pub struct Args {
     #[arg(long, global = true, value_name = "PATH")]
     restic: Option<PathBuf>,
 
+    /// Under serve, how often each repository's snapshots and locks are read (1s to 1day);
+    /// scrapes in between are answered from the last read [default: 5m].
+    #[arg(long, global = true, value_name = "DURATION")]
+    read_interval: Option<ReadInterval>,
+
     #[command(subcommand)]
     mode: Mode,
 }
@@ -82,6 +88,12 @@ sysgauge_common::exporter_config! {
         pub restic: Option<PathBuf>,
         /// How many repositories are read at once (default 4).
         pub concurrency: Option<Concurrency>,
+        /// Under `serve`, how often each repository is read (default 5m); a repository's own
+        /// `read_interval` wins.
+        pub read_interval: Option<ReadInterval>,
+        /// Where the rolling `check_read_data_parts` remembers the next part (default:
+        /// `$STATE_DIRECTORY`, which systemd's `StateDirectory=` sets).
+        pub state_directory: Option<PathBuf>,
         /// `[[repositories]]`: the repositories to read.
         pub repositories: Vec<RepositoryConfig>,
     }
@@ -112,6 +124,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // A repository's own deadline comes before the collector's, so that a hung repository
         // is reported as a timeout while the others still answer.
         let default_timeout = sysgauge_common::deadline::share(collector_timeout);
+        let default_read_interval = args
+            .read_interval
+            .or(config.read_interval)
+            .map_or(config::DEFAULT_READ_INTERVAL, ReadInterval::get);
         let configs = if args.repositories.is_empty() {
             config.repositories.clone()
         } else {
@@ -131,6 +147,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        // systemd sets STATE_DIRECTORY to a colon-separated list when a unit has several.
+        let state = config.state_directory.clone().or_else(|| {
+            std::env::var("STATE_DIRECTORY").ok().and_then(|v| {
+                v.split(':')
+                    .next()
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+            })
+        });
         // Errors name the key in the file, or the flag that stands for it.
         let from_flags = !args.repositories.is_empty();
         let at = |i: usize, key: &str| {
@@ -151,7 +176,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     &|key| at(i, key),
                     &binary,
                     default_timeout,
+                    default_read_interval,
                     credentials.as_deref(),
+                    state.as_deref(),
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -19,6 +19,21 @@ sysgauge_common::metric_families! {
         "How long reading the repository's snapshots and locks took",
         ["repository"],
     );
+    pub const READ_TIMESTAMP: Desc<1> = Desc::gauge(
+        "sysgauge_restic_repository_read_timestamp_seconds",
+        "When the reported read of the repository's snapshots and locks began, as a Unix timestamp (under serve, reads are reused for read_interval)",
+        ["repository"],
+    );
+    pub const WARNINGS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_repository_warnings",
+        "Warnings restic printed while it still succeeded, in the reported read (e.g. a snapshot file it could not load and left out); each is logged",
+        ["repository"],
+    );
+    pub const PASSWORD_FILE_LOOSE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_password_file_loose",
+        "Whether the repository's password file can be read by its group or others (1) or not (0); absent without a password file",
+        ["repository"],
+    );
     pub const SNAPSHOTS: Desc<1> = Desc::gauge(
         "sysgauge_restic_snapshots",
         "Number of snapshots in the repository",
@@ -42,6 +57,36 @@ sysgauge_common::metric_families! {
     pub const GROUP_LATEST_FILES_CHANGED: Desc<4> = Desc::gauge(
         "sysgauge_restic_group_latest_files_changed",
         "Files changed in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_FILES_UNMODIFIED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_files_unmodified",
+        "Files unchanged in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_NEW: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_new",
+        "Directories new in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_CHANGED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_changed",
+        "Directories changed in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DIRS_UNMODIFIED: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_dirs_unmodified",
+        "Directories unchanged in the group's latest snapshot (from its summary, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_DATA_BLOBS: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_data_blobs",
+        "Data blobs the group's latest backup added (summary data_blobs, restic >= 0.17)",
+        GROUP_LABELS,
+    );
+    pub const GROUP_LATEST_TREE_BLOBS: Desc<4> = Desc::gauge(
+        "sysgauge_restic_group_latest_tree_blobs",
+        "Tree blobs the group's latest backup added (summary tree_blobs, restic >= 0.17)",
         GROUP_LABELS,
     );
     pub const GROUP_LATEST_ADDED_BYTES: Desc<4> = Desc::gauge(
@@ -89,6 +134,11 @@ sysgauge_common::metric_families! {
         "Number of locks older than 30 minutes, restic's staleness rule (a live restic refreshes its locks every 5 minutes)",
         ["repository"],
     );
+    pub const LOCKS_UNREADABLE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_locks_unreadable",
+        "Number of lock files restic could not read (corrupt or half-written); the snapshots are still reported",
+        ["repository"],
+    );
     pub const LOCK_OLDEST: Desc<1> = Desc::gauge(
         "sysgauge_restic_lock_oldest_timestamp_seconds",
         "Time of the oldest lock, as a Unix timestamp; absent when there is none",
@@ -132,6 +182,31 @@ sysgauge_common::metric_families! {
     pub const CHECK_DURATION: Desc<1> = Desc::gauge(
         "sysgauge_restic_check_duration_seconds",
         "How long the last restic check took",
+        ["repository"],
+    );
+    pub const CHECK_ERRORS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_errors",
+        "Errors the last restic check found (restic >= 0.18: num_errors of check --json; before: its error lines); absent when check could not run",
+        ["repository"],
+    );
+    pub const CHECK_SUGGEST_REPAIR_INDEX: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_suggest_repair_index",
+        "Whether the last restic check suggested restic repair index (rebuild-index before 0.15) (1) or not (0)",
+        ["repository"],
+    );
+    pub const CHECK_SUGGEST_PRUNE: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_suggest_prune",
+        "Whether the last restic check suggested restic prune (1) or not (0)",
+        ["repository"],
+    );
+    pub const CHECK_READ_DATA_PART: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_read_data_part",
+        "The part n of --read-data-subset n/N the last restic check read (with check_read_data_parts)",
+        ["repository"],
+    );
+    pub const CHECK_READ_DATA_PARTS: Desc<1> = Desc::gauge(
+        "sysgauge_restic_check_read_data_parts",
+        "The number of parts N the rolling --read-data-subset n/N reads the data in",
         ["repository"],
     );
     pub const VERSION: Desc<1> = Desc::info(

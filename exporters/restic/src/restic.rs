@@ -45,11 +45,26 @@ pub struct Restic {
     pub redactions: Vec<(String, String)>,
 }
 
-/// What a successful restic call printed on stdout.
+/// A finished restic call, whatever its exit.
+#[derive(Debug)]
+pub struct RawOutput {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// stdout.
+    pub stdout: Vec<u8>,
+    /// stderr (its last 16 KiB), secrets removed.
+    pub stderr: String,
+}
+
+/// What a successful restic call printed.
 #[derive(Debug)]
 pub struct Output {
     /// stdout.
     pub stdout: Vec<u8>,
+    /// restic's warnings: the lines it printed on stderr although it exited 0 (e.g. `could
+    /// not load snapshot 9a84b21c: ... invalid data returned` for a corrupt snapshot file),
+    /// secrets removed. Progress and status lines are not warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Restic {
@@ -63,6 +78,25 @@ impl Restic {
         deadline: Instant,
         timeout_text: &str,
     ) -> Result<Output, Error> {
+        let out = self.run_raw(command, args, deadline, timeout_text).await?;
+        match out.code {
+            Some(0) => Ok(Output {
+                warnings: warnings(&out.stderr),
+                stdout: out.stdout,
+            }),
+            code => Err(classify(command, code, &out.stderr)),
+        }
+    }
+
+    /// Runs restic as [`Restic::run`] does, but hands back any exit with its output (for
+    /// `check`, whose exit 1 carries a result); only failures to run it are errors.
+    pub async fn run_raw(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        deadline: Instant,
+        timeout_text: &str,
+    ) -> Result<RawOutput, Error> {
         let mut cmd = command_for(&self.binary)
             .args([command])
             .args(args)
@@ -86,12 +120,14 @@ impl Restic {
             source => Error::Process { command, source },
         })?;
         let code = match out.exit {
-            Exit::Code(0) => return Ok(Output { stdout: out.stdout }),
             Exit::Code(code) => Some(code),
             Exit::Signal(_) => None,
         };
-        let stderr = self.redact(&out.stderr_text());
-        Err(classify(command, code, &stderr))
+        Ok(RawOutput {
+            code,
+            stderr: self.redact(&out.stderr_text()),
+            stdout: out.stdout,
+        })
     }
 
     /// `text` with every configured secret replaced, and any `scheme://user:password@` cut.
@@ -104,6 +140,22 @@ impl Restic {
         }
         strip_userinfo(&text, "***@")
     }
+}
+
+/// The warnings in the stderr of a restic that exited 0: each non-empty line, except the JSON
+/// status lines (`{"message_type":"status",...}`) that `--json` may print there, and the
+/// indented lines of a Go stack trace that follow a message.
+pub fn warnings(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with(['\t', ' ']))
+        .filter(|l| {
+            !(l.starts_with('{')
+                && serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["message_type"] != "error"))
+        })
+        .map(sysgauge_common::process::one_line)
+        .collect()
 }
 
 /// Maps restic's exit code and stderr to an error.
@@ -317,6 +369,25 @@ mod tests {
         };
         assert_eq!(r.redact("at rest:https://u:pw@h/r?"), "at <repo>?");
         assert_eq!(r.redact("at https://a:b@c/"), "at https://***@c/");
+    }
+
+    #[test]
+    fn warnings_are_stderr_lines_without_status_or_traces() {
+        let stderr = "could not load snapshot 9a84b21c: load <snapshot/9a84b21c06>: invalid data returned\n\
+            {\"message_type\":\"status\",\"percent_done\":0.5}\n\
+            \n\
+            github.com/restic/restic/internal/repository.(*Repository).LoadUnpacked\n\
+            \tgithub.com/restic/restic/internal/repository/repository.go:203\n\
+            {\"message_type\":\"error\",\"error\":{\"message\":\"x\"}}\n";
+        assert_eq!(
+            warnings(stderr),
+            [
+                "could not load snapshot 9a84b21c: load <snapshot/9a84b21c06>: invalid data returned",
+                "github.com/restic/restic/internal/repository.(*Repository).LoadUnpacked",
+                "{\"message_type\":\"error\",\"error\":{\"message\":\"x\"}}",
+            ]
+        );
+        assert!(warnings("").is_empty());
     }
 
     #[test]

@@ -53,6 +53,16 @@ pub struct Summary {
     pub files_changed: Option<u64>,
     /// Files unchanged since the parent.
     pub files_unmodified: Option<u64>,
+    /// Directories new in this snapshot.
+    pub dirs_new: Option<u64>,
+    /// Directories changed since the parent.
+    pub dirs_changed: Option<u64>,
+    /// Directories unchanged since the parent.
+    pub dirs_unmodified: Option<u64>,
+    /// Data blobs the backup added.
+    pub data_blobs: Option<u64>,
+    /// Tree blobs the backup added.
+    pub tree_blobs: Option<u64>,
     /// Bytes added to the repository (before compression).
     pub data_added: Option<u64>,
     /// Bytes added to the repository, as stored (compressed).

@@ -610,6 +610,12 @@ esac
     );
     assert_eq!(v(&db("group_latest_files_new")), 12.0);
     assert_eq!(v(&db("group_latest_files_changed")), 5.0);
+    assert_eq!(v(&db("group_latest_files_unmodified")), 90.0);
+    assert_eq!(v(&db("group_latest_dirs_new")), 1.0);
+    assert_eq!(v(&db("group_latest_dirs_changed")), 2.0);
+    assert_eq!(v(&db("group_latest_dirs_unmodified")), 9.0);
+    assert_eq!(v(&db("group_latest_data_blobs")), 20.0);
+    assert_eq!(v(&db("group_latest_tree_blobs")), 3.0);
     assert_eq!(v(&db("group_latest_added_bytes")), 1_048_576.0);
     assert_eq!(v(&db("group_latest_added_packed_bytes")), 524_288.0);
     assert_eq!(v(&db("group_latest_processed_files")), 107.0);
@@ -681,6 +687,7 @@ fn stats_and_check_inline_and_in_serve() {
         format!(
             r#"
 restic = "{wrapper}"
+state_directory = "{state}"
 [collector]
 timeout = "60s"
 [[repositories]]
@@ -690,6 +697,7 @@ password_file = "{pw}"
 stats = true
 check = true
 check_interval = "1h"
+check_read_data_parts = 2
 [[repositories]]
 name = "broken"
 repository = "{broken}"
@@ -701,6 +709,7 @@ check = true
             pw = repo.password_file().display(),
             broken = broken.path().display(),
             bpw = broken.password_file().display(),
+            state = dir.path().display(),
         ),
     )
     .unwrap();
@@ -721,6 +730,17 @@ check = true
     assert_eq!(v(&repo_series("stats_success", "ok")), 1.0);
     assert_eq!(v(&repo_series("check_success", "ok")), 1.0);
     assert_eq!(v(&repo_series("check_success", "broken")), 0.0);
+    // restic 0.14's text: one error, the truncated pack; no suggestion.
+    assert_eq!(v(&repo_series("check_errors", "broken")), 1.0);
+    assert_eq!(v(&repo_series("check_errors", "ok")), 0.0);
+    for r in ["ok", "broken"] {
+        assert_eq!(v(&repo_series("check_suggest_prune", r)), 0.0);
+        assert_eq!(v(&repo_series("check_suggest_repair_index", r)), 0.0);
+    }
+    assert_eq!(
+        sample(&text, &repo_series("check_read_data_part", "broken")),
+        None
+    );
     assert_eq!(v(&repo_series("repository_up", "broken")), 1.0);
     assert!(
         sample(&text, &repo_series("stats_success", "broken")).is_none(),
@@ -742,6 +762,40 @@ check = true
         "{stderr}"
     );
     promtool_check_metrics(&text).unwrap();
+
+    // The rolling read-data subset: part 1 of 2, then 2, then 1 again, across processes.
+    let part = |text: &str| {
+        let v = |m: &str| sample(text, &repo_series(m, "ok")).unwrap();
+        (v("check_read_data_part"), v("check_read_data_parts"))
+    };
+    assert_eq!(part(&text), (1.0, 2.0));
+    let state_file = || {
+        let files: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("check-subset.ok.")
+            })
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        fs::read_to_string(&files[0]).unwrap()
+    };
+    assert_eq!(state_file(), "2/2\n");
+    for (expected, next) in [((2.0, 2.0), "1/2\n"), ((1.0, 2.0), "2/2\n")] {
+        let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(part(&text), expected, "{text}");
+        assert_eq!(state_file(), next);
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| *l == "check").count(),
+        6,
+        "{calls}"
+    );
     fs::remove_file(&log).unwrap();
 
     // serve: scrapes never wait for check, and check runs once per interval however often
@@ -798,8 +852,10 @@ check = true
         1,
         "{calls}"
     );
-    assert!(
-        calls.lines().filter(|l| *l == "snapshots").count() >= 8,
+    // Each repository was read once: scrapes within read_interval (default 5m) reuse it.
+    assert_eq!(
+        calls.lines().filter(|l| *l == "snapshots").count(),
+        2,
         "{calls}"
     );
     // Both repositories are local and hold no lock: their locks/ folders are listed directly,
@@ -833,4 +889,169 @@ fn bad_configuration_is_an_error_naming_the_setting() {
         stderr.contains("line 3") && stderr.contains("pasword_file"),
         "{stderr}"
     );
+}
+
+/// restic 0.14 on damaged repositories: a corrupt snapshot file (restic warns and exits 0), a
+/// corrupt lock file and a password file readable by others, each on its own series with the
+/// snapshots still reported. Then `serve`: each repository is read at most once per its
+/// `read_interval`, scrapes in between start no restic (a wrapper records every call) and
+/// report the read's own timestamp.
+#[test]
+fn warnings_bad_locks_loose_passwords_and_serve_reads_once_per_interval() {
+    use std::os::unix::fs::PermissionsExt;
+    if !restic_available() {
+        return;
+    }
+    let damaged = Repo::init();
+    let d = damaged.data("d");
+    damaged.backup("h", &[], &[&d], "2024-05-05 05:05:05", "UTC");
+    let gone = damaged.backup("h", &[], &[&d], "2024-05-06 05:05:05", "UTC");
+    let snapshot = damaged
+        .files("snapshots")
+        .into_iter()
+        .find(|f| f.starts_with(&gone))
+        .unwrap();
+    fs::write(damaged.path().join("snapshots").join(snapshot), "garbage").unwrap();
+    fs::write(damaged.path().join("locks").join("ab".repeat(32)), "junk").unwrap();
+    fs::set_permissions(damaged.password_file(), fs::Permissions::from_mode(0o644)).unwrap();
+    let clean = Repo::init();
+    clean.backup("h", &[], &[&clean.data("d")], "2024-05-05 05:05:05", "UTC");
+    fs::set_permissions(clean.password_file(), fs::Permissions::from_mode(0o600)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let wrapper = dir.path().join("restic");
+    fakes::script(
+        &wrapper,
+        &format!(
+            "echo \"$1 $RESTIC_REPOSITORY\" >> {}\nexec restic \"$@\"\n",
+            log.display()
+        ),
+    );
+    let config = dir.path().join("restic.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"
+restic = "{wrapper}"
+read_interval = "1h"
+[collector]
+timeout = "60s"
+[[repositories]]
+name = "damaged"
+repository = "{damaged}"
+password_file = "{dpw}"
+cache_dir = "{cache}"
+[[repositories]]
+name = "clean"
+repository = "{clean}"
+password_file = "{cpw}"
+cache_dir = "{cache}"
+read_interval = "1s"
+"#,
+            wrapper = wrapper.display(),
+            damaged = damaged.path().display(),
+            dpw = damaged.password_file().display(),
+            clean = clean.path().display(),
+            cpw = clean.password_file().display(),
+            cache = dir.path().join("cache").display(),
+        ),
+    )
+    .unwrap();
+
+    let (out, text, stderr) = exporter(&["--config", config.to_str().unwrap(), "once"], &[]);
+    assert!(out.status.success(), "{stderr}");
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(v(&repo_series("repository_up", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("snapshots", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("repository_warnings", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks_unreadable", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("locks_stale", "damaged")), 0.0);
+    assert_eq!(v(&repo_series("password_file_loose", "damaged")), 1.0);
+    assert_eq!(v(&repo_series("repository_warnings", "clean")), 0.0);
+    assert_eq!(v(&repo_series("locks_unreadable", "clean")), 0.0);
+    assert_eq!(v(&repo_series("password_file_loose", "clean")), 0.0);
+    for needle in [
+        "could not load snapshot",
+        "cannot read a lock file",
+        "chmod 600",
+    ] {
+        assert!(
+            stderr.contains(needle) && stderr.contains("repository=damaged"),
+            "{needle}: {stderr}"
+        );
+    }
+    promtool_check_metrics(&text).unwrap();
+    fs::remove_file(&log).unwrap();
+
+    let port = free_port();
+    let _serve = Process::spawn(
+        "sysgauge-restic serve",
+        Command::new(BIN)
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "serve",
+                "--web.listen-address",
+            ])
+            .arg(format!("127.0.0.1:{port}")),
+        &dir.path().join("serve.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = || {
+        let (status, body) = http_get(&url, &[]);
+        assert_eq!(status, 200, "{body}");
+        let at = |r: &str| sample(&body, &repo_series("repository_read_timestamp_seconds", r));
+        (at("damaged").unwrap(), at("clean").unwrap(), body)
+    };
+    let first = wait_for("serve to answer", Duration::from_secs(60), || {
+        let (status, body) = http_get(&url, &[]);
+        (status == 200).then(|| {
+            sample(
+                &body,
+                &repo_series("repository_read_timestamp_seconds", "damaged"),
+            )
+            .unwrap()
+        })
+    });
+    // "clean" (read_interval 1s) is read again on later scrapes; "damaged" (1h) never is.
+    let mut clean_reads = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while clean_reads.len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{clean_reads:?}"
+        );
+        let (damaged_at, clean_at, body) = scrape();
+        assert_eq!(damaged_at, first, "damaged was read again");
+        assert_eq!(
+            sample(&body, &repo_series("repository_warnings", "damaged")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&body, &repo_series("locks_unreadable", "damaged")),
+            Some(1.0)
+        );
+        clean_reads.insert(clean_at.to_bits());
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    let count = |c: &str| calls.lines().filter(|l| *l == c).count();
+    let (damaged, clean) = (damaged.path(), clean.path());
+    let (damaged, clean) = (damaged.display(), clean.display());
+    // One read of "damaged": snapshots, the lock listing and the one lock.
+    assert_eq!(count(&format!("snapshots {damaged}")), 1, "{calls}");
+    assert_eq!(count(&format!("list {damaged}")), 1, "{calls}");
+    assert_eq!(count(&format!("cat {damaged}")), 1, "{calls}");
+    // Every restic run for "clean" is a read some scrape reported, with its own timestamp
+    // (the scrape that waited for serve may have seen one more).
+    let clean_snapshots = count(&format!("snapshots {clean}"));
+    assert!(
+        clean_snapshots == clean_reads.len() || clean_snapshots == clean_reads.len() + 1,
+        "{} reads reported: {calls}",
+        clean_reads.len()
+    );
+    // `restic version` is asked again only when the shortest read_interval has passed.
+    assert!(count("version ") <= clean_snapshots, "{calls}");
 }
