@@ -19,7 +19,7 @@ use crate::{
     error::Error,
     metrics::*,
     verify::{CaBundle, key_matches},
-    x509::read_certificates,
+    x509::{BadBlock, BadKind, read_certificates},
 };
 
 /// One `[[files]]` source: where to look, and what to check the certificates against.
@@ -36,6 +36,11 @@ pub struct FileSource {
     /// from the certificate file's directory, so `key = "privkey.pem"` fits every certbot
     /// `live/*/fullchain.pem`.
     pub key: Option<PathBuf>,
+    /// A file holding the password of this source's PKCS#12 files (`.p12`, `.pfx`); one
+    /// trailing newline is not part of it. Without a password the empty one is tried.
+    pub pkcs12_password_file: Option<PathBuf>,
+    /// The name of a systemd credential (`LoadCredential=`) holding that password instead.
+    pub pkcs12_password_credential: Option<String>,
 }
 
 impl FileSource {
@@ -46,6 +51,26 @@ impl FileSource {
                 pattern: String::new(),
                 message: "a [[files]] source needs at least one path".into(),
             });
+        }
+        if let Some(name) = &self.pkcs12_password_credential {
+            let bad = |message: String| Error::Pattern {
+                pattern: String::new(),
+                message: format!("pkcs12_password_credential: {message}"),
+            };
+            if self.pkcs12_password_file.is_some() {
+                return Err(bad(
+                    "give pkcs12_password_file or pkcs12_password_credential, not both".into(),
+                ));
+            }
+            if name.is_empty() || name.contains('/') || name == ".." {
+                return Err(bad(format!("{name:?} must be a plain credential name")));
+            }
+            if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+                return Err(bad(
+                    "CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the systemd unit"
+                        .into(),
+                ));
+            }
         }
         for pattern in &self.paths {
             sysgauge_common::fs::validate_pattern(pattern).map_err(|message| Error::Pattern {
@@ -94,6 +119,10 @@ fn scan(sources: &[FileSource]) -> MetricSet {
                 set.add(&FILE_ERRORS, [path_label(path), e.reason().into()], 1.0);
             })
         });
+        let password = pkcs12_password(source).and_then(|(path, read)| {
+            read.inspect_err(|e| report_problems(&mut set, &path, std::slice::from_ref(e)))
+                .ok()
+        });
         for pattern in &source.paths {
             let files = expand(&mut set, pattern);
             if files.is_empty() {
@@ -103,6 +132,7 @@ fn scan(sources: &[FileSource]) -> MetricSet {
             let checks = Checks {
                 ca: ca.as_ref(),
                 key: source.key.as_deref(),
+                password: password.as_deref(),
                 now,
             };
             for file in files {
@@ -129,10 +159,43 @@ fn expand(set: &mut MetricSet, pattern: &str) -> Vec<PathBuf> {
     files.into_iter().map(|f| f.path).collect()
 }
 
-/// What a source checks each of its files against.
+/// The PKCS#12 password of a source, if it has one: the file it is read from, and the
+/// password without one trailing newline, or why it cannot be read.
+fn pkcs12_password(source: &FileSource) -> Option<(PathBuf, Result<Vec<u8>, Error>)> {
+    let path = match (
+        &source.pkcs12_password_file,
+        &source.pkcs12_password_credential,
+    ) {
+        (Some(file), _) => file.clone(),
+        (None, Some(name)) => {
+            // Checked at start-up to be set.
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").unwrap_or_default();
+            PathBuf::from(dir).join(name)
+        }
+        (None, None) => return None,
+    };
+    let read = sysgauge_common::fs::read(&path, sysgauge_common::fs::SECRET_FILE_LIMIT)
+        .map(|mut data| {
+            if data.ends_with(b"\n") {
+                data.pop();
+                if data.ends_with(b"\r") {
+                    data.pop();
+                }
+            }
+            data
+        })
+        .map_err(|e| Error::Password {
+            path: path.clone(),
+            message: format!("cannot read the password file: {}", e.problem),
+        });
+    Some((path, read))
+}
+
+/// What a source checks each of its files against, and how it opens them.
 struct Checks<'a> {
     ca: Option<&'a Result<CaBundle, Error>>,
     key: Option<&'a Path>,
+    password: Option<&'a [u8]>,
     now: UnixTime,
 }
 
@@ -145,6 +208,32 @@ fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
         Err(e) => problems.push(Error::File(e)),
     }
     report_problems(set, path, &problems);
+}
+
+/// The error of one part of a file that could not be read.
+fn block_error(path: &Path, bad: BadBlock) -> Error {
+    let path = path.to_owned();
+    let BadBlock { at, kind, message } = bad;
+    match kind {
+        BadKind::Certificate => Error::BadBlock { path, at, message },
+        BadKind::Trailing => Error::Trailing {
+            path,
+            message: format!("at {at}: {message}"),
+        },
+        BadKind::Pkcs7 => Error::Container {
+            path,
+            format: at,
+            message,
+            reason: "bad_pkcs7",
+        },
+        BadKind::Pkcs12 => Error::Container {
+            path,
+            format: at,
+            message,
+            reason: "bad_pkcs12",
+        },
+        BadKind::Password => Error::Password { path, message },
+    }
 }
 
 /// Each problem of a file becomes a log line naming it; their count by reason a
@@ -169,7 +258,7 @@ fn report_certificates(
     checks: &Checks<'_>,
     problems: &mut Vec<Error>,
 ) {
-    let blocks = read_certificates(data);
+    let blocks = read_certificates(data, checks.password);
     if blocks.is_empty() {
         problems.push(Error::NoCertificate {
             path: path.to_owned(),
@@ -193,12 +282,7 @@ fn report_certificates(
                 report_details(set, (&INFO, &PUBLIC_KEY_SIZE), labels(), &cert.details);
                 good.push(cert);
             }
-            Err(bad) => problems.push(Error::BadBlock {
-                path: path.to_owned(),
-                block: bad.block,
-                line: bad.line,
-                message: bad.message,
-            }),
+            Err(bad) => problems.push(block_error(path, bad)),
         }
     }
     set.add(&FILE_CERTIFICATES, [shown], good.len() as f64);

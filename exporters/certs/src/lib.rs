@@ -9,11 +9,14 @@
 //! ```
 
 pub mod checks;
+mod der;
 mod endpoint;
 mod endpoints;
 mod error;
 mod files;
 pub mod metrics;
+mod pkcs12;
+mod pkcs7;
 mod probe;
 mod verify;
 mod x509;
