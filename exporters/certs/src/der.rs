@@ -118,6 +118,21 @@ fn describe(any: &Any<'_>) -> String {
     }
 }
 
+/// The contents of `data` after the header of an outer SEQUENCE, even when the SEQUENCE is cut
+/// short: enough to recognise a container by its first bytes and then say it is truncated.
+pub fn sequence_start(data: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = data.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    match len {
+        0..=0x7f | 0x80 => Some(rest),
+        0x81..=0x84 => rest.get(usize::from(len - 0x80)..),
+        _ => None,
+    }
+}
+
 /// The length of the first element of `data` (header and contents), if it is one.
 pub fn element_len(data: &[u8]) -> Option<usize> {
     let (rest, _) = Any::from_ber(data).ok()?;
@@ -153,5 +168,12 @@ mod tests {
         assert!(Reader::new(&data[..10]).sequence("cut").is_err());
         assert_eq!(element_len(&data), Some(data.len()));
         assert_eq!(element_len(&[0x30, 0x05]), None);
+        assert_eq!(sequence_start(&data[..5]), Some(&data[2..5]));
+        assert_eq!(
+            sequence_start(&[0x30, 0x82, 0x01, 0x00, 0x02]),
+            Some(&[0x02][..])
+        );
+        assert_eq!(sequence_start(&[0x31, 0x00]), None);
+        assert_eq!(sequence_start(&[0x30, 0x82, 0x01]), None);
     }
 }

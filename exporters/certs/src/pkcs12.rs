@@ -3,12 +3,12 @@
 //!
 //! Only certificate bags are read; key bags are skipped without being decrypted. The password
 //! is checked with the file's MAC first, so a wrong one is told apart from a corrupt file.
-//! Encrypted parts are read when they use PBES2 with PBKDF2 and AES-CBC (OpenSSL 3's default);
-//! the legacy RC2 and 3DES encryption of OpenSSL 1.x is named in a clear error instead.
+//! Encrypted parts are read when they use PBES2 with PBKDF2 and AES-CBC (OpenSSL 3's default)
+//! or PKCS#12's own 3DES and RC2 encryption (OpenSSL 1.x's defaults, Windows and Java exports).
 
 use std::num::NonZeroU32;
 
-use aes::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+use aes::cipher::{BlockModeDecrypt, block_padding::Pkcs7};
 use ring::{digest, hmac, pbkdf2};
 use x509_parser::asn1_rs::Tag;
 
@@ -38,13 +38,11 @@ pub enum Pkcs12Error {
     Malformed(String),
 }
 
-/// Whether `data` starts like a PKCS#12 PFX: a SEQUENCE of version 3 and a ContentInfo.
+/// Whether `data` starts like a PKCS#12 PFX: a SEQUENCE whose first element is INTEGER 3 (a
+/// certificate starts with a SEQUENCE instead). A truncated file still looks like one, so that
+/// it is reported as a broken PKCS#12 file.
 pub fn looks_like(data: &[u8]) -> bool {
-    let mut outer = Reader::new(data);
-    let Ok(mut pfx) = outer.sequence("") else {
-        return false;
-    };
-    pfx.unsigned("").is_ok_and(|v| v == 3) && pfx.sequence("").is_ok()
+    crate::der::sequence_start(data).is_some_and(|inner| inner.starts_with(&[0x02, 0x01, 0x03]))
 }
 
 /// The DER encodings of the certificates in `data`, in stored order. `password` is the
@@ -225,23 +223,53 @@ fn decrypt(content: &[u8], password: &[u8]) -> Result<Vec<u8>, Pkcs12Error> {
     let mut algorithm = info.sequence("contentEncryptionAlgorithm").map_err(bad)?;
     let oid = algorithm.oid("contentEncryptionAlgorithm").map_err(bad)?;
     let ciphertext = info.context(0, "encryptedContent").map_err(bad)?;
-    if oid != PBES2 {
-        let name = match oid.as_str() {
-            "1.2.840.113549.1.12.1.6" => "pbeWithSHA1And40BitRC2-CBC",
-            "1.2.840.113549.1.12.1.3" => "pbeWithSHA1And3-KeyTripleDES-CBC",
-            "1.2.840.113549.1.12.1.5" => "pbeWithSHA1And128BitRC2-CBC",
-            other => other,
-        };
-        return Err(bad(format!(
-            "certificates encrypted with {name}, a legacy algorithm that is not read here; \
-             re-export with OpenSSL 3's defaults (AES-256-CBC) or -certpbe NONE"
-        )));
-    }
+    let mut buf = ciphertext.to_vec();
+    let cipher = match oid.as_str() {
+        PBES2 => {
+            let (cipher, key, iv) = pbes2(&mut algorithm, password)?;
+            cipher.decrypt(&key, &iv, &mut buf)?
+        }
+        legacy => {
+            // PKCS#12's own PBE (OpenSSL 1.x's defaults, and `-legacy`): SHA-1 KDF, key and
+            // IV from the password as a BMPString.
+            let (cipher, key_len) = match legacy {
+                "1.2.840.113549.1.12.1.3" => (Cipher::TripleDes3, 24),
+                "1.2.840.113549.1.12.1.4" => (Cipher::TripleDes2, 16),
+                "1.2.840.113549.1.12.1.5" => (Cipher::Rc2(128), 16),
+                "1.2.840.113549.1.12.1.6" => (Cipher::Rc2(40), 5),
+                other => {
+                    return Err(bad(format!(
+                        "encryption algorithm {other} is not supported (PBES2 with AES, 3DES and RC2 are)"
+                    )));
+                }
+            };
+            let mut params = algorithm.sequence("PBE parameters").map_err(bad)?;
+            let salt = params.octets("PBE salt").map_err(bad)?;
+            let iterations = iteration_count(params.unsigned("PBE iterations").map_err(bad)?)?;
+            let bmp = bmp(password).map_err(Pkcs12Error::Password)?;
+            let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+            let key = kdf(sha1, &bmp, salt, 1, iterations, key_len);
+            let iv = kdf(sha1, &bmp, salt, 2, iterations, 8);
+            cipher.decrypt(&key, &iv, &mut buf)?
+        }
+    };
+    buf.truncate(cipher);
+    Ok(buf)
+}
+
+/// The key and IV of PBES2 (PBKDF2 and AES-CBC), from its parameters.
+fn pbes2(
+    algorithm: &mut Reader<'_>,
+    password: &[u8],
+) -> Result<(Cipher, Vec<u8>, Vec<u8>), Pkcs12Error> {
+    let bad = Pkcs12Error::Malformed;
     let mut params = algorithm.sequence("PBES2 parameters").map_err(bad)?;
     let mut kdf_alg = params.sequence("keyDerivationFunc").map_err(bad)?;
     let kdf_oid = kdf_alg.oid("keyDerivationFunc").map_err(bad)?;
     if kdf_oid != PBKDF2 {
-        return Err(bad(format!("key derivation {kdf_oid} is not supported")));
+        return Err(bad(format!(
+            "key derivation {kdf_oid} is not supported (PBKDF2 is)"
+        )));
     }
     let mut kdf_params = kdf_alg.sequence("PBKDF2 parameters").map_err(bad)?;
     let salt = kdf_params.octets("PBKDF2 salt").map_err(bad)?;
@@ -269,38 +297,75 @@ fn decrypt(content: &[u8], password: &[u8]) -> Result<Vec<u8>, Pkcs12Error> {
         }
     }
     let mut scheme = params.sequence("encryptionScheme").map_err(bad)?;
-    let cipher = scheme.oid("encryptionScheme").map_err(bad)?;
+    let cipher_oid = scheme.oid("encryptionScheme").map_err(bad)?;
     let iv = scheme.octets("IV").map_err(bad)?;
-    let key_len = match cipher.as_str() {
-        "2.16.840.1.101.3.4.1.2" => 16,
-        "2.16.840.1.101.3.4.1.22" => 24,
-        "2.16.840.1.101.3.4.1.42" => 32,
-        other => return Err(bad(format!("cipher {other} is not supported (AES-CBC is)"))),
+    let (cipher, key_len) = match cipher_oid.as_str() {
+        "2.16.840.1.101.3.4.1.2" => (Cipher::Aes128, 16),
+        "2.16.840.1.101.3.4.1.22" => (Cipher::Aes192, 24),
+        "2.16.840.1.101.3.4.1.42" => (Cipher::Aes256, 32),
+        "1.2.840.113549.3.7" => (Cipher::TripleDes3, 24),
+        other => {
+            return Err(bad(format!(
+                "cipher {other} is not supported (AES-CBC and DES-EDE3-CBC are)"
+            )));
+        }
     };
     let mut key = vec![0; key_len];
     pbkdf2::derive(prf, iterations, salt, password, &mut key);
-    let mut buf = ciphertext.to_vec();
-    let wrong =
-        |_| Pkcs12Error::Password("the certificates do not decrypt with the password".into());
-    let plain = match key_len {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, iv)
-            .map_err(|_| bad("bad AES IV length".into()))?
-            .decrypt_padded::<Pkcs7>(&mut buf)
-            .map_err(wrong)?
-            .len(),
-        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, iv)
-            .map_err(|_| bad("bad AES IV length".into()))?
-            .decrypt_padded::<Pkcs7>(&mut buf)
-            .map_err(wrong)?
-            .len(),
-        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, iv)
-            .map_err(|_| bad("bad AES IV length".into()))?
-            .decrypt_padded::<Pkcs7>(&mut buf)
-            .map_err(wrong)?
-            .len(),
-    };
-    buf.truncate(plain);
-    Ok(buf)
+    Ok((cipher, key, iv.to_vec()))
+}
+
+/// The CBC ciphers PKCS#12 files use for their certificates.
+#[derive(Clone, Copy, Debug)]
+enum Cipher {
+    Aes128,
+    Aes192,
+    Aes256,
+    TripleDes3,
+    TripleDes2,
+    /// RC2 with this effective key length in bits.
+    Rc2(usize),
+}
+
+impl Cipher {
+    /// Decrypts `buf` in place; returns the length of the plaintext. A padding error is the
+    /// sign of a wrong password when the file has no MAC to say so first.
+    fn decrypt(self, key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<usize, Pkcs12Error> {
+        use aes::cipher::{InnerIvInit, KeyInit};
+
+        fn run<C: aes::cipher::BlockCipherDecrypt>(
+            cipher: C,
+            iv: &[u8],
+            buf: &mut [u8],
+        ) -> Result<usize, Pkcs12Error> {
+            let mode = cbc::Decryptor::inner_iv_slice_init(cipher, iv)
+                .map_err(|_| Pkcs12Error::Malformed(format!("IV of {} bytes", iv.len())))?;
+            mode.decrypt_padded::<Pkcs7>(buf)
+                .map(<[u8]>::len)
+                .map_err(|_| {
+                    Pkcs12Error::Password(
+                        "the certificates do not decrypt with the password".into(),
+                    )
+                })
+        }
+        let bad_key = |_| Pkcs12Error::Malformed(format!("key of {} bytes", key.len()));
+        match self {
+            Cipher::Aes128 => run(aes::Aes128::new_from_slice(key).map_err(bad_key)?, iv, buf),
+            Cipher::Aes192 => run(aes::Aes192::new_from_slice(key).map_err(bad_key)?, iv, buf),
+            Cipher::Aes256 => run(aes::Aes256::new_from_slice(key).map_err(bad_key)?, iv, buf),
+            Cipher::TripleDes3 => run(
+                des::TdesEde3::new_from_slice(key).map_err(bad_key)?,
+                iv,
+                buf,
+            ),
+            Cipher::TripleDes2 => run(
+                des::TdesEde2::new_from_slice(key).map_err(bad_key)?,
+                iv,
+                buf,
+            ),
+            Cipher::Rc2(bits) => run(rc2::Rc2::new_with_eff_key_len(key, bits), iv, buf),
+        }
+    }
 }
 
 /// Collects the certificates of a SafeContents.

@@ -10,13 +10,15 @@ use crate::der::Reader;
 /// id-signedData.
 const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
 
-/// Whether `data` starts like a PKCS#7 ContentInfo of type SignedData.
+/// The DER encoding of the OID id-signedData, with its tag and length.
+const SIGNED_DATA_DER: [u8; 11] = [
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+];
+
+/// Whether `data` starts like a PKCS#7 ContentInfo of type SignedData (even when cut short,
+/// so that a truncated bundle is reported as one).
 pub fn looks_like(data: &[u8]) -> bool {
-    let mut outer = Reader::new(data);
-    outer
-        .sequence("")
-        .and_then(|mut info| info.oid(""))
-        .is_ok_and(|oid| oid == SIGNED_DATA)
+    crate::der::sequence_start(data).is_some_and(|inner| inner.starts_with(&SIGNED_DATA_DER))
 }
 
 /// The DER encodings of the certificates of a SignedData ContentInfo, in stored order, and the

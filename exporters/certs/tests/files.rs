@@ -697,7 +697,19 @@ fn containers_and_odd_encodings_that_openssl_reads() {
     let other = d.join("other");
     std::fs::create_dir(&other).unwrap();
     p12("other/wrong.p12", "file:password", &[]);
+    // OpenSSL 1.x's encryption (RC2-40 certificates, 3DES keys), 3DES with a SHA-1 MAC as
+    // Windows and Java write it, and no MAC at all.
     p12("other/legacy.p12", "file:wrong", &["-legacy"]);
+    p12(
+        "other/des.p12",
+        "file:wrong",
+        &["-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"],
+    );
+    p12("other/nomac.p12", "file:wrong", &["-nomac"]);
+    let store = std::fs::read(files.join("store.p12")).unwrap();
+    std::fs::write(other.join("cut.p12"), &store[..store.len() / 2]).unwrap();
+    let p7c = std::fs::read(files.join("bundle.p7c")).unwrap();
+    std::fs::write(other.join("cut.p7c"), &p7c[..p7c.len() - 100]).unwrap();
 
     let config = d.join("certs.toml");
     std::fs::write(
@@ -729,10 +741,19 @@ fn containers_and_odd_encodings_that_openssl_reads() {
         ("store.p12", 1, "neg"),
     ];
     let empty = [("empty.pfx", 0, "a"), ("empty.pfx", 1, "neg")];
+    let with_other_password = [
+        ("legacy.p12", 0, "a"),
+        ("legacy.p12", 1, "neg"),
+        ("des.p12", 0, "a"),
+        ("des.p12", 1, "neg"),
+        ("nomac.p12", 0, "a"),
+        ("nomac.p12", 1, "neg"),
+    ];
     let all = expected
         .iter()
         .map(|e| (&files, e))
-        .chain(empty.iter().map(|e| (&nopass, e)));
+        .chain(empty.iter().map(|e| (&nopass, e)))
+        .chain(with_other_password.iter().map(|e| (&other, e)));
     for (dir, &(file, index, name)) in all {
         let pem = d.join(format!("{name}.pem"));
         let cn = format!("{name}.test");
@@ -808,12 +829,16 @@ fn containers_and_odd_encodings_that_openssl_reads() {
     );
     assert_eq!(reason(&nopass.join("needs.p12"), "bad_password"), Some(1.0));
     assert!(log.contains("the file needs a password"), "{log}");
-    assert_eq!(reason(&other.join("legacy.p12"), "bad_pkcs12"), Some(1.0));
-    assert!(log.contains("pbeWithSHA1And40BitRC2-CBC"), "{log}");
+    assert_eq!(reason(&other.join("cut.p12"), "bad_pkcs12"), Some(1.0));
+    assert!(
+        log.contains(&format!("{}: PKCS#12: ", other.join("cut.p12").display())),
+        "{log}"
+    );
+    assert_eq!(reason(&other.join("cut.p7c"), "bad_pkcs7"), Some(1.0));
     // Only the files above have problems, and no password reaches the log.
     assert_eq!(
         text.matches("sysgauge_cert_file_errors{").count(),
-        4,
+        5,
         "{text}"
     );
     assert!(!log.contains("s3cret") && !log.contains("not it"), "{log}");
