@@ -47,7 +47,7 @@ sysgauge_common::metric_families! {
     );
     pub const FILE_ERRORS: Desc<2> = Desc::gauge(
         "sysgauge_cert_file_errors",
-        "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block, bad CA bundle or key)",
+        "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block or container, wrong PKCS#12 password, trailing data, bad CA bundle or key)",
         ["path", "reason"],
     );
     pub const CHAIN_VERIFIED: Desc<2> = Desc::gauge(
