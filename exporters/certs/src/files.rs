@@ -18,8 +18,9 @@ use sysgauge_common::{
 use crate::{
     error::Error,
     metrics::*,
+    revocation::Revocation,
     verify::{CaBundle, key_matches},
-    x509::{BadBlock, BadKind, read_certificates},
+    x509::{BadBlock, BadKind, read},
 };
 
 /// One `[[files]]` source: where to look, and what to check the certificates against.
@@ -112,6 +113,7 @@ fn scan(sources: &[FileSource]) -> MetricSet {
     let now = UnixTime::now();
     let mut set = MetricSet::new();
     let mut seen = HashSet::new();
+    let mut revocation = Revocation::default();
     for source in sources {
         let ca = source.ca_bundle.as_deref().map(|path| {
             CaBundle::load(path).inspect_err(|e| {
@@ -137,11 +139,12 @@ fn scan(sources: &[FileSource]) -> MetricSet {
             };
             for file in files {
                 if seen.insert(file.clone()) {
-                    report_file(&mut set, &file, &checks);
+                    report_file(&mut set, &file, &checks, &mut revocation);
                 }
             }
         }
     }
+    revocation.report(&mut set);
     set
 }
 
@@ -200,11 +203,27 @@ struct Checks<'a> {
 }
 
 /// Reports one file; every problem becomes a log line and a `sysgauge_cert_file_errors` count.
-fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
+fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>, revocation: &mut Revocation) {
     let shown = path_label(path);
     let mut problems = Vec::new();
     match sysgauge_common::fs::read(path, CERTIFICATE_FILE_LIMIT) {
-        Ok(data) => report_certificates(set, path, &shown, &data, checks, &mut problems),
+        Ok(data) => {
+            let contents = read(&data, checks.password);
+            for (index, crl) in contents.crls.into_iter().enumerate() {
+                match crl {
+                    Ok(crl) => revocation.crl(set, &shown, index, crl),
+                    Err(bad) => problems.push(block_error(path, bad)),
+                }
+            }
+            report_certificates(
+                set,
+                (path, &shown),
+                contents.certificates,
+                checks,
+                revocation,
+                &mut problems,
+            );
+        }
         Err(e) => problems.push(Error::File(e)),
     }
     report_problems(set, path, &problems);
@@ -252,14 +271,14 @@ fn report_problems(set: &mut MetricSet, path: &Path, problems: &[Error]) {
 
 fn report_certificates(
     set: &mut MetricSet,
-    path: &Path,
-    shown: &str,
-    data: &[u8],
+    (path, shown): (&Path, &str),
+    blocks: Vec<crate::x509::Block>,
     checks: &Checks<'_>,
+    revocation: &mut Revocation,
     problems: &mut Vec<Error>,
 ) {
-    let blocks = read_certificates(data, checks.password);
-    if blocks.is_empty() {
+    // A file of CRLs only has no certificate to miss.
+    if blocks.is_empty() && problems.is_empty() && !revocation.has_crl_of(shown) {
         problems.push(Error::NoCertificate {
             path: path.to_owned(),
         });
@@ -280,6 +299,7 @@ fn report_certificates(
                 set.add(&NOT_AFTER, labels(), cert.not_after as f64);
                 set.add(&NOT_BEFORE, labels(), cert.not_before as f64);
                 report_details(set, (&INFO, &PUBLIC_KEY_SIZE), labels(), &cert.details);
+                revocation.certificate(shown, index, &cert);
                 good.push(cert);
             }
             Err(bad) => problems.push(block_error(path, bad)),

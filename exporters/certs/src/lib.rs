@@ -18,6 +18,7 @@ pub mod metrics;
 mod pkcs12;
 mod pkcs7;
 mod probe;
+mod revocation;
 mod starttls;
 mod verify;
 mod x509;

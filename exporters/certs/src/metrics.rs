@@ -60,6 +60,26 @@ sysgauge_common::metric_families! {
         "Whether the source's private key belongs to the file's first certificate (1) or not (0)",
         ["path", "key_path"],
     );
+    pub const CRL_THIS_UPDATE: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_this_update_timestamp_seconds",
+        "When the certificate revocation list was issued (thisUpdate), as a Unix timestamp",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const CRL_NEXT_UPDATE: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_next_update_timestamp_seconds",
+        "When the next CRL is due (nextUpdate), as a Unix timestamp; clients that check the CRL fail after it",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const CRL_REVOKED: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_revoked_certificates",
+        "Number of certificates the CRL lists as revoked",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const REVOKED: Desc<4> = Desc::gauge(
+        "sysgauge_cert_revoked",
+        "Whether a watched CRL of the certificate's issuer lists it (1) or not (0); absent when no CRL of its issuer is watched",
+        ["path", "index", "serial", "crl"],
+    );
     pub const SOURCE_FILES: Desc<1> = Desc::gauge(
         "sysgauge_cert_source_files",
         "Number of files the path pattern matched; 0 usually means a typo or a missing mount",

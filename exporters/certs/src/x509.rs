@@ -23,10 +23,36 @@ pub struct CertInfo {
     pub issuer_cn: String,
     /// The serial number in upper-case hex, as `openssl x509 -serial` prints it.
     pub serial: String,
+    /// The issuer's DER-encoded name, to find the CRLs of the issuer.
+    pub issuer: Vec<u8>,
     /// What the certificate is made of: names, fingerprint, key and signature.
     pub details: Details,
     /// The DER encoding, for chain verification and key matching.
     pub der: CertificateDer<'static>,
+}
+
+/// What sysgauge reports about one certificate revocation list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlInfo {
+    /// The issuer's common name, or the whole issuer when it has none.
+    pub issuer_cn: String,
+    /// The issuer's DER-encoded name, to find the certificates it issued.
+    pub issuer: Vec<u8>,
+    /// thisUpdate, Unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, Unix seconds, when the CRL has one.
+    pub next_update: Option<i64>,
+    /// The serials of the revoked certificates, as [`CertInfo::serial`] spells them.
+    pub revoked: Vec<String>,
+}
+
+/// Everything read from one file: its certificates and its CRLs, each or why it is not one.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// Certificates, in order.
+    pub certificates: Vec<Block>,
+    /// Certificate revocation lists, in order.
+    pub crls: Vec<Result<CrlInfo, BadBlock>>,
 }
 
 /// What a certificate is made of, as `openssl x509 -text -fingerprint -sha256` prints it.
@@ -83,9 +109,32 @@ pub enum BadKind {
 /// (opened with `password`, or the empty password when there is none). An empty result means
 /// the data holds no certificate.
 pub fn read_certificates(data: &[u8], password: Option<&[u8]>) -> Vec<Block> {
+    read(data, password).certificates
+}
+
+/// Reads certificates as [`read_certificates`] does, and CRLs too: PEM `X509 CRL` blocks, or a
+/// DER CRL.
+pub fn read(data: &[u8], password: Option<&[u8]>) -> Contents {
     if let Some(text) = pem_text(data) {
-        return pem_certificates(text);
+        return pem_blocks(text);
     }
+    let certificates = read_der(data, password);
+    if let [Err(bad)] = certificates.as_slice()
+        && bad.at == "DER"
+        && let Ok(crl) = parse_crl(data)
+    {
+        return Contents {
+            certificates: Vec::new(),
+            crls: vec![Ok(crl)],
+        };
+    }
+    Contents {
+        certificates,
+        crls: Vec::new(),
+    }
+}
+
+fn read_der(data: &[u8], password: Option<&[u8]>) -> Vec<Block> {
     if pkcs12::looks_like(data) {
         return match pkcs12::certificates(data, password) {
             Ok(certs) => certs
@@ -180,8 +229,9 @@ fn pem_text(data: &[u8]) -> Option<&str> {
     text.contains("-----BEGIN ").then_some(text)
 }
 
-fn pem_certificates(text: &str) -> Vec<Block> {
+fn pem_blocks(text: &str) -> Contents {
     let mut out = Vec::new();
+    let mut crls = Vec::new();
     let mut block = 0;
     let mut lines = text.lines().enumerate();
     while let Some((n, line)) = lines.next() {
@@ -209,6 +259,7 @@ fn pem_certificates(text: &str) -> Vec<Block> {
             // OpenSSL's trusted format: the certificate followed by its trust settings.
             "TRUSTED CERTIFICATE" => PemKind::Trusted,
             "PKCS7" | "PKCS #7 SIGNED DATA" | "CMS" => PemKind::Pkcs7,
+            "X509 CRL" => PemKind::Crl,
             _ => continue,
         };
         let at = format!("PEM block {this} (line {})", n + 1);
@@ -245,16 +296,42 @@ fn pem_certificates(text: &str) -> Vec<Block> {
                 out.push(cert.map_err(bad));
             }
             PemKind::Pkcs7 => out.extend(pkcs7_certificates(&der, &at)),
+            PemKind::Crl => crls.push(parse_crl(&der).map_err(bad)),
         }
     }
-    out
+    Contents {
+        certificates: out,
+        crls,
+    }
 }
 
-/// The PEM blocks that hold certificates.
+/// Parses one DER-encoded CRL.
+fn parse_crl(der: &[u8]) -> Result<CrlInfo, String> {
+    use x509_parser::revocation_list::CertificateRevocationList;
+
+    let (rest, crl) =
+        CertificateRevocationList::from_der(der).map_err(|e| format!("bad CRL: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the CRL", rest.len()));
+    }
+    Ok(CrlInfo {
+        issuer_cn: common_name(crl.issuer()),
+        issuer: crl.issuer().as_raw().to_vec(),
+        this_update: crl.last_update().timestamp(),
+        next_update: crl.next_update().map(|t| t.timestamp()),
+        revoked: crl
+            .iter_revoked_certificates()
+            .map(|r| serial_hex(r.raw_serial()))
+            .collect(),
+    })
+}
+
+/// The PEM blocks that hold certificates or CRLs.
 enum PemKind {
     Certificate,
     Trusted,
     Pkcs7,
+    Crl,
 }
 
 /// Parses one DER certificate, e.g. as a TLS server presented it.
@@ -273,6 +350,7 @@ fn parse_der(der: Vec<u8>) -> Result<CertInfo, String> {
         subject_cn: common_name(cert.subject()),
         issuer_cn: common_name(cert.issuer()),
         serial: serial_hex(cert.raw_serial()),
+        issuer: cert.issuer().as_raw().to_vec(),
         details: details(&cert, &der),
         der: CertificateDer::from(Vec::new()),
     };

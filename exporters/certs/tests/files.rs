@@ -843,3 +843,154 @@ fn containers_and_odd_encodings_that_openssl_reads() {
     );
     assert!(!log.contains("s3cret") && !log.contains("not it"), "{log}");
 }
+
+/// A CRL made by `openssl ca -gencrl`, as PEM and DER: its dates equal what `openssl crl`
+/// prints, its revoked count is right, and of two certificates of its issuer only the revoked
+/// one is reported as such; a certificate of another issuer gets no verdict.
+#[test]
+fn crls_and_the_certificates_they_revoke() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ossl = |args: &[&str]| -> String {
+        let out = run(Command::new("openssl").current_dir(d).args(args));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let self_signed = |name: &str| {
+        let mut args = vec!["req", "-x509", "-days", "30", "-subj"];
+        let subj = format!("/CN={name}");
+        args.push(&subj);
+        args.extend(ec);
+        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+        args.extend(["-keyout", &key, "-out", &pem]);
+        ossl(&args);
+    };
+    self_signed("crl-ca");
+    self_signed("other");
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=7\n",
+    )
+    .unwrap();
+    for (name, serial) in [("revoked", "0x1001"), ("kept", "0x1002")] {
+        let mut args = vec!["req", "-new", "-subj"];
+        let subj = format!("/CN={name}.test");
+        args.push(&subj);
+        args.extend(ec);
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        args.extend(["-keyout", &key, "-out", &csr]);
+        ossl(&args);
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "crl-ca.pem",
+            "-CAkey",
+            "crl-ca.key",
+            "-set_serial",
+            serial,
+            "-days",
+            "30",
+            "-out",
+            &pem,
+        ]);
+    }
+    let ca_args = [
+        "-config",
+        "ca.cnf",
+        "-keyfile",
+        "crl-ca.key",
+        "-cert",
+        "crl-ca.pem",
+    ];
+    let mut revoke = vec!["ca", "-revoke", "revoked.pem"];
+    revoke.extend(ca_args);
+    ossl(&revoke);
+    let mut gencrl = vec!["ca", "-gencrl", "-out", "ca.crl"];
+    gencrl.extend(ca_args);
+    ossl(&gencrl);
+    ossl(&[
+        "crl",
+        "-in",
+        "ca.crl",
+        "-outform",
+        "DER",
+        "-out",
+        "ca-crl.der",
+    ]);
+
+    let out = certs(&[
+        "--path",
+        &format!("{}/*.pem", d.display()),
+        "--path",
+        &format!("{}/ca.crl", d.display()),
+        "--path",
+        &format!("{}/ca-crl.der", d.display()),
+        "once",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let date = |flag: &str| -> f64 {
+        let printed = ossl(&["crl", "-noout", flag, "-in", "ca.crl"]);
+        let when = printed.trim().split_once('=').unwrap().1.to_owned();
+        let out = run(Command::new("date").args(["-u", "-d", &when, "+%s"]));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    for crl in ["ca.crl", "ca-crl.der"] {
+        let labels = format!(
+            "{{path=\"{}\",index=\"0\",issuer_cn=\"crl-ca\"}}",
+            d.join(crl).display()
+        );
+        let value = |metric: &str| sample(&text, &format!("{metric}{labels}"));
+        assert_eq!(
+            value("sysgauge_cert_crl_this_update_timestamp_seconds"),
+            Some(date("-lastupdate")),
+            "{crl} in\n{text}"
+        );
+        assert_eq!(
+            value("sysgauge_cert_crl_next_update_timestamp_seconds"),
+            Some(date("-nextupdate"))
+        );
+        assert_eq!(value("sysgauge_cert_crl_revoked_certificates"), Some(1.0));
+        for (name, serial, revoked) in [("revoked", "1001", 1.0), ("kept", "1002", 0.0)] {
+            let series = format!(
+                "sysgauge_cert_revoked{{path=\"{}\",index=\"0\",serial=\"{serial}\",crl=\"{}\"}}",
+                d.join(format!("{name}.pem")).display(),
+                d.join(crl).display()
+            );
+            assert_eq!(sample(&text, &series), Some(revoked), "{series}");
+        }
+    }
+    // Two CRLs and three certificates of their issuer (the self-signed CA is one): six
+    // verdicts, none for the certificate of another issuer.
+    assert_eq!(text.matches("sysgauge_cert_revoked{").count(), 6, "{text}");
+    let other = format!(
+        "sysgauge_cert_revoked{{path=\"{}\"",
+        d.join("other.pem").display()
+    );
+    assert!(!text.contains(&other), "{text}");
+    assert!(!text.contains("sysgauge_cert_file_errors{"), "{text}");
+    assert!(stderr(&out).contains("the certificate is revoked"));
+}
