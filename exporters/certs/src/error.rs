@@ -6,7 +6,8 @@ use std::path::PathBuf;
 ///
 /// None of these stops a collection: each becomes a metric with the [`Error::reason`] label
 /// (`sysgauge_cert_file_errors` for files, `sysgauge_cert_probe_error` for endpoints) and a log
-/// line naming the file or endpoint. Only [`Error::Pattern`] and [`Error::Endpoint`], found at
+/// line naming the file or endpoint. Only [`Error::Pattern`], [`Error::Setting`] and
+/// [`Error::Endpoint`], found at
 /// start-up, stop the exporter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -96,6 +97,14 @@ pub enum Error {
     /// The probe did not finish within its deadline.
     #[error("no answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// A setting of a `[[files]]` source other than its paths is not valid.
+    #[error("{key}: {message}")]
+    Setting {
+        /// The key, e.g. `pkcs12_password_credential`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A path pattern is not a valid glob.
     #[error("invalid path pattern {pattern:?}: {message}")]
     Pattern {
@@ -119,6 +128,7 @@ impl Error {
             Error::CaBundle { .. } => "bad_ca_bundle",
             Error::Key { .. } => "bad_key",
             Error::Pattern { .. } => "bad_pattern",
+            Error::Setting { .. } => "bad_setting",
             Error::Endpoint { .. } => "bad_endpoint",
             Error::Resolve(_) => "dns",
             Error::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",

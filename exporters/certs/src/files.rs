@@ -54,16 +54,16 @@ impl FileSource {
             });
         }
         if let Some(name) = &self.pkcs12_password_credential {
-            let bad = |message: String| Error::Pattern {
-                pattern: String::new(),
-                message: format!("pkcs12_password_credential: {message}"),
+            let bad = |message: String| Error::Setting {
+                key: "pkcs12_password_credential",
+                message,
             };
             if self.pkcs12_password_file.is_some() {
                 return Err(bad(
                     "give pkcs12_password_file or pkcs12_password_credential, not both".into(),
                 ));
             }
-            if name.is_empty() || name.contains('/') || name == ".." {
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
                 return Err(bad(format!("{name:?} must be a plain credential name")));
             }
             if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
@@ -352,6 +352,30 @@ fn report_certificates(
                 );
             }
             Err(e) => problems.push(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs12_password_settings_are_checked_at_start() {
+        let source = |file: Option<&str>, credential: &str| FileSource {
+            paths: vec!["/etc/ssl/*.p12".into()],
+            pkcs12_password_file: file.map(PathBuf::from),
+            pkcs12_password_credential: Some(credential.into()),
+            ..FileSource::default()
+        };
+        let both = source(Some("/etc/p12.pass"), "p12").validate().unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        for name in ["", "a/b", ".."] {
+            let e = source(None, name).validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("pkcs12_password_credential:") && e.contains("plain credential name"),
+                "{e}"
+            );
         }
     }
 }
