@@ -127,7 +127,7 @@ pub fn sequence_start(data: &[u8]) -> Option<&[u8]> {
         return None;
     }
     match len {
-        0..=0x7f | 0x80 => Some(rest),
+        0..=0x80 => Some(rest),
         0x81..=0x84 => rest.get(usize::from(len - 0x80)..),
         _ => None,
     }
