@@ -8,6 +8,7 @@ use std::{fmt, io::IsTerminal, os::unix::fs::MetadataExt};
 
 use tracing::{Event, Subscriber, field::Field, level_filters::LevelFilter};
 use tracing_subscriber::{
+    filter::Targets,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     layer::SubscriberExt,
     registry::LookupSpan,
@@ -24,7 +25,7 @@ pub fn init(binary: &'static str, level: LogLevel, format: LogFormat) {
         LogLevel::Warn => LevelFilter::WARN,
         LogLevel::Error => LevelFilter::ERROR,
     };
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(targets(filter));
     if stderr_is_journal() {
         match tracing_journald::layer() {
             Ok(layer) => {
@@ -45,6 +46,22 @@ pub fn init(binary: &'static str, level: LogLevel, format: LogFormat) {
             .with(stderr.json().flatten_event(true).with_current_span(false))
             .try_init(),
     };
+}
+
+/// The libraries that speak HTTP and TLS to remote clients: what they log, a client makes them
+/// log (h2 at debug for every malformed frame, rustls at warn for every fatal alert it sends),
+/// and each event carries its call site's absolute source path on the build host
+/// (`/home/…/.cargo/registry/…`, journald's `CODE_FILE`). `serve` logs the same connection
+/// events itself, at debug and with the peer's address, so these stay silent.
+const REMOTE_FACING: &[&str] = &["h2", "hyper", "hyper_util", "rustls", "tokio_rustls"];
+
+/// Every target at `level`, but the remote-facing libraries, which are off.
+fn targets(level: LevelFilter) -> Targets {
+    REMOTE_FACING
+        .iter()
+        .fold(Targets::new().with_default(level), |t, target| {
+            t.with_target(*target, LevelFilter::OFF)
+        })
 }
 
 fn stderr_is_journal() -> bool {
@@ -123,5 +140,31 @@ fn write_logfmt_value(w: &mut Writer<'_>, value: &str) -> fmt::Result {
         w.write_str(value)
     } else {
         write!(w, "{value:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn remote_facing_libraries_are_silent_and_the_rest_keep_the_level() {
+        let debug = targets(LevelFilter::DEBUG);
+        for target in [
+            "h2::proto::connection",
+            "rustls::common_state",
+            "hyper::proto::h1::conn",
+            "hyper_util::server::conn::auto",
+            "tokio_rustls::server",
+        ] {
+            assert!(!debug.would_enable(target, &Level::ERROR), "{target}");
+        }
+        assert!(debug.would_enable("sysgauge_common::serve", &Level::DEBUG));
+        assert!(debug.would_enable("zbus::connection", &Level::DEBUG));
+        let warn = targets(LevelFilter::WARN);
+        assert!(!warn.would_enable("sysgauge_common::serve", &Level::INFO));
+        assert!(warn.would_enable("sysgauge_common::serve", &Level::WARN));
     }
 }

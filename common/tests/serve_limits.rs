@@ -506,3 +506,63 @@ fn keep_alive_outlives_a_20s_scrape_gap_and_host_is_required() {
     let no_host = exchange(&mut s, "GET /metrics HTTP/1.1\r\n\r\n").unwrap();
     assert_eq!(no_host.status, 400);
 }
+
+/// What a remote client can make serve log: at debug only, from serve itself (the peer named),
+/// never from the HTTP/2 or TLS library, whose events carry their build host's source paths.
+/// Before, h2 logged each malformed frame and rustls each fatal alert (at warn) by themselves.
+#[test]
+fn remote_triggered_log_lines_are_serves_own_at_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = sysgauge_testkit::openssl::certificate(
+        dir.path(),
+        "server",
+        "localhost",
+        "20200101000000Z",
+        "20450101000000Z",
+        None,
+    );
+    let tls = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        cert.display(),
+        key.display()
+    );
+    let debug = ["--log.level", "debug", "--log.format", "json"];
+    let (Some(mut plain), Some(mut tls)) = (
+        Serve::start(&[], &debug, None),
+        Serve::start(&[], &debug, Some(&tls)),
+    ) else {
+        return;
+    };
+    // HTTP/2: a DATA frame on stream 0 is a connection error.
+    let mut h2 = plain.connect();
+    h2.write_all(H2_PREFACE).unwrap();
+    h2.write_all(&h2_frame(0x4, 0, 0, &[])).unwrap();
+    h2.write_all(&h2_frame(0x0, 0, 0, b"junk")).unwrap();
+    assert!(closed_by_server(&mut h2, Duration::from_secs(10)));
+    // TLS: plain HTTP to the TLS port gets a fatal alert.
+    let mut clear = tls.connect();
+    clear.write_all(get("/metrics", "").as_bytes()).unwrap();
+    assert!(closed_by_server(&mut clear, Duration::from_secs(10)));
+    for (serve, said) in [
+        (&mut plain, "connection ended with an error"),
+        (&mut tls, "TLS handshake failed"),
+    ] {
+        let log = wait_for(said, Duration::from_secs(10), || {
+            let log = serve.process.log();
+            log.contains(said).then_some(log)
+        });
+        for line in log.lines().filter(|l| l.starts_with('{')) {
+            assert!(
+                line.contains(r#""target":"sysgauge"#),
+                "a library logged: {line}"
+            );
+            if line.contains(r#""peer":"#) {
+                assert!(line.contains(r#""level":"DEBUG""#), "{line}");
+            }
+        }
+        assert!(
+            !log.contains("/.cargo/") && !log.contains("/registry/"),
+            "{log}"
+        );
+    }
+}

@@ -41,6 +41,7 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 */
 
 mod direct;
+pub mod resources;
 pub mod status;
 mod watch;
 
@@ -51,6 +52,7 @@ use futures_util::{StreamExt, stream};
 pub use zbus;
 
 pub use direct::PRIVATE_SOCKET;
+pub use resources::{ResourceCounters, ResourceLimits};
 pub use status::{ServiceStatus, SocketStatus, TimerStatus};
 pub use watch::UnitChanges;
 use zbus::{
@@ -75,6 +77,10 @@ pub mod interface {
     pub const TIMER: &str = "org.freedesktop.systemd1.Timer";
     /// Sockets (`NAccepted`, `NConnections`, `NRefused`, `Result`).
     pub const SOCKET: &str = "org.freedesktop.systemd1.Socket";
+    /// Slices (`TasksCurrent`, `MemoryCurrent`, `CPUUsageNSec`, `IOReadBytes`, ...).
+    pub const SLICE: &str = "org.freedesktop.systemd1.Slice";
+    /// Scopes: login sessions, containers (the same accounting properties as slices).
+    pub const SCOPE: &str = "org.freedesktop.systemd1.Scope";
 }
 
 /// What can go wrong talking to systemd.

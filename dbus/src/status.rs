@@ -10,7 +10,11 @@
 use serde::Deserialize;
 use zbus::zvariant::{Type, as_value};
 
-use crate::{Properties, accounting_value, next_elapse_seconds, usec_to_seconds};
+use crate::{
+    Properties, accounting_value, next_elapse_seconds,
+    resources::{ResourceCounters, ResourceLimits},
+    usec_to_seconds,
+};
 
 /// The service properties of [`ServiceStatus`] without the accounting values: what a service
 /// says about its last run, which changes only with a signal.
@@ -22,9 +26,22 @@ pub const SERVICE_PROPERTIES: &[&str] = &[
     "ExecMainExitTimestamp",
 ];
 /// The accounting values of [`ServiceStatus`], which change without a signal while its
-/// processes run.
-pub const ACCOUNTING_PROPERTIES: &[&str] = &["TasksCurrent", "CPUUsageNSec", "MemoryCurrent"];
-/// [`SERVICE_PROPERTIES`] and [`ACCOUNTING_PROPERTIES`].
+/// processes run: tasks, CPU, memory and the [`COUNTER_PROPERTIES`](crate::resources::COUNTER_PROPERTIES).
+pub const ACCOUNTING_PROPERTIES: &[&str] = &[
+    "TasksCurrent",
+    "CPUUsageNSec",
+    "MemoryCurrent",
+    "IOReadBytes",
+    "IOWriteBytes",
+    "IPIngressBytes",
+    "IPEgressBytes",
+    "IPIngressPackets",
+    "IPEgressPackets",
+    "MemoryPeak",
+];
+/// [`SERVICE_PROPERTIES`], [`ACCOUNTING_PROPERTIES`] and the
+/// [`LIMIT_PROPERTIES`](crate::resources::LIMIT_PROPERTIES): what is asked of a service whose
+/// processes may run, read for the first time.
 pub const SERVICE_AND_ACCOUNTING_PROPERTIES: &[&str] = &[
     "Result",
     "ExecMainStatus",
@@ -34,6 +51,17 @@ pub const SERVICE_AND_ACCOUNTING_PROPERTIES: &[&str] = &[
     "TasksCurrent",
     "CPUUsageNSec",
     "MemoryCurrent",
+    "IOReadBytes",
+    "IOWriteBytes",
+    "IPIngressBytes",
+    "IPEgressBytes",
+    "IPIngressPackets",
+    "IPEgressPackets",
+    "MemoryPeak",
+    "MemoryMax",
+    "MemoryHigh",
+    "MemoryLow",
+    "TasksMax",
 ];
 
 /// A service (`org.freedesktop.systemd1.Service`): its last run and, while it runs, its
@@ -66,6 +94,14 @@ pub struct ServiceStatus {
     /// `MemoryCurrent`; `u64::MAX` for not set.
     #[serde(rename = "MemoryCurrent", with = "as_value::optional")]
     pub memory: Option<u64>,
+    /// IO and IP counters and the memory peak, read with the accounting values (not decoded
+    /// from a typed `GetAll`).
+    #[serde(skip)]
+    pub counters: ResourceCounters,
+    /// The configured limits, read with the accounting values when a service may run and
+    /// kept with its status (not decoded from a typed `GetAll`).
+    #[serde(skip)]
+    pub limits: ResourceLimits,
 }
 
 impl ServiceStatus {
@@ -80,25 +116,30 @@ impl ServiceStatus {
             tasks: p.u64("TasksCurrent"),
             cpu_nsec: p.u64("CPUUsageNSec"),
             memory: p.u64("MemoryCurrent"),
+            counters: ResourceCounters::from_properties(p),
+            limits: ResourceLimits::from_properties(p),
         }
     }
 
-    /// Without the accounting values (what can be kept between collections).
+    /// Without the accounting values and counters (what can be kept between collections);
+    /// the limits stay.
     pub fn without_accounting(self) -> ServiceStatus {
         ServiceStatus {
             tasks: None,
             cpu_nsec: None,
             memory: None,
+            counters: ResourceCounters::default(),
             ..self
         }
     }
 
-    /// With the accounting values in `p`, read now.
+    /// With the accounting values and counters in `p`, read now.
     pub fn with_accounting(self, p: &Properties) -> ServiceStatus {
         ServiceStatus {
             tasks: p.u64("TasksCurrent"),
             cpu_nsec: p.u64("CPUUsageNSec"),
             memory: p.u64("MemoryCurrent"),
+            counters: ResourceCounters::from_properties(p),
             ..self
         }
     }
@@ -248,7 +289,20 @@ mod tests {
         assert_eq!(s.clone().without_accounting().tasks, None);
         assert_eq!(
             SERVICE_AND_ACCOUNTING_PROPERTIES,
-            [SERVICE_PROPERTIES, ACCOUNTING_PROPERTIES].concat()
+            [
+                SERVICE_PROPERTIES,
+                ACCOUNTING_PROPERTIES,
+                crate::resources::LIMIT_PROPERTIES
+            ]
+            .concat()
+        );
+        assert_eq!(
+            ACCOUNTING_PROPERTIES,
+            [
+                &["TasksCurrent", "CPUUsageNSec", "MemoryCurrent"][..],
+                crate::resources::COUNTER_PROPERTIES
+            ]
+            .concat()
         );
     }
 }

@@ -967,6 +967,19 @@ pub fn gpu() -> Dashboard {
                 "Device memory per systemd unit and GPU now.",
                 sel("sysgauge_gpu_unit_memory_used_bytes"),
             ),
+            graph(
+                "MIG instance memory used",
+                "percentunit",
+                "Device memory in use in each MIG GPU instance, as a fraction of the instance's memory; empty when no GPU is in MIG mode.",
+                vec![(
+                    format!(
+                        "{} / {}",
+                        sel("sysgauge_gpu_mig_memory_used_bytes"),
+                        sel("sysgauge_gpu_mig_memory_total_bytes")
+                    ),
+                    "{{instance}} {{uuid}} GI {{gpu_instance_id}}",
+                )],
+            ),
         ],
     }
 }
@@ -1286,6 +1299,36 @@ pub fn backup() -> Dashboard {
                     "time() - {}",
                     sel("sysgauge_backup_zfs_newest_snapshot_timestamp_seconds")
                 ),
+            ),
+            table(
+                12,
+                "ZFS snapshot types: newest snapshot age",
+                "dtdurations",
+                "Time since each dataset's newest snapshot of each type (sanoid's hourly, daily, ...), for zfs targets with snapshot_max_age; a manual or syncoid snapshot does not count. About 56 years for a type without one.",
+                format!(
+                    "time() - {}",
+                    sel("sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "ZFS snapshot types: age against max age",
+                "percentunit",
+                "Age of each dataset's newest snapshot of a type divided by the type's maximum age: above 100% that type is stale (SysgaugeBackupTooOld names it).",
+                format!(
+                    "(time() - {}) / on (job, instance, target, type) group_left {}",
+                    sel("sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds"),
+                    sel("sysgauge_backup_zfs_type_max_age_seconds")
+                ),
+            ),
+            graph(
+                "ZFS space used by snapshots",
+                "bytes",
+                "Each dataset's usedbysnapshots: space freed if every snapshot were destroyed; a curve that only grows means pruning does not run.",
+                vec![(
+                    sel("sysgauge_backup_zfs_snapshots_used_bytes"),
+                    "{{target}} {{dataset}}",
+                )],
             ),
             graph(
                 "ZFS snapshots per dataset",

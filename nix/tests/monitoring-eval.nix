@@ -4,7 +4,17 @@
 # (types, merging) is exercised by `nix flake check` where nixpkgs is available.
 #
 #   nix-instantiate --eval --strict --json nix/tests/monitoring-eval.nix
+#
+# `fleet` scrapes other hosts' certs exporters, listed (host:port) as a JSON array in the
+# environment variable SYSGAUGE_FLEET_TARGETS: the fleet test of mixin/tests/mixin.rs renders
+# its scrape configuration to a Prometheus configuration.
 let
+  fleet = builtins.fromJSON (
+    let
+      targets = builtins.getEnv "SYSGAUGE_FLEET_TARGETS";
+    in
+    if targets == "" then "[]" else targets
+  );
   stub = rec {
     mkOption = o: o;
     mkEnableOption = d: {
@@ -108,6 +118,21 @@ in
         enable = true;
         scrapeLocalExporters = false;
         targets = { };
+      };
+    };
+  };
+  # A fleet of certs exporters on other hosts, rules only.
+  fleet = evalWith {
+    monitoring = {
+      exporters = [ "certs" ];
+      grafana = {
+        enable = false;
+        folder = "sysgauge";
+      };
+      prometheus = {
+        enable = true;
+        scrapeLocalExporters = false;
+        targets.certs = fleet;
       };
     };
   };

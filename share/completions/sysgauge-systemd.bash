@@ -53,7 +53,7 @@ _sysgauge__systemd() {
 
     case "${cmd}" in
         sysgauge__systemd)
-            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --help --version once textfile serve check help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,6 +87,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -103,7 +107,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__check)
-            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --help"
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +174,10 @@ _sysgauge__systemd() {
                     return 0
                     ;;
                 --critical-unit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-include)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -273,7 +281,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__once)
-            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --help"
+            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +315,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -323,7 +335,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,6 +389,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -393,7 +409,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__textfile)
-            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --help"
+            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +448,10 @@ _sysgauge__systemd() {
                     return 0
                     ;;
                 --critical-unit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-include)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

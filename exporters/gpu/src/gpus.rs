@@ -15,6 +15,7 @@ use nvml_wrapper::{
     enum_wrappers::device::{Clock, EccCounter, MemoryError, PcieUtilCounter, TemperatureSensor},
     enums::device::UsedGpuMemory,
     error::NvmlError,
+    struct_wrappers::device::ProcessInfo,
 };
 use sysgauge_common::{BoxError, Collector, MetricSet};
 
@@ -112,8 +113,8 @@ impl Collector for GpusCollector {
             for ((uuid, xid), count) in xids.snapshot() {
                 set.add(&XID_ERRORS, [uuid, xid], count as f64);
             }
-            for (uuid, at) in xids.last_seen() {
-                set.add(&XID_LAST, [uuid], at);
+            for ((uuid, xid), at) in xids.last_seen() {
+                set.add(&XID_LAST, [uuid, xid], at);
             }
         }
         Ok(set)
@@ -416,10 +417,14 @@ fn collect_device(
     }
     clock_events(&device, u, set)?;
     crate::health::collect(&device, u, set)?;
+    let mut instance_processes = Vec::new();
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
+        if mig.current == 1 {
+            instance_processes = crate::mig::collect(&device, u, set)?;
+        }
     }
-    processes(&device, u, options, set)
+    processes(&device, u, options, instance_processes, set)
 }
 
 fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {
@@ -468,12 +473,14 @@ struct GpuProcesses {
     sampled: bool,
 }
 
-/// Processes (compute and graphics, one entry per PID) and their latest utilization samples;
-/// `None` when NVML lists none or neither per-unit nor per-process series are wanted.
+/// Processes (compute and graphics, one entry per PID; those listed by the GPU's MIG instances
+/// in `instances`) and their latest utilization samples; `None` when NVML lists none or neither
+/// per-unit nor per-process series are wanted.
 fn processes(
     device: &Device<'_>,
     u: &str,
     options: &Options,
+    instances: Vec<ProcessInfo>,
     set: &mut MetricSet,
 ) -> Result<Option<GpuProcesses>, Stop> {
     let compute = check(
@@ -486,12 +493,18 @@ fn processes(
         "nvmlDeviceGetGraphicsRunningProcesses_v3",
         u,
     )?;
-    if compute.is_none() && graphics.is_none() {
+    if compute.is_none() && graphics.is_none() && instances.is_empty() {
         return Ok(None);
     }
     let mut by_pid: BTreeMap<u32, GpuProcess> = BTreeMap::new();
-    // A process with both contexts is in both lists with the same figure: counted once.
-    for info in compute.into_iter().chain(graphics).flatten() {
+    // A process with both contexts is in both lists with the same figure: counted once; so is
+    // a process that the GPU's list and its MIG instance's list both name.
+    for info in compute
+        .into_iter()
+        .chain(graphics)
+        .flatten()
+        .chain(instances)
+    {
         let entry = by_pid.entry(info.pid).or_default();
         if let UsedGpuMemory::Used(bytes) = info.used_gpu_memory {
             entry.memory = Some(entry.memory.map_or(bytes, |m| m.max(bytes)));

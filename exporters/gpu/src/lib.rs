@@ -15,6 +15,7 @@ mod error;
 mod gpus;
 mod health;
 pub mod metrics;
+mod mig;
 mod session;
 mod xid;
 

@@ -5,6 +5,8 @@
 
 const UUID: [&str; 1] = ["uuid"];
 const UNIT: [&str; 2] = ["uuid", "unit"];
+const GPU_INSTANCE: [&str; 2] = ["uuid", "gpu_instance_id"];
+const COMPUTE_INSTANCE: [&str; 3] = ["uuid", "gpu_instance_id", "compute_instance_id"];
 
 sysgauge_common::metric_families! {
     pub const NVML_UP: Desc<0> = Desc::gauge(
@@ -138,6 +140,36 @@ sysgauge_common::metric_families! {
         "sysgauge_gpu_mig_enabled",
         "Whether Multi-Instance GPU mode is on (1) or off (0)",
         UUID,
+    );
+    pub const MIG_INSTANCE_INFO: Desc<5> = Desc::info(
+        "sysgauge_gpu_mig_instance_info",
+        "Each MIG compute instance of a GPU in MIG mode: its GPU and compute instance ids, MIG device UUID and profile, always 1",
+        ["uuid", "gpu_instance_id", "compute_instance_id", "mig_uuid", "profile"],
+    );
+    pub const MIG_MEMORY_USED: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_memory_used_bytes",
+        "Device memory in use in each MIG GPU instance (shared by its compute instances)",
+        GPU_INSTANCE,
+    );
+    pub const MIG_MEMORY_FREE: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_memory_free_bytes",
+        "Device memory free in each MIG GPU instance",
+        GPU_INSTANCE,
+    );
+    pub const MIG_MEMORY_TOTAL: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_memory_total_bytes",
+        "Device memory of each MIG GPU instance",
+        GPU_INSTANCE,
+    );
+    pub const MIG_PROCESSES: Desc<3> = Desc::gauge(
+        "sysgauge_gpu_mig_processes",
+        "Number of processes (compute and graphics) running in each MIG compute instance",
+        COMPUTE_INSTANCE,
+    );
+    pub const MIG_PROCESSES_MEMORY: Desc<3> = Desc::gauge(
+        "sysgauge_gpu_mig_processes_memory_used_bytes",
+        "Device memory used by the processes of each MIG compute instance, where NVML reports it",
+        COMPUTE_INSTANCE,
     );
     pub const PROCESSES: Desc<1> = Desc::gauge(
         "sysgauge_gpu_processes",
@@ -274,9 +306,9 @@ sysgauge_common::metric_families! {
         "Maximum clock frequency, by clock domain (graphics, sm, memory, video)",
         ["uuid", "clock"],
     );
-    pub const XID_LAST: Desc<1> = Desc::gauge(
+    pub const XID_LAST: Desc<2> = Desc::gauge(
         "sysgauge_gpu_xid_last_timestamp_seconds",
-        "When the last XID error of the GPU was seen (Unix time), since the exporter started (serve only)",
-        UUID,
+        "When the GPU's last XID error of each code was seen (Unix time), since the exporter started (serve only)",
+        ["uuid", "xid"],
     );
 }

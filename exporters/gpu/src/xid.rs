@@ -30,8 +30,8 @@ const WAIT_SLICE_MS: u32 = 500;
 #[derive(Debug, Default)]
 pub struct XidCounts {
     counts: Mutex<BTreeMap<(String, String), u64>>,
-    /// When each GPU's last XID was seen, Unix seconds.
-    last: Mutex<BTreeMap<String, f64>>,
+    /// When each GPU's last XID of each code was seen, Unix seconds.
+    last: Mutex<BTreeMap<(String, String), f64>>,
     /// Listeners currently waiting on an event set.
     listeners: AtomicUsize,
 }
@@ -48,8 +48,8 @@ impl XidCounts {
         self.listeners.load(Ordering::Acquire) > 0
     }
 
-    /// When each GPU's last XID was seen (Unix seconds), sorted by uuid.
-    pub fn last_seen(&self) -> Vec<(String, f64)> {
+    /// When each GPU's last XID of each code was seen (Unix seconds), sorted by (uuid, xid).
+    pub fn last_seen(&self) -> Vec<((String, String), f64)> {
         let last = sysgauge_common::sync::lock(&self.last);
         last.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
@@ -58,7 +58,7 @@ impl XidCounts {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        sysgauge_common::sync::lock(&self.last).insert(uuid.clone(), now);
+        sysgauge_common::sync::lock(&self.last).insert((uuid.clone(), xid.clone()), now);
         let mut counts = sysgauge_common::sync::lock(&self.counts);
         *counts.entry((uuid, xid)).or_default() += 1;
     }

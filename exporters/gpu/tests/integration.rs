@@ -514,6 +514,208 @@ fn two_gpus_report_exact_values_in_base_units() {
     );
 }
 
+/// A GPU in MIG mode, split into two GPU instances, one of them with two compute instances:
+/// each instance is named by its ids, with its MIG UUID and profile on the info series; memory
+/// per GPU instance (once, however many compute instances share it), processes per compute
+/// instance. The GPU's own process list needs privileges in MIG mode (NO_PERMISSION here):
+/// per-unit memory still comes from the instances' lists. An empty slot is skipped quietly, one
+/// that may not be read with a warning; a GPU not in MIG mode has no MIG series.
+#[test]
+fn mig_instances_report_memory_and_processes() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let me = std::process::id();
+    let conf = config(
+        dir.path(),
+        &format!(
+            "{TWO_GPUS}gpu0.processes !4\n\
+             gpu0.mig_max 7\n\
+             gpu0.mig0.gi 1\ngpu0.mig0.ci 0\n\
+             gpu0.mig0.uuid MIG-aaaaaaaa-0000-0000-0000-000000000000\n\
+             gpu0.mig0.name NVIDIA A100-SXM4-40GB MIG 3g.20gb\n\
+             gpu0.mig0.mem_total 21474836480\ngpu0.mig0.mem_free 20401094656\n\
+             gpu0.mig0.mem_used 1073741824\n\
+             gpu0.mig0.processes {me}:1048576\n\
+             gpu0.mig1.gi 1\ngpu0.mig1.ci 1\n\
+             gpu0.mig1.uuid MIG-bbbbbbbb-0000-0000-0000-000000000000\n\
+             gpu0.mig1.name NVIDIA A100-SXM4-40GB MIG 1c.3g.20gb\n\
+             gpu0.mig1.mem_total 21474836480\ngpu0.mig1.mem_free 20401094656\n\
+             gpu0.mig1.mem_used 1073741824\n\
+             gpu0.mig1.processes\n\
+             gpu0.mig3.gi 2\ngpu0.mig3.ci 0\n\
+             gpu0.mig3.uuid MIG-cccccccc-0000-0000-0000-000000000000\n\
+             gpu0.mig3.name NVIDIA A100-SXM4-40GB MIG 2g.10gb\n\
+             gpu0.mig3.mem_total 10737418240\ngpu0.mig3.mem_free 10737414144\n\
+             gpu0.mig3.mem_used 4096\n\
+             gpu0.mig3.processes 4000000001:4096\n\
+             gpu0.mig3.graphics_processes {me}:8192\n\
+             gpu0.mig5.gi !4\n\
+             gpu1.mig_max 7\ngpu1.mig0.gi 1\ngpu1.mig0.ci 0\n"
+        ),
+    );
+    let (out, text, stderr) = once(&mut exporter(&lib, &conf));
+    assert!(out.status.success(), "{stderr}\n{text}");
+    promtool_check_metrics(&text).unwrap();
+    let a = "GPU-11111111-2222-3333-4444-555555555555";
+    let b = "GPU-99999999-8888-7777-6666-555555555555";
+    let mig = |name: &str, labels: &str| value(&text, &format!(r#"{name}{{uuid="{a}",{labels}}}"#));
+    for (gi, ci, mig_uuid, profile) in [
+        (
+            "1",
+            "0",
+            "MIG-aaaaaaaa-0000-0000-0000-000000000000",
+            "3g.20gb",
+        ),
+        (
+            "1",
+            "1",
+            "MIG-bbbbbbbb-0000-0000-0000-000000000000",
+            "1c.3g.20gb",
+        ),
+        (
+            "2",
+            "0",
+            "MIG-cccccccc-0000-0000-0000-000000000000",
+            "2g.10gb",
+        ),
+    ] {
+        assert_eq!(
+            mig(
+                "sysgauge_gpu_mig_instance_info",
+                &format!(
+                    r#"gpu_instance_id="{gi}",compute_instance_id="{ci}",mig_uuid="{mig_uuid}",profile="{profile}""#
+                )
+            ),
+            1.0
+        );
+    }
+    assert_eq!(text.matches("sysgauge_gpu_mig_instance_info{").count(), 3);
+    for (gi, total, free, used) in [
+        ("1", 21474836480.0, 20401094656.0, 1073741824.0),
+        ("2", 10737418240.0, 10737414144.0, 4096.0),
+    ] {
+        let l = format!(r#"gpu_instance_id="{gi}""#);
+        assert_eq!(mig("sysgauge_gpu_mig_memory_total_bytes", &l), total);
+        assert_eq!(mig("sysgauge_gpu_mig_memory_free_bytes", &l), free);
+        assert_eq!(mig("sysgauge_gpu_mig_memory_used_bytes", &l), used);
+    }
+    assert_eq!(
+        text.matches("sysgauge_gpu_mig_memory_total_bytes{").count(),
+        2
+    );
+    let ci = |gi: &str, ci: &str| format!(r#"gpu_instance_id="{gi}",compute_instance_id="{ci}""#);
+    assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("1", "0")), 1.0);
+    assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("1", "1")), 0.0);
+    assert_eq!(mig("sysgauge_gpu_mig_processes", &ci("2", "0")), 2.0);
+    assert_eq!(
+        mig(
+            "sysgauge_gpu_mig_processes_memory_used_bytes",
+            &ci("1", "0")
+        ),
+        1048576.0
+    );
+    assert_eq!(
+        mig(
+            "sysgauge_gpu_mig_processes_memory_used_bytes",
+            &ci("2", "0")
+        ),
+        12288.0
+    );
+    // No process, no memory figure: not a zero that would look measured.
+    absent(
+        &text,
+        &format!(
+            r#"sysgauge_gpu_mig_processes_memory_used_bytes{{uuid="{a}",{}"#,
+            ci("1", "1")
+        ),
+    );
+    // The whole GPU: this process (in two instances: counted once, its larger figure) and the
+    // gone one, attributed to units from the instances' lists.
+    assert_eq!(
+        value(&text, &format!(r#"sysgauge_gpu_processes{{uuid="{a}"}}"#)),
+        2.0
+    );
+    let units = unit_series(&text, "sysgauge_gpu_unit_memory_used_bytes", a);
+    assert_eq!(units.len(), 2, "{units:?}");
+    assert_eq!(units["unknown"], 4096.0);
+    assert_eq!(
+        units.iter().find(|(u, _)| *u != "unknown").unwrap().1,
+        &1048576.0
+    );
+    assert!(
+        stderr.contains("level=warn")
+            && stderr.contains("nvmlDeviceGetMigDeviceHandleByIndex")
+            && !stderr.contains("nvmlDeviceGetGpuInstanceId"),
+        "{stderr}"
+    );
+    // GPU 1 is not in MIG mode: its configured instance is not there.
+    for name in [
+        "sysgauge_gpu_mig_instance_info",
+        "sysgauge_gpu_mig_memory_total_bytes",
+        "sysgauge_gpu_mig_processes",
+    ] {
+        absent(&text, &format!(r#"{name}{{uuid="{b}""#));
+    }
+}
+
+/// `sysgauge-gpu check`: the driver's recommended recovery action is CRITICAL, as is a failed
+/// row remapping; thermal throttling warns; the exact plugin output, the exit code, and the
+/// objects a GPU lacking the metric does not have.
+#[test]
+fn check_reports_recovery_action_and_row_remap_failure() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let a = "GPU-11111111-2222-3333-4444-555555555555";
+    let conf = config(dir.path(), TWO_GPUS);
+    let out = run(exporter(&lib, &conf).arg("check"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(
+        text,
+        format!(
+            "SYSGAUGE-GPU CRITICAL - 1 critical, 1 warning of 18: recovery {a} gpu_reset 1, \
+             throttled {a} hw_thermal_slowdown 1 | 'lost'=0;;;0;2 'throttled'=1;;;0;6 \
+             'power-brake'=0;;;0;2 'temperature {a}'=61;~:85 \
+             'temperature GPU-99999999-8888-7777-6666-555555555555'=40;~:85 'driver'=0;;;0;1 \
+             'recovery'=1;;;0;4 'row-remap-failed'=0;;;0;1\n\
+             CRITICAL: recovery {a} gpu_reset = 1 (critical outside ~:0)\n\
+             WARNING: throttled {a} hw_thermal_slowdown = 1 (warning outside ~:0)\n"
+        )
+    );
+    // Log lines (GPU 1's fans may not be read) go to stderr, which Nagios does not read.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nvmlDeviceGetNumFans"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Recovered (action none), but the spare rows ran out: CRITICAL for that alone.
+    let conf = config(
+        dir.path(),
+        &format!("{TWO_GPUS}gpu0.field230 0\ngpu0.field145 1\n"),
+    );
+    let out =
+        run(exporter(&lib, &conf).args(["check", "-k", "recovery", "-k", "row-remap-failed"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(
+        text,
+        format!(
+            "SYSGAUGE-GPU CRITICAL - 1 critical of 5: row-remap-failed {a} 1 | \
+             'recovery'=0;;;0;4 'row-remap-failed'=1;;;0;1\n\
+             CRITICAL: row-remap-failed {a} = 1 (critical outside ~:0)\n"
+        )
+    );
+    // Neither: OK.
+    let conf = config(dir.path(), &format!("{TWO_GPUS}gpu0.field230 0\n"));
+    let out =
+        run(exporter(&lib, &conf).args(["check", "-k", "recovery", "-k", "row-remap-failed"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text,
+        "SYSGAUGE-GPU OK - 5 objects OK | 'recovery'=0;;;0;4 'row-remap-failed'=0;;;0;1\n"
+    );
+}
+
 /// A library without nvmlDeviceGetPowerUsage: the power draw is left out, everything else is
 /// still there. The library and a knob come from the configuration file this time.
 #[test]
@@ -796,7 +998,7 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
     let conf = config(
         dir.path(),
         &format!(
-            "{TWO_GPUS}gpu0.xid 79,79,48\ngpu1.lost_file {}\nlog {}\n",
+            "{TWO_GPUS}gpu0.xid 79,79,48\ngpu1.xid 13\ngpu1.lost_file {}\nlog {}\n",
             lost.display(),
             log.display()
         ),
@@ -818,8 +1020,13 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
     };
     let xid79 = format!(r#"sysgauge_gpu_xid_errors_total{{uuid="{a}",xid="79"}}"#);
     let xid48 = format!(r#"sysgauge_gpu_xid_errors_total{{uuid="{a}",xid="48"}}"#);
-    let text = wait_for("three XIDs counted", Duration::from_secs(20), || {
-        scrape().filter(|t| sample(t, &xid48) == Some(1.0) && sample(t, &xid79) == Some(2.0))
+    let xid13 = format!(r#"sysgauge_gpu_xid_errors_total{{uuid="{b}",xid="13"}}"#);
+    let text = wait_for("four XIDs counted", Duration::from_secs(20), || {
+        scrape().filter(|t| {
+            sample(t, &xid48) == Some(1.0)
+                && sample(t, &xid79) == Some(2.0)
+                && sample(t, &xid13) == Some(1.0)
+        })
     });
     assert_eq!(value(&text, "sysgauge_gpu_xid_listener_up"), 1.0);
     assert!(text.contains("# TYPE sysgauge_gpu_xid_errors_total counter"));
@@ -828,14 +1035,33 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let last = value(
-        &text,
-        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{a}"}}"#),
+    for (uuid, xid) in [(a, "79"), (a, "48"), (b, "13")] {
+        let last = value(
+            &text,
+            &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{uuid}",xid="{xid}"}}"#),
+        );
+        assert!(last <= now && last > now - 60.0, "{last} vs {now}");
+    }
+    assert_eq!(
+        text.matches("sysgauge_gpu_xid_last_timestamp_seconds{")
+            .count(),
+        3
     );
-    assert!(last <= now && last > now - 60.0, "{last} vs {now}");
-    absent(
-        &text,
-        &format!(r#"sysgauge_gpu_xid_last_timestamp_seconds{{uuid="{b}""#),
+    // The check reads them from this serve instance: hardware-class XIDs (79, 48) within the
+    // last 15 minutes are CRITICAL, an application-class one (13) a WARNING.
+    let out =
+        run(Command::new(BIN).args(["check", "-k", "xid-hardware", "-k", "xid", "--from", &url]));
+    let checked = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{checked}");
+    assert_eq!(
+        checked,
+        format!(
+            "SYSGAUGE-GPU CRITICAL - 2 critical, 1 warning of 3: xid-hardware {a} 79 2, \
+             xid-hardware {a} 48 1, xid {b} 13 1 (from {url}) | 'xid-hardware'=2;;;0;2 'xid'=1;;;0;1\n\
+             CRITICAL: xid-hardware {a} 79 = 2 (critical outside ~:0)\n\
+             CRITICAL: xid-hardware {a} 48 = 1 (critical outside ~:0)\n\
+             WARNING: xid {b} 13 = 1 (warning outside ~:0)\n"
+        )
     );
     assert_eq!(
         value(
@@ -912,5 +1138,5 @@ fn serve_counts_xids_and_reinitialises_after_a_lost_gpu() {
     // The counts of the first session are kept and nothing is delivered twice.
     assert_eq!(value(&text, &xid79), 2.0);
     assert_eq!(value(&text, &xid48), 1.0);
-    assert_eq!(log_lines(&log, "event_delivered"), 3);
+    assert_eq!(log_lines(&log, "event_delivered"), 4);
 }

@@ -9,6 +9,7 @@
 pub mod checks;
 mod error;
 pub mod metrics;
+mod resources;
 mod units;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
@@ -71,6 +72,11 @@ pub struct Args {
     #[arg(long = "critical-unit", global = true, value_name = "UNIT")]
     critical_units: Vec<String>,
 
+    /// Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name
+    /// matches this regular expression; repeatable [default: (system|user|machine)\.slice].
+    #[arg(long = "cgroup-include", global = true, value_name = "REGEX")]
+    cgroup_include: Vec<String>,
+
     /// D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user's manager
     /// [default: systemd's private socket /run/systemd/private when running as root, else
     /// the system bus].
@@ -94,6 +100,8 @@ sysgauge_common::exporter_config! {
         pub unit_exclude: Option<Vec<String>>,
         /// Units to single out, always reported.
         pub critical_units: Vec<String>,
+        /// Anchored regular expressions of the slices and scopes whose accounting is reported.
+        pub cgroup_include: Option<Vec<String>>,
         /// D-Bus address instead of the system bus.
         pub bus_address: Option<String>,
         /// Most D-Bus calls in flight at once.
@@ -142,6 +150,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config.source.error(&key.replace('-', "_"), e.to_string())
             }
         })?;
+        let cgroups = if !args.cgroup_include.is_empty() {
+            args.cgroup_include.clone()
+        } else {
+            config
+                .cgroup_include
+                .clone()
+                .unwrap_or_else(|| vec![resources::DEFAULT_CGROUP_INCLUDE.to_owned()])
+        };
+        // An empty list turns the slices and scopes off (an empty pattern matches no unit),
+        // where an empty unit include means all units.
+        let cgroups = if cgroups.is_empty() {
+            vec![String::new()]
+        } else {
+            cgroups
+        };
+        let cgroups = UnitFilter::new(&cgroups, &[]).map_err(|e| {
+            let message = e.to_string().replace("unit include", "cgroup include");
+            if args.cgroup_include.is_empty() {
+                config.source.error("cgroup_include", message)
+            } else {
+                SettingError::flag("cgroup-include", message)
+            }
+        })?;
         // In range by its type: at least 1, far below tokio's semaphore limit.
         let concurrency = args
             .max_concurrent_calls
@@ -171,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // signals a change.
         let keep = matches!(args.mode, Mode::Serve(_));
         let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(UnitsCollector::new(
-            client, filter, critical, keep,
+            client, filter, critical, cgroups, keep,
         ))];
         Ok(collectors)
     })

@@ -6,10 +6,10 @@ sysgauge_common::metric_families! {
         "Whether the unit's active state is this state (1) or not (0); one series per state",
         ["name", "type", "state"],
     );
-    pub const UNIT_INFO: Desc<5> = Desc::info(
+    pub const UNIT_INFO: Desc<3> = Desc::info(
         "sysgauge_systemd_unit_info",
-        "The unit's load, active and sub state, always 1; units that failed to load are included",
-        ["name", "type", "load_state", "active_state", "sub_state"],
+        "The unit's load state, always 1; units that failed to load are included (the active state is in sysgauge_systemd_unit_state)",
+        ["name", "type", "load_state"],
     );
     pub const UNIT_CRITICAL: Desc<1> = Desc::gauge(
         "sysgauge_systemd_unit_critical",
@@ -38,7 +38,7 @@ sysgauge_common::metric_families! {
     );
     pub const SERVICE_RESULT: Desc<2> = Desc::gauge(
         "sysgauge_systemd_service_result",
-        "The service's Result (success, exit-code, signal, timeout, start-limit-hit, ...), always 1",
+        "Whether the service's Result is this value (1) or not (0); one series per common value, a rare one only while it is the result",
         ["name", "result"],
     );
     pub const SERVICE_EXIT_STATUS: Desc<1> = Desc::gauge(
@@ -76,6 +76,86 @@ sysgauge_common::metric_families! {
         "Memory used by the service's cgroup, as systemd accounts it (MemoryCurrent)",
         ["name"],
     );
+    pub const SERVICE_IO_READ: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_io_read_bytes_total",
+        "Bytes the service's cgroup read from block devices (IOReadBytes; cgroup v2 with IOAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_IO_WRITE: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_io_write_bytes_total",
+        "Bytes the service's cgroup wrote to block devices (IOWriteBytes; cgroup v2 with IOAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_IP_INGRESS_BYTES: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_ip_ingress_bytes_total",
+        "IP bytes the service received (IPIngressBytes; IPAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_IP_EGRESS_BYTES: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_ip_egress_bytes_total",
+        "IP bytes the service sent (IPEgressBytes; IPAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_IP_INGRESS_PACKETS: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_ip_ingress_packets_total",
+        "IP packets the service received (IPIngressPackets; IPAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_IP_EGRESS_PACKETS: Desc<1> = Desc::counter(
+        "sysgauge_systemd_service_ip_egress_packets_total",
+        "IP packets the service sent (IPEgressPackets; IPAccounting)",
+        ["name"],
+    );
+    pub const SERVICE_MEMORY_PEAK: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_memory_peak_bytes",
+        "Highest memory use of the service's cgroup since it started (MemoryPeak; systemd 255 or later)",
+        ["name"],
+    );
+    pub const SERVICE_MEMORY_MAX: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_memory_max_bytes",
+        "The service's hard memory limit, above which the kernel OOM-kills in its cgroup (MemoryMax); none for infinity",
+        ["name"],
+    );
+    pub const SERVICE_MEMORY_HIGH: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_memory_high_bytes",
+        "The service's memory throttling limit (MemoryHigh); none for infinity",
+        ["name"],
+    );
+    pub const SERVICE_MEMORY_LOW: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_memory_low_bytes",
+        "Memory of the service protected from reclaim (MemoryLow); none when 0",
+        ["name"],
+    );
+    pub const SERVICE_TASKS_MAX: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_service_tasks_max",
+        "The service's limit on tasks (TasksMax); none for infinity",
+        ["name"],
+    );
+    pub const CGROUP_TASKS: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_cgroup_tasks",
+        "Tasks in the cgroup of a slice or scope that --cgroup-include selects (TasksCurrent)",
+        ["name", "type"],
+    );
+    pub const CGROUP_CPU: Desc<2> = Desc::counter(
+        "sysgauge_systemd_cgroup_cpu_seconds_total",
+        "CPU time used by the cgroup of a slice or scope (CPUUsageNSec)",
+        ["name", "type"],
+    );
+    pub const CGROUP_MEMORY: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_cgroup_memory_bytes",
+        "Memory used by the cgroup of a slice or scope (MemoryCurrent)",
+        ["name", "type"],
+    );
+    pub const CGROUP_IO_READ: Desc<2> = Desc::counter(
+        "sysgauge_systemd_cgroup_io_read_bytes_total",
+        "Bytes the cgroup of a slice or scope read from block devices (IOReadBytes; cgroup v2)",
+        ["name", "type"],
+    );
+    pub const CGROUP_IO_WRITE: Desc<2> = Desc::counter(
+        "sysgauge_systemd_cgroup_io_write_bytes_total",
+        "Bytes the cgroup of a slice or scope wrote to block devices (IOWriteBytes; cgroup v2)",
+        ["name", "type"],
+    );
     pub const TIMER_LAST_TRIGGER: Desc<1> = Desc::gauge(
         "sysgauge_systemd_timer_last_trigger_timestamp_seconds",
         "When the timer last triggered its unit (LastTriggerUSec)",
@@ -88,7 +168,7 @@ sysgauge_common::metric_families! {
     );
     pub const TIMER_UNIT_RESULT: Desc<3> = Desc::gauge(
         "sysgauge_systemd_timer_unit_result",
-        "The Result of the unit the timer triggers, always 1",
+        "Whether the Result of the unit the timer triggers is this value (1) or not (0), as sysgauge_systemd_service_result",
         ["name", "unit", "result"],
     );
     pub const SOCKET_ACCEPTED: Desc<1> = Desc::counter(

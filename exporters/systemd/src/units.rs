@@ -46,6 +46,18 @@ use crate::{error::Error, metrics::*};
 
 /// The active states reported as one series each for every unit (what alerts match on).
 const ACTIVE_STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
+/// The services' `Result` values that get a series each for every service (and every timer's
+/// triggered unit): the ones alerts match on. A rarer value (`resources`, `protocol`,
+/// `watchdog`, `start-limit-hit`, `exec-condition`, ...) gets a series only while it is the
+/// result, so that a unit's series stay the same across its runs.
+pub(crate) const RESULTS: [&str; 6] = [
+    "success",
+    "exit-code",
+    "signal",
+    "core-dump",
+    "timeout",
+    "oom-kill",
+];
 /// The manager's `SystemState` values.
 const SYSTEM_STATES: [&str; 7] = [
     "initializing",
@@ -110,6 +122,8 @@ pub struct UnitsCollector {
     client: SystemdClient,
     filter: UnitFilter,
     critical: Vec<String>,
+    /// The slices and scopes whose accounting is reported.
+    cgroups: UnitFilter,
     /// What was read in earlier collections, when kept (`serve`).
     cache: Option<tokio::sync::Mutex<Cache>>,
 }
@@ -117,17 +131,20 @@ pub struct UnitsCollector {
 impl UnitsCollector {
     /// A collector asking `client`, reporting the units `filter` lets through plus `critical`.
     /// With `keep`, what it reads of a unit is kept until systemd says the unit changed
-    /// (worth it when collecting again and again, as `serve` does).
+    /// (worth it when collecting again and again, as `serve` does). The slices and scopes
+    /// `cgroups` selects have their accounting reported.
     pub fn new(
         client: SystemdClient,
         filter: UnitFilter,
         critical: Vec<String>,
+        cgroups: UnitFilter,
         keep: bool,
     ) -> Self {
         Self {
             client,
             filter,
             critical,
+            cgroups,
             cache: keep.then(|| tokio::sync::Mutex::new(Cache::default())),
         }
     }
@@ -137,6 +154,10 @@ impl UnitsCollector {
         let (manager, listed) =
             tokio::join!(self.client.manager(), self.client.list_units(&[], &[]));
         let (manager, listed) = (manager?, listed?);
+        let mut set = MetricSet::new();
+        let cgroup_errors =
+            crate::resources::report_cgroups(&mut set, &self.client, &listed, &self.cgroups)
+                .await?;
 
         let mut units: Vec<UnitStatus> = listed
             .into_iter()
@@ -209,7 +230,6 @@ impl UnitsCollector {
             "read the units; kept = how many came unchanged from earlier collections"
         );
         let details = &read.details;
-        let mut set = MetricSet::new();
         report_manager(&mut set, &manager);
         let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for unit in &units {
@@ -217,6 +237,14 @@ impl UnitsCollector {
             *counts
                 .entry((unit.load_state.as_str(), unit.active_state.as_str()))
                 .or_default() += 1;
+        }
+        // Every active state for each load state present, 0 when no unit is in it: a unit
+        // passing through a state does not create and drop a series.
+        let loads: std::collections::BTreeSet<&str> = counts.keys().map(|(l, _)| *l).collect();
+        for load in loads {
+            for active in ACTIVE_STATES {
+                counts.entry((load, active)).or_default();
+            }
         }
         for ((load, active), n) in counts {
             set.add(&UNITS, [load, active], n as f64);
@@ -239,7 +267,11 @@ impl UnitsCollector {
                 _ => {}
             }
         }
-        set.add(&PROPERTY_ERRORS, [] as [&str; 0], read.errors as f64);
+        set.add(
+            &PROPERTY_ERRORS,
+            [] as [&str; 0],
+            (read.errors + cgroup_errors) as f64,
+        );
         Ok(set)
     }
 
@@ -545,22 +577,14 @@ fn report_unit(set: &mut MetricSet, unit: &UnitStatus) {
     if !ACTIVE_STATES.contains(&unit.active_state.as_str()) {
         set.add(&UNIT_STATE, [name, kind, unit.active_state.as_str()], 1.0);
     }
-    set.add(
-        &UNIT_INFO,
-        [
-            name,
-            kind,
-            unit.load_state.as_str(),
-            unit.active_state.as_str(),
-            unit.sub_state.as_str(),
-        ],
-        1.0,
-    );
+    // No active or sub state here: they change with every run, and each change would make
+    // new series (the active state is the state set above).
+    set.add(&UNIT_INFO, [name, kind, unit.load_state.as_str()], 1.0);
 }
 
 fn report_service(set: &mut MetricSet, name: &str, s: &Service) {
     if let Some(result) = &s.result {
-        set.add(&SERVICE_RESULT, [name, result.as_str()], 1.0);
+        report_result(set, &SERVICE_RESULT, [name], result);
     }
     if let Some(n) = s.restarts {
         set.add(&SERVICE_RESTARTS, [name], f64::from(n));
@@ -583,6 +607,25 @@ fn report_service(set: &mut MetricSet, name: &str, s: &Service) {
     }
     if let Some(bytes) = accounting(s.memory) {
         set.add(&SERVICE_MEMORY, [name], bytes as f64);
+    }
+    crate::resources::report_service(set, name, s);
+}
+
+/// A `Result` as a state set: [`RESULTS`] one series each, a rarer value while it lasts.
+fn report_result<const N: usize, const M: usize>(
+    set: &mut MetricSet,
+    desc: &sysgauge_common::metrics::Desc<M>,
+    labels: [&str; N],
+    result: &str,
+) {
+    let with = |value: &str| -> [String; M] {
+        std::array::from_fn(|i| labels.get(i).copied().unwrap_or(value).to_owned())
+    };
+    for r in RESULTS {
+        set.add(desc, with(r), f64::from(u8::from(r == result)));
+    }
+    if !RESULTS.contains(&result) {
+        set.add(desc, with(result), 1.0);
     }
 }
 
@@ -612,7 +655,7 @@ fn report_timer(
         set.add(&TIMER_NEXT_ELAPSE, [name], ts);
     }
     if let Some(result) = target_service.and_then(|s| s.result.as_deref()) {
-        set.add(&TIMER_UNIT_RESULT, [name, target, result], 1.0);
+        report_result(set, &TIMER_UNIT_RESULT, [name, target], result);
     }
 }
 
@@ -690,6 +733,62 @@ mod tests {
         assert_eq!(
             set.get(SERVICE_RESULT.name(), &[("result", "success")]),
             Some(1.0)
+        );
+        assert_eq!(
+            set.get(SERVICE_RESULT.name(), &[("result", "oom-kill")]),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn results_are_a_state_set_with_rare_values_only_while_they_last() {
+        let service = |r: &str| Service {
+            result: Some(r.into()),
+            ..Service::default()
+        };
+        let series = |r: &str| {
+            let mut set = MetricSet::new();
+            report_service(&mut set, "a.service", &service(r));
+            report_timer(
+                &mut set,
+                "a.timer",
+                &Timer::default(),
+                "a.service",
+                Some(&service(r)),
+            );
+            set
+        };
+        let (ok, failed, rare) = (
+            series("success"),
+            series("exit-code"),
+            series("start-limit-hit"),
+        );
+        for r in RESULTS {
+            let want = f64::from(u8::from(r == "exit-code"));
+            assert_eq!(
+                failed.get(SERVICE_RESULT.name(), &[("result", r)]),
+                Some(want)
+            );
+            assert_eq!(
+                failed.get(
+                    TIMER_UNIT_RESULT.name(),
+                    &[("name", "a.timer"), ("unit", "a.service"), ("result", r)]
+                ),
+                Some(want)
+            );
+            assert_eq!(
+                ok.get(SERVICE_RESULT.name(), &[("result", r)]),
+                Some(f64::from(u8::from(r == "success")))
+            );
+            assert_eq!(rare.get(SERVICE_RESULT.name(), &[("result", r)]), Some(0.0));
+        }
+        assert_eq!(
+            rare.get(SERVICE_RESULT.name(), &[("result", "start-limit-hit")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            ok.get(SERVICE_RESULT.name(), &[("result", "start-limit-hit")]),
+            None
         );
     }
 

@@ -31,6 +31,12 @@
  *   gpu0.throttle_supported 0x1ff
  *   gpu0.ecc_volatile_corrected 2   ecc_volatile_corrected ecc_volatile_uncorrected (volatile)
  *   gpu0.mig_current 1          mig_current mig_pending
+ *   gpu0.mig_max 7              MIG device slots (nvmlDeviceGetMaxMigDeviceCount)
+ *   gpu0.mig0.gi 1              a MIG device (compute instance) in slot 0, with its GPU instance
+ *   gpu0.mig0.ci 0              and compute instance ids; the handle answers the per-device
+ *   gpu0.mig0.uuid MIG-...      keys under its own prefix (gpu0.mig0.uuid, .name, .mem_total,
+ *                               .mem_free, .mem_used, .processes ...; unset is NOT_SUPPORTED)
+ *                               and is lost, hung or counted with its GPU
  *   gpu0.violation_power 1500000000   violation time (ns) per policy: violation_power _thermal
  *                               _sync_boost _board_limit _low_utilization _reliability
  *   gpu0.pstate 2               performance state
@@ -75,6 +81,7 @@ typedef struct fake_event_set *nvmlEventSet_t;
 
 #define MAX_GPUS 16
 #define MAX_KEYS 512
+#define MAX_MIG 7
 
 typedef struct {
     char busIdLegacy[16];
@@ -104,7 +111,9 @@ typedef struct {
 } nvmlEventData_t;
 
 struct fake_device {
-    int index;
+    int index;       /* the physical GPU's index (a MIG device's parent) */
+    int mig;         /* the MIG device slot, or -1 for the physical GPU */
+    char prefix[32]; /* "gpu0." or "gpu0.mig1.": where this handle's keys start */
     long calls;
     int xid_next;
 };
@@ -119,6 +128,7 @@ static int nkeys;
 static int initialised;
 static int ngpus;
 static struct fake_device devices[MAX_GPUS];
+static struct fake_device mig_devices[MAX_GPUS][MAX_MIG];
 
 static void clear_config(void) {
     for (int i = 0; i < nkeys; i++) {
@@ -167,6 +177,19 @@ static const char *dev_get(int index, const char *key) {
     return get(full);
 }
 
+static const char *dev_key(nvmlDevice_t dev, const char *key) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", dev->prefix, key);
+    return get(full);
+}
+
+/* A MIG device handle whose slot is configured (gpuN.migM.gi set) on a GPU that exists. */
+static int is_mig(nvmlDevice_t dev) {
+    uintptr_t p = (uintptr_t)dev, first = (uintptr_t)&mig_devices[0][0];
+    if (p < first || p >= first + sizeof mig_devices) return 0;
+    return dev->index < ngpus && dev_key(dev, "gi") != NULL;
+}
+
 static void log_call(const char *what) {
     const char *path = get("log");
     if (!path) return;
@@ -187,17 +210,22 @@ static nvmlReturn_t parse_u64(const char *value, unsigned long long *out) {
 /* Every device call starts here: counts the call and decides whether the GPU is lost. */
 static nvmlReturn_t dev_check(nvmlDevice_t dev) {
     if (!initialised) return ERR_UNINITIALIZED;
-    if (!dev || dev < devices || dev >= devices + ngpus) return ERR_INVALID_ARGUMENT;
+    if (!dev) return ERR_INVALID_ARGUMENT;
+    if (is_mig(dev)) {
+        dev = &devices[dev->index]; /* a MIG device is lost, hung or counted with its GPU */
+    } else if ((uintptr_t)dev < (uintptr_t)devices || (uintptr_t)dev >= (uintptr_t)(devices + ngpus)) {
+        return ERR_INVALID_ARGUMENT;
+    }
     dev->calls++;
-    const char *sleep_ms = dev_get(dev->index, "sleep_ms");
+    const char *sleep_ms = dev_key(dev, "sleep_ms");
     if (sleep_ms) {
         long ms = atol(sleep_ms);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    const char *after = dev_get(dev->index, "lost_after");
+    const char *after = dev_key(dev, "lost_after");
     if (after && dev->calls > atol(after)) return ERR_GPU_IS_LOST;
-    const char *file = dev_get(dev->index, "lost_file");
+    const char *file = dev_key(dev, "lost_file");
     if (file && access(file, F_OK) == 0) return ERR_GPU_IS_LOST;
     return OK;
 }
@@ -206,7 +234,7 @@ static nvmlReturn_t dev_u64(nvmlDevice_t dev, const char *key, unsigned long lon
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
     if (!out) return ERR_INVALID_ARGUMENT;
-    return parse_u64(dev_get(dev->index, key), out);
+    return parse_u64(dev_key(dev, key), out);
 }
 
 static nvmlReturn_t dev_uint(nvmlDevice_t dev, const char *key, unsigned int *out) {
@@ -242,7 +270,14 @@ static nvmlReturn_t init_common(void) {
     if (ngpus > MAX_GPUS) ngpus = MAX_GPUS;
     for (int i = 0; i < MAX_GPUS; i++) {
         devices[i].index = i;
+        devices[i].mig = -1;
+        snprintf(devices[i].prefix, sizeof devices[i].prefix, "gpu%d.", i);
         devices[i].calls = 0;
+        for (int m = 0; m < MAX_MIG; m++) {
+            mig_devices[i][m].index = i;
+            mig_devices[i][m].mig = m;
+            snprintf(mig_devices[i][m].prefix, sizeof mig_devices[i][m].prefix, "gpu%d.mig%d.", i, m);
+        }
         /* xid_next is never reset: an XID happens once, whatever the sessions. */
     }
     initialised++;
@@ -305,12 +340,12 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t dev, char *buf, unsigned int len) {
     nvmlReturn_t r = dev_check(dev);
-    return r != OK ? r : copy_string(dev_get(dev->index, "uuid"), buf, len);
+    return r != OK ? r : copy_string(dev_key(dev, "uuid"), buf, len);
 }
 
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t dev, char *buf, unsigned int len) {
     nvmlReturn_t r = dev_check(dev);
-    return r != OK ? r : copy_string(dev_get(dev->index, "name"), buf, len);
+    return r != OK ? r : copy_string(dev_key(dev, "name"), buf, len);
 }
 
 nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t dev, unsigned int *index) {
@@ -326,7 +361,7 @@ nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t dev, unsigned int *minor) {
 nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t *pci) {
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
-    const char *id = dev_get(dev->index, "pci_bus_id");
+    const char *id = dev_key(dev, "pci_bus_id");
     if (!id) return ERR_NOT_SUPPORTED;
     memset(pci, 0, sizeof *pci);
     snprintf(pci->busId, sizeof pci->busId, "%s", id);
@@ -340,7 +375,7 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t *
     nvmlReturn_t r = dev_uint(dev, "util_gpu", &u->gpu);
     if (r != OK) return r;
     unsigned long long m = 0;
-    r = parse_u64(dev_get(dev->index, "util_memory"), &m);
+    r = parse_u64(dev_key(dev, "util_memory"), &m);
     u->memory = (unsigned int)m;
     return r;
 }
@@ -364,12 +399,12 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t *m) {
     if (r != OK) return r;
     /* NVML_STRUCT_VERSION(Memory, 2): the caller must say which layout it passes. */
     if (m->version != ((2u << 24) | (unsigned int)sizeof(nvmlMemory_v2_t))) return ERR_INVALID_ARGUMENT;
-    int i = dev->index;
-    if ((r = parse_u64(dev_get(i, "mem_total"), &m->total)) != OK) return r;
-    if ((r = parse_u64(dev_get(i, "mem_free"), &m->free)) != OK) return r;
-    if ((r = parse_u64(dev_get(i, "mem_used"), &m->used)) != OK) return r;
+    /* On a MIG device handle: the memory of its GPU instance (gpuN.migM.mem_*). */
+    if ((r = parse_u64(dev_key(dev, "mem_total"), &m->total)) != OK) return r;
+    if ((r = parse_u64(dev_key(dev, "mem_free"), &m->free)) != OK) return r;
+    if ((r = parse_u64(dev_key(dev, "mem_used"), &m->used)) != OK) return r;
     m->reserved = 0;
-    parse_u64(dev_get(i, "mem_reserved"), &m->reserved);
+    parse_u64(dev_key(dev, "mem_reserved"), &m->reserved);
     return OK;
 }
 
@@ -437,10 +472,63 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsig
     nvmlReturn_t r = dev_uint(dev, "mig_current", current);
     if (r != OK) return r;
     unsigned long long p = 0;
-    r = parse_u64(dev_get(dev->index, "mig_pending"), &p);
+    r = parse_u64(dev_key(dev, "mig_pending"), &p);
     *pending = (unsigned int)(r == OK ? p : *current);
     return OK;
 }
+
+/* ---- MIG ---- */
+
+/* nvml.h: the number of MIG device slots of a GPU (gpuN.mig_max; 7 on an A100). */
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t dev, unsigned int *count) {
+    if (dev && is_mig(dev)) return ERR_INVALID_ARGUMENT;
+    return dev_uint(dev, "mig_max", count);
+}
+
+/* The MIG device (a compute instance) in slot `index`: gpuN.migM.* configures it, gpuN.migM.gi
+ * being set makes it exist (a value "!N" fails the lookup with N); an empty slot is NOT_FOUND,
+ * and a GPU not in MIG mode has none. */
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t dev, unsigned int index, nvmlDevice_t *mig) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!mig || is_mig(dev) || index >= MAX_MIG) return ERR_INVALID_ARGUMENT;
+    const char *mode = dev_key(dev, "mig_current");
+    if (!mode || atoi(mode) != 1) return ERR_INVALID_ARGUMENT;
+    struct fake_device *m = &mig_devices[dev->index][index];
+    const char *gi = dev_key(m, "gi");
+    if (!gi) return ERR_NOT_FOUND;
+    if (gi[0] == '!') return atoi(gi + 1);
+    *mig = m;
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t dev, unsigned int *is_mig_device) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!is_mig_device) return ERR_INVALID_ARGUMENT;
+    *is_mig_device = is_mig(dev) ? 1 : 0;
+    return OK;
+}
+
+nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvmlDevice_t *dev) {
+    nvmlReturn_t r = dev_check(mig);
+    if (r != OK) return r;
+    if (!dev || !is_mig(mig)) return ERR_INVALID_ARGUMENT;
+    *dev = &devices[mig->index];
+    return OK;
+}
+
+/* The GPU instance and compute instance ids of a MIG device handle (gpuN.migM.gi, .ci);
+ * NOT_SUPPORTED on a physical GPU, as nvml.h says. */
+static nvmlReturn_t instance_id(nvmlDevice_t dev, const char *key, unsigned int *id) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!is_mig(dev)) return ERR_NOT_SUPPORTED;
+    return dev_uint(dev, key, id);
+}
+
+nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t dev, unsigned int *id) { return instance_id(dev, "gi", id); }
+nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t dev, unsigned int *id) { return instance_id(dev, "ci", id); }
 
 /* At most this many processes per list; a longer list is cut (as a short config would be). */
 #define MAX_PROCS 1024
@@ -451,15 +539,23 @@ static nvmlReturn_t process_list(nvmlDevice_t dev, const char *key, unsigned int
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
     if (!count) return ERR_INVALID_ARGUMENT;
-    const char *list = dev_get(dev->index, key);
+    const char *list = dev_key(dev, key);
     if (list && list[0] == '!') return atoi(list + 1);
     unsigned int n = 0;
     static nvmlProcessInfo_t found[MAX_PROCS];
+    /* On a MIG device handle, the processes of that instance, carrying its ids; on a GPU,
+     * 0xFFFFFFFF ("no instance"). */
+    unsigned long long gi = 0xFFFFFFFFu, ci = 0xFFFFFFFFu;
+    if (is_mig(dev)) {
+        parse_u64(dev_key(dev, "gi"), &gi);
+        parse_u64(dev_key(dev, "ci"), &ci);
+    }
     for (const char *p = list; p && *p && n < MAX_PROCS;) {
         char *end;
         found[n].pid = (unsigned int)strtoul(p, &end, 10);
         found[n].usedGpuMemory = *end == ':' ? strtoull(end + 1, &end, 0) : 0;
-        found[n].gpuInstanceId = found[n].computeInstanceId = 0xFFFFFFFFu;
+        found[n].gpuInstanceId = (unsigned int)gi;
+        found[n].computeInstanceId = (unsigned int)ci;
         n++;
         p = strchr(end, ',');
         if (p) p++;
@@ -496,7 +592,7 @@ nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev, nvmlProcessUtiliz
     nvmlReturn_t r = dev_check(dev);
     if (r != OK) return r;
     if (!count) return ERR_INVALID_ARGUMENT;
-    const char *list = dev_get(dev->index, "process_util");
+    const char *list = dev_key(dev, "process_util");
     if (!list) return ERR_NOT_SUPPORTED;
     if (list[0] == '!') return atoi(list + 1);
     static nvmlProcessUtilizationSample_t found[MAX_PROCS];
@@ -571,7 +667,7 @@ nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t dev, unsi
     nvmlReturn_t r = dev_uint(dev, "power_min_limit", min);
     if (r != OK) return r;
     unsigned long long v = 0;
-    r = parse_u64(dev_get(dev->index, "power_max_limit"), &v);
+    r = parse_u64(dev_key(dev, "power_max_limit"), &v);
     *max = (unsigned int)v;
     return r;
 }
@@ -639,7 +735,7 @@ nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t dev, int count, nvmlFieldValu
         values[i].timestamp = 1700000000000000LL;
         values[i].latencyUsec = 0;
         values[i].valueType = 3; /* NVML_VALUE_TYPE_UNSIGNED_LONG_LONG */
-        values[i].nvmlReturn = parse_u64(dev_get(dev->index, key), &values[i].value.ullVal);
+        values[i].nvmlReturn = parse_u64(dev_key(dev, key), &values[i].value.ullVal);
     }
     return OK;
 }
