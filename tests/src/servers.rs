@@ -23,7 +23,10 @@ process, which stops its own children), then `SIGKILL` to that same pid if it di
   ClientHello as a startup packet of invalid length, logs `invalid length of startup packet`
   and closes the connection without a byte.
 - [`Postfix`]: a private Postfix (`master -c DIR -d`) whose smtpd offers STARTTLS.
-- [`Dovecot`]: a private Dovecot (`dovecot -F -c FILE`) with IMAP STARTTLS and POP3 STLS.
+- [`Dovecot`]: a private Dovecot (`dovecot -F -c FILE`) with IMAP STARTTLS and POP3 STLS, and
+  ManageSieve STARTTLS when dovecot-managesieved is installed.
+- [`Vsftpd`], [`Slapd`], [`Prosody`], [`Mariadb`]: FTP `AUTH TLS`, LDAP StartTLS, XMPP STARTTLS
+  (client and server-to-server) and the MySQL SSLRequest, each a [`TlsServer`].
 - [`Silent`], [`PlainText`], [`ClosesMidHandshake`]: broken peers written with `std::net`.
 
 [`s_client`] runs the real `openssl s_client` against any of them and returns the certificates
@@ -65,6 +68,9 @@ use std::{
 };
 
 use crate::{Process, available, free_port, run, which};
+
+/// Dovecot's ManageSieve login process (Debian package dovecot-managesieved).
+const MANAGESIEVE_LOGIN: &str = "/usr/lib/dovecot/managesieve-login";
 
 /// How long a server may take to start before the test fails with its log.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -859,6 +865,7 @@ pub struct Dovecot {
     daemon: Daemon,
     imap_port: u16,
     pop3_port: u16,
+    managesieve_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -884,13 +891,25 @@ impl Dovecot {
             let (user, group) = current_user_and_group();
             (user.clone(), user, group)
         };
-        let (daemon, imap_port, pop3_port) = with_free_ports("dovecot", || {
-            let (imap_port, pop3_port) = (free_port(), free_port());
+        // ManageSieve (Pigeonhole) when its package is installed.
+        let sieve = Path::new(MANAGESIEVE_LOGIN).is_file();
+        let (daemon, imap_port, pop3_port, managesieve_port) = with_free_ports("dovecot", || {
+            let (imap_port, pop3_port, sieve_port) = (free_port(), free_port(), free_port());
+            let (sieve_protocol, sieve_service) = if sieve {
+                (
+                    " sieve",
+                    format!(
+                        "service managesieve-login {{\n  chroot =\n  inet_listener sieve {{\n    address = 127.0.0.1\n    port = {sieve_port}\n  }}\n}}\n"
+                    ),
+                )
+            } else {
+                ("", String::new())
+            };
             let conf = format!(
                 r#"base_dir = {d}/run
 state_dir = {d}/state
 instance_name = sysgauge-{imap_port}
-protocols = imap pop3
+protocols = imap pop3{sieve_protocol}
 listen = 127.0.0.1
 log_path = {d}/dovecot.log
 ssl = yes
@@ -932,7 +951,7 @@ service pop3-login {{
     port = 0
   }}
 }}
-"#,
+{sieve_service}"#,
                 d = d.display(),
                 password = Self::PASSWORD,
             );
@@ -946,16 +965,32 @@ service pop3-login {{
                     .current_dir(d),
                 vec![d.join("dovecot.out"), d.join("dovecot.log")],
                 "TERM",
-                |_| greets(imap_port, "* OK") && greets(pop3_port, "+OK"),
+                |_| {
+                    greets(imap_port, "* OK")
+                        && greets(pop3_port, "+OK")
+                        && (!sieve || greets(sieve_port, "\"IMPLEMENTATION\""))
+                },
             )?;
-            Ok((daemon, imap_port, pop3_port))
+            Ok((daemon, imap_port, pop3_port, sieve.then_some(sieve_port)))
         });
         Some(Dovecot {
             daemon,
             imap_port,
             pop3_port,
+            managesieve_port,
             dir,
         })
+    }
+
+    /// The ManageSieve port (STARTTLS) on 127.0.0.1; `None` after a loud `SKIP` (a panic under
+    /// `SYSGAUGE_REQUIRE_COMPONENTS=1`) when dovecot-managesieved is not installed.
+    pub fn managesieve_port(&self) -> Option<u16> {
+        match self.managesieve_port {
+            Some(port) => Some(port),
+            None => skip(
+                "dovecot's managesieve-login is not installed (Debian package dovecot-managesieved)",
+            ),
+        }
     }
 
     /// The IMAP port (STARTTLS) on 127.0.0.1.
@@ -981,6 +1016,261 @@ service pop3-login {{
     /// Its output and log so far.
     pub fn log(&self) -> String {
         self.daemon.log()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// vsftpd, slapd, Prosody, MariaDB: one TLS-capable listener each
+
+/// A server with one port that speaks STARTTLS (or its protocol's equivalent) with the
+/// certificate it was given: [`Vsftpd`] (FTP `AUTH TLS`), [`Slapd`] (LDAP StartTLS),
+/// [`Prosody`] (XMPP, with a second, server-to-server port) and [`Mariadb`] (SSLRequest).
+#[derive(Debug)]
+pub struct TlsServer {
+    daemon: Daemon,
+    ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    /// Its port on 127.0.0.1 (for Prosody, client-to-server).
+    pub fn port(&self) -> u16 {
+        self.ports[0]
+    }
+
+    /// Prosody's server-to-server port (the same as [`TlsServer::port`] for the others).
+    pub fn server_port(&self) -> u16 {
+        *self.ports.last().unwrap()
+    }
+
+    /// Its directory: configuration, certificates, state, logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its output and log so far.
+    pub fn log(&self) -> String {
+        self.daemon.log()
+    }
+
+    /// Copies the certificate and key into a fresh directory (readable by the daemon's user
+    /// `owner`, when it drops privileges) and starts `daemon(dir, ports)` with fresh ports.
+    fn start(
+        name: &str,
+        cert: &Path,
+        key: &Path,
+        ports: usize,
+        owner: Option<(u32, u32)>,
+        mut daemon: impl FnMut(&Path, &[u16]) -> Result<Daemon, Exited>,
+    ) -> TlsServer {
+        let dir = server_dir(name);
+        let d = dir.path();
+        make_dir(&d.join("certs"), 0o755, None);
+        install_file(cert, &d.join("certs/cert.pem"), 0o644, None);
+        install_file(key, &d.join("certs/key.pem"), 0o600, owner);
+        let (daemon, ports) = with_free_ports(name, || {
+            let ports: Vec<u16> = (0..ports).map(|_| free_port()).collect();
+            Ok((daemon(d, &ports)?, ports))
+        });
+        TlsServer { daemon, ports, dir }
+    }
+}
+
+/// vsftpd (`vsftpd CONFIG`, in the foreground) with `ssl_enable`. Local logins are "enabled"
+/// only because vsftpd refuses to start with no kind of login; the tests never log in.
+pub struct Vsftpd;
+
+impl Vsftpd {
+    /// Starts vsftpd with `cert` and `key` (PEM paths). `None` when it is not installed.
+    pub fn start(cert: &Path, key: &Path) -> Option<TlsServer> {
+        if !available("vsftpd", "vsftpd") {
+            return None;
+        }
+        Some(TlsServer::start(
+            "vsftpd",
+            cert,
+            key,
+            1,
+            None,
+            |d, ports| {
+                // vsftpd insists on an empty, unwritable directory to chroot its unprivileged
+                // process into, and runs as the launching user when that is not root.
+                make_dir(&d.join("empty"), 0o555, None);
+                let conf = format!(
+                    "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+                 anonymous_enable=NO\nlocal_enable=YES\nssl_enable=YES\n\
+                 rsa_cert_file={d}/certs/cert.pem\nrsa_private_key_file={d}/certs/key.pem\n\
+                 secure_chroot_dir={d}/empty\nseccomp_sandbox=NO\nvsftpd_log_file={d}/vsftpd.log\n{user}",
+                    port = ports[0],
+                    d = d.display(),
+                    user = if euid() == 0 {
+                        ""
+                    } else {
+                        "run_as_launching_user=YES\n"
+                    },
+                );
+                fs::write(d.join("vsftpd.conf"), conf).unwrap();
+                let port = ports[0];
+                Daemon::spawn(
+                    "vsftpd",
+                    Command::new(which("vsftpd").unwrap()).arg(d.join("vsftpd.conf")),
+                    vec![d.join("vsftpd.out"), d.join("vsftpd.log")],
+                    "TERM",
+                    |_| greets(port, "220"),
+                )
+            },
+        ))
+    }
+}
+
+/// OpenLDAP's slapd (`slapd -d 0 -f CONFIG`, in the foreground) with TLS and no database:
+/// StartTLS needs none.
+pub struct Slapd;
+
+impl Slapd {
+    /// Starts slapd with `cert` and `key` (PEM paths). `None` when it is not installed.
+    pub fn start(cert: &Path, key: &Path) -> Option<TlsServer> {
+        if !available("slapd", "slapd") {
+            return None;
+        }
+        Some(TlsServer::start("slapd", cert, key, 1, None, |d, ports| {
+            let conf = format!(
+                "pidfile {d}/slapd.pid\nTLSCertificateFile {d}/certs/cert.pem\nTLSCertificateKeyFile {d}/certs/key.pem\n",
+                d = d.display()
+            );
+            fs::write(d.join("slapd.conf"), conf).unwrap();
+            let port = ports[0];
+            Daemon::spawn(
+                "slapd",
+                Command::new(which("slapd").unwrap())
+                    .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f"])
+                    .arg(d.join("slapd.conf")),
+                vec![d.join("slapd.out")],
+                "TERM",
+                |_| accepts(port),
+            )
+        }))
+    }
+}
+
+/// Prosody (`prosody --config FILE`, in the foreground) with one virtual host `host` whose
+/// certificate is the one given, on a client-to-server and a server-to-server port.
+pub struct Prosody;
+
+impl Prosody {
+    /// Starts Prosody serving `host` with `cert` and `key`. `None` when it is not installed.
+    pub fn start(host: &str, cert: &Path, key: &Path) -> Option<TlsServer> {
+        if !available("prosody", "prosody") {
+            return None;
+        }
+        let owner = if euid() == 0 {
+            user_ids("prosody")
+        } else {
+            None
+        };
+        Some(TlsServer::start(
+            "prosody",
+            cert,
+            key,
+            2,
+            owner,
+            |d, ports| {
+                make_dir(&d.join("data"), 0o755, owner);
+                let conf = format!(
+                    r#"daemonize = false
+pidfile = "{d}/data/prosody.pid"
+data_path = "{d}/data"
+plugin_paths = {{}}
+log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{d}/data/prosody.log" }} }}
+interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {c2s} }}
+s2s_ports = {{ {s2s} }}
+c2s_direct_tls_ports = {{}}
+s2s_direct_tls_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+modules_enabled = {{ "tls", "saslauth", "disco" }}
+modules_disabled = {{ "posix" }}
+VirtualHost "{host}"
+  ssl = {{ certificate = "{d}/certs/cert.pem", key = "{d}/certs/key.pem" }}
+"#,
+                    d = d.display(),
+                    c2s = ports[0],
+                    s2s = ports[1],
+                );
+                fs::write(d.join("prosody.cfg.lua"), conf).unwrap();
+                let (c2s, s2s) = (ports[0], ports[1]);
+                let mut cmd = Command::new(which("prosody").unwrap());
+                cmd.arg("--config").arg(d.join("prosody.cfg.lua"));
+                // Prosody refuses to run as root; under root it runs as Debian's prosody user, and
+                // writes only under data/.
+                if let Some((uid, gid)) = owner {
+                    cmd.uid(uid).gid(gid);
+                }
+                Daemon::spawn(
+                    "prosody",
+                    &mut cmd,
+                    vec![d.join("prosody.out"), d.join("data/prosody.log")],
+                    "TERM",
+                    |_| accepts(c2s) && accepts(s2s),
+                )
+            },
+        ))
+    }
+}
+
+/// MariaDB (`mariadbd --no-defaults`) with TLS, on an empty data directory with the grant
+/// tables skipped: the SSL handshake comes before any authentication, so no system tables are
+/// needed, and none are made (which saves `mariadb-install-db`'s seconds).
+pub struct Mariadb;
+
+impl Mariadb {
+    /// Starts MariaDB with `cert` and `key` (PEM paths). `None` when it is not installed.
+    pub fn start(cert: &Path, key: &Path) -> Option<TlsServer> {
+        if !available("mariadbd", "mariadb-server") {
+            return None;
+        }
+        let owner = if euid() == 0 { user_ids("mysql") } else { None };
+        Some(TlsServer::start(
+            "mariadb",
+            cert,
+            key,
+            1,
+            owner,
+            |d, ports| {
+                make_dir(&d.join("data"), 0o700, owner);
+                let port = ports[0];
+                let mut cmd = Command::new(which("mariadbd").unwrap());
+                cmd.arg("--no-defaults")
+                    .arg(format!("--datadir={}", d.join("data").display()))
+                    .arg(format!("--socket={}", d.join("data/mysqld.sock").display()))
+                    .arg(format!(
+                        "--pid-file={}",
+                        d.join("data/mysqld.pid").display()
+                    ))
+                    .arg(format!("--port={port}"))
+                    .arg("--bind-address=127.0.0.1")
+                    .arg(format!("--ssl-cert={}", d.join("certs/cert.pem").display()))
+                    .arg(format!("--ssl-key={}", d.join("certs/key.pem").display()))
+                    .args([
+                        "--skip-grant-tables",
+                        "--skip-log-bin",
+                        "--innodb-buffer-pool-size=8M",
+                        "--innodb-log-file-size=4M",
+                        "--innodb-data-file-path=ibdata1:4M:autoextend",
+                    ]);
+                if owner.is_some() {
+                    cmd.arg("--user=mysql");
+                }
+                Daemon::spawn(
+                    "mariadbd",
+                    &mut cmd,
+                    vec![d.join("mariadbd.out")],
+                    "TERM",
+                    |_| accepts(port),
+                )
+            },
+        ))
     }
 }
 

@@ -9,6 +9,12 @@
 //! | `imap://` | IMAP `STARTTLS` | 143 |
 //! | `pop3://` | POP3 `STLS` | 110 |
 //! | `postgres://` | PostgreSQL `SSLRequest`; `?sslnegotiation=direct` for PostgreSQL 17's direct TLS with ALPN `postgresql` | 5432 |
+//! | `xmpp://` | XMPP client-to-server `<starttls/>`; the stream is opened to the server name | 5222 |
+//! | `xmpp-server://` | XMPP server-to-server `<starttls/>` | 5269 |
+//! | `sieve://` | ManageSieve `STARTTLS` | 4190 |
+//! | `ldap://` | LDAP StartTLS extended operation | 389 |
+//! | `ftp://` | FTP `AUTH TLS` | 21 |
+//! | `mysql://`, `mariadb://` | MySQL/MariaDB SSLRequest | 3306 |
 //!
 //! `?server_name=NAME` sets the name sent as SNI and checked against the certificate, so one
 //! address can be probed once per virtual host; without it the host of the URL is used.
@@ -51,6 +57,18 @@ pub enum Protocol {
     Postgres,
     /// PostgreSQL 17 direct TLS, ALPN `postgresql`.
     PostgresDirect,
+    /// XMPP client-to-server STARTTLS.
+    Xmpp,
+    /// XMPP server-to-server STARTTLS.
+    XmppServer,
+    /// ManageSieve STARTTLS.
+    ManageSieve,
+    /// LDAP StartTLS.
+    Ldap,
+    /// FTP AUTH TLS.
+    Ftp,
+    /// MySQL/MariaDB SSLRequest.
+    Mysql,
 }
 
 /// A parsed endpoint, ready to probe.
@@ -93,9 +111,15 @@ impl Endpoint {
             "imap" => Protocol::Imap,
             "pop3" => Protocol::Pop3,
             "postgres" | "postgresql" => Protocol::Postgres,
+            "xmpp" => Protocol::Xmpp,
+            "xmpp-server" => Protocol::XmppServer,
+            "sieve" => Protocol::ManageSieve,
+            "ldap" => Protocol::Ldap,
+            "ftp" => Protocol::Ftp,
+            "mysql" | "mariadb" => Protocol::Mysql,
             other => {
                 return Err(bad(format!(
-                    "unknown scheme {other:?} (tls, smtp, imap, pop3 or postgres)"
+                    "unknown scheme {other:?} (tls, smtp, imap, pop3, postgres, xmpp, xmpp-server, sieve, ldap, ftp or mysql)"
                 )));
             }
         };
@@ -108,6 +132,12 @@ impl Endpoint {
                 Protocol::Imap => 143,
                 Protocol::Pop3 => 110,
                 Protocol::Postgres | Protocol::PostgresDirect => 5432,
+                Protocol::Xmpp => 5222,
+                Protocol::XmppServer => 5269,
+                Protocol::ManageSieve => 4190,
+                Protocol::Ldap => 389,
+                Protocol::Ftp => 21,
+                Protocol::Mysql => 3306,
             },
         };
         let mut server_name_text = host.clone();
@@ -199,6 +229,18 @@ mod tests {
         );
         assert!(matches!(e.server_name, ServerName::IpAddress(_)));
         assert_eq!(parse("postgres://db").unwrap().protocol, Protocol::Postgres);
+        for (url, protocol, port) in [
+            ("xmpp://h", Protocol::Xmpp, 5222),
+            ("xmpp-server://h", Protocol::XmppServer, 5269),
+            ("sieve://h", Protocol::ManageSieve, 4190),
+            ("ldap://h", Protocol::Ldap, 389),
+            ("ftp://h", Protocol::Ftp, 21),
+            ("mysql://h", Protocol::Mysql, 3306),
+            ("mariadb://h:3307", Protocol::Mysql, 3307),
+        ] {
+            let e = parse(url).unwrap();
+            assert_eq!((e.protocol, e.port), (protocol, port), "{url}");
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 ///
 /// None of these stops a collection: each becomes a metric with the [`Error::reason`] label
 /// (`sysgauge_cert_file_errors` for files, `sysgauge_cert_probe_error` for endpoints) and a log
-/// line naming the file or endpoint. Only [`Error::Pattern`] and [`Error::Endpoint`], found at
+/// line naming the file or endpoint. Only [`Error::Pattern`], [`Error::Setting`] and
+/// [`Error::Endpoint`], found at
 /// start-up, stop the exporter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,15 +21,41 @@ pub enum Error {
         path: PathBuf,
     },
     /// One PEM block is not valid base64, or its contents are not a certificate.
-    #[error("{path}: PEM block {block} (line {line}) is not a valid certificate: {message}")]
+    #[error("{path}: {at} is not a valid certificate: {message}")]
     BadBlock {
         /// The file.
         path: PathBuf,
-        /// Position of the block among the file's PEM blocks, from 0.
-        block: usize,
-        /// The line of its BEGIN marker, from 1.
-        line: usize,
+        /// Where: `PEM block 1 (line 13)`, `DER`, `PKCS#7 certificate 2`, ...
+        at: String,
         /// What is wrong.
+        message: String,
+    },
+    /// Bytes follow a DER certificate or PKCS#7 bundle; what came before is still read.
+    #[error("{path}: {message}")]
+    Trailing {
+        /// The file.
+        path: PathBuf,
+        /// How many bytes, after which.
+        message: String,
+    },
+    /// A PKCS#7 or PKCS#12 container is corrupt or uses an algorithm not read here.
+    #[error("{path}: {format}: {message}")]
+    Container {
+        /// The file.
+        path: PathBuf,
+        /// `PKCS#7` or `PKCS#12`, and where in the file.
+        format: String,
+        /// What is wrong.
+        message: String,
+        /// `bad_pkcs7` or `bad_pkcs12`.
+        reason: &'static str,
+    },
+    /// A PKCS#12 file needs a password, the configured one is wrong, or it cannot be read.
+    #[error("{path}: PKCS#12 password: {message}")]
+    Password {
+        /// The PKCS#12 file (or the password file, when that is what failed).
+        path: PathBuf,
+        /// What is wrong; never the password itself.
         message: String,
     },
     /// A CA bundle configured for the source cannot be used.
@@ -70,6 +97,14 @@ pub enum Error {
     /// The probe did not finish within its deadline.
     #[error("no answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// A setting of a `[[files]]` source other than its paths is not valid.
+    #[error("{key}: {message}")]
+    Setting {
+        /// The key, e.g. `pkcs12_password_credential`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A path pattern is not a valid glob.
     #[error("invalid path pattern {pattern:?}: {message}")]
     Pattern {
@@ -87,9 +122,13 @@ impl Error {
             Error::File(e) => e.reason(),
             Error::NoCertificate { .. } => "no_certificate",
             Error::BadBlock { .. } => "bad_certificate",
+            Error::Trailing { .. } => "trailing_data",
+            Error::Container { reason, .. } => reason,
+            Error::Password { .. } => "bad_password",
             Error::CaBundle { .. } => "bad_ca_bundle",
             Error::Key { .. } => "bad_key",
             Error::Pattern { .. } => "bad_pattern",
+            Error::Setting { .. } => "bad_setting",
             Error::Endpoint { .. } => "bad_endpoint",
             Error::Resolve(_) => "dns",
             Error::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",

@@ -18,8 +18,9 @@ use sysgauge_common::{
 use crate::{
     error::Error,
     metrics::*,
+    revocation::Revocation,
     verify::{CaBundle, key_matches},
-    x509::read_certificates,
+    x509::{BadBlock, BadKind, read},
 };
 
 /// One `[[files]]` source: where to look, and what to check the certificates against.
@@ -36,6 +37,11 @@ pub struct FileSource {
     /// from the certificate file's directory, so `key = "privkey.pem"` fits every certbot
     /// `live/*/fullchain.pem`.
     pub key: Option<PathBuf>,
+    /// A file holding the password of this source's PKCS#12 files (`.p12`, `.pfx`); one
+    /// trailing newline is not part of it. Without a password the empty one is tried.
+    pub pkcs12_password_file: Option<PathBuf>,
+    /// The name of a systemd credential (`LoadCredential=`) holding that password instead.
+    pub pkcs12_password_credential: Option<String>,
 }
 
 impl FileSource {
@@ -46,6 +52,26 @@ impl FileSource {
                 pattern: String::new(),
                 message: "a [[files]] source needs at least one path".into(),
             });
+        }
+        if let Some(name) = &self.pkcs12_password_credential {
+            let bad = |message: String| Error::Setting {
+                key: "pkcs12_password_credential",
+                message,
+            };
+            if self.pkcs12_password_file.is_some() {
+                return Err(bad(
+                    "give pkcs12_password_file or pkcs12_password_credential, not both".into(),
+                ));
+            }
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return Err(bad(format!("{name:?} must be a plain credential name")));
+            }
+            if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+                return Err(bad(
+                    "CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the systemd unit"
+                        .into(),
+                ));
+            }
         }
         for pattern in &self.paths {
             sysgauge_common::fs::validate_pattern(pattern).map_err(|message| Error::Pattern {
@@ -87,12 +113,17 @@ fn scan(sources: &[FileSource]) -> MetricSet {
     let now = UnixTime::now();
     let mut set = MetricSet::new();
     let mut seen = HashSet::new();
+    let mut revocation = Revocation::default();
     for source in sources {
         let ca = source.ca_bundle.as_deref().map(|path| {
             CaBundle::load(path).inspect_err(|e| {
                 tracing::warn!(error = %error_chain(e), "CA bundle unusable; chains of this source are reported as not verified");
                 set.add(&FILE_ERRORS, [path_label(path), e.reason().into()], 1.0);
             })
+        });
+        let password = pkcs12_password(source).and_then(|(path, read)| {
+            read.inspect_err(|e| report_problems(&mut set, &path, std::slice::from_ref(e)))
+                .ok()
         });
         for pattern in &source.paths {
             let files = expand(&mut set, pattern);
@@ -103,15 +134,17 @@ fn scan(sources: &[FileSource]) -> MetricSet {
             let checks = Checks {
                 ca: ca.as_ref(),
                 key: source.key.as_deref(),
+                password: password.as_deref(),
                 now,
             };
             for file in files {
                 if seen.insert(file.clone()) {
-                    report_file(&mut set, &file, &checks);
+                    report_file(&mut set, &file, &checks, &mut revocation);
                 }
             }
         }
     }
+    revocation.report(&mut set);
     set
 }
 
@@ -129,22 +162,97 @@ fn expand(set: &mut MetricSet, pattern: &str) -> Vec<PathBuf> {
     files.into_iter().map(|f| f.path).collect()
 }
 
-/// What a source checks each of its files against.
+/// The PKCS#12 password of a source, if it has one: the file it is read from, and the
+/// password without one trailing newline, or why it cannot be read.
+fn pkcs12_password(source: &FileSource) -> Option<(PathBuf, Result<Vec<u8>, Error>)> {
+    let path = match (
+        &source.pkcs12_password_file,
+        &source.pkcs12_password_credential,
+    ) {
+        (Some(file), _) => file.clone(),
+        (None, Some(name)) => {
+            // Checked at start-up to be set.
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").unwrap_or_default();
+            PathBuf::from(dir).join(name)
+        }
+        (None, None) => return None,
+    };
+    let read = sysgauge_common::fs::read(&path, sysgauge_common::fs::SECRET_FILE_LIMIT)
+        .map(|mut data| {
+            if data.ends_with(b"\n") {
+                data.pop();
+                if data.ends_with(b"\r") {
+                    data.pop();
+                }
+            }
+            data
+        })
+        .map_err(|e| Error::Password {
+            path: path.clone(),
+            message: format!("cannot read the password file: {}", e.problem),
+        });
+    Some((path, read))
+}
+
+/// What a source checks each of its files against, and how it opens them.
 struct Checks<'a> {
     ca: Option<&'a Result<CaBundle, Error>>,
     key: Option<&'a Path>,
+    password: Option<&'a [u8]>,
     now: UnixTime,
 }
 
 /// Reports one file; every problem becomes a log line and a `sysgauge_cert_file_errors` count.
-fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>) {
+fn report_file(set: &mut MetricSet, path: &Path, checks: &Checks<'_>, revocation: &mut Revocation) {
     let shown = path_label(path);
     let mut problems = Vec::new();
     match sysgauge_common::fs::read(path, CERTIFICATE_FILE_LIMIT) {
-        Ok(data) => report_certificates(set, path, &shown, &data, checks, &mut problems),
+        Ok(data) => {
+            let contents = read(&data, checks.password);
+            for (index, crl) in contents.crls.into_iter().enumerate() {
+                match crl {
+                    Ok(crl) => revocation.crl(set, &shown, index, crl),
+                    Err(bad) => problems.push(block_error(path, bad)),
+                }
+            }
+            report_certificates(
+                set,
+                (path, &shown),
+                contents.certificates,
+                checks,
+                revocation,
+                &mut problems,
+            );
+        }
         Err(e) => problems.push(Error::File(e)),
     }
     report_problems(set, path, &problems);
+}
+
+/// The error of one part of a file that could not be read.
+fn block_error(path: &Path, bad: BadBlock) -> Error {
+    let path = path.to_owned();
+    let BadBlock { at, kind, message } = bad;
+    match kind {
+        BadKind::Certificate => Error::BadBlock { path, at, message },
+        BadKind::Trailing => Error::Trailing {
+            path,
+            message: format!("at {at}: {message}"),
+        },
+        BadKind::Pkcs7 => Error::Container {
+            path,
+            format: at,
+            message,
+            reason: "bad_pkcs7",
+        },
+        BadKind::Pkcs12 => Error::Container {
+            path,
+            format: at,
+            message,
+            reason: "bad_pkcs12",
+        },
+        BadKind::Password => Error::Password { path, message },
+    }
 }
 
 /// Each problem of a file becomes a log line naming it; their count by reason a
@@ -163,14 +271,14 @@ fn report_problems(set: &mut MetricSet, path: &Path, problems: &[Error]) {
 
 fn report_certificates(
     set: &mut MetricSet,
-    path: &Path,
-    shown: &str,
-    data: &[u8],
+    (path, shown): (&Path, &str),
+    blocks: Vec<crate::x509::Block>,
     checks: &Checks<'_>,
+    revocation: &mut Revocation,
     problems: &mut Vec<Error>,
 ) {
-    let blocks = read_certificates(data);
-    if blocks.is_empty() {
+    // A file of CRLs only has no certificate to miss.
+    if blocks.is_empty() && problems.is_empty() && !revocation.has_crl_of(shown) {
         problems.push(Error::NoCertificate {
             path: path.to_owned(),
         });
@@ -191,14 +299,10 @@ fn report_certificates(
                 set.add(&NOT_AFTER, labels(), cert.not_after as f64);
                 set.add(&NOT_BEFORE, labels(), cert.not_before as f64);
                 report_details(set, (&INFO, &PUBLIC_KEY_SIZE), labels(), &cert.details);
+                revocation.certificate(shown, index, &cert);
                 good.push(cert);
             }
-            Err(bad) => problems.push(Error::BadBlock {
-                path: path.to_owned(),
-                block: bad.block,
-                line: bad.line,
-                message: bad.message,
-            }),
+            Err(bad) => problems.push(block_error(path, bad)),
         }
     }
     set.add(&FILE_CERTIFICATES, [shown], good.len() as f64);
@@ -248,6 +352,30 @@ fn report_certificates(
                 );
             }
             Err(e) => problems.push(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs12_password_settings_are_checked_at_start() {
+        let source = |file: Option<&str>, credential: &str| FileSource {
+            paths: vec!["/etc/ssl/*.p12".into()],
+            pkcs12_password_file: file.map(PathBuf::from),
+            pkcs12_password_credential: Some(credential.into()),
+            ..FileSource::default()
+        };
+        let both = source(Some("/etc/p12.pass"), "p12").validate().unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        for name in ["", "a/b", ".."] {
+            let e = source(None, name).validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("pkcs12_password_credential:") && e.contains("plain credential name"),
+                "{e}"
+            );
         }
     }
 }

@@ -9,12 +9,17 @@
 //! ```
 
 pub mod checks;
+mod der;
 mod endpoint;
 mod endpoints;
 mod error;
 mod files;
 pub mod metrics;
+mod pkcs12;
+mod pkcs7;
 mod probe;
+mod revocation;
+mod starttls;
 mod verify;
 mod x509;
 
@@ -61,9 +66,10 @@ pub struct Args {
     #[arg(long = "path", global = true, value_name = "PATH")]
     paths: Vec<String>,
 
-    /// Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3:// or postgres://
-    /// HOST[:PORT], with ?server_name=NAME for SNI (and ?sslnegotiation=direct for PostgreSQL
-    /// 17). Replaces the [[endpoints]] of the configuration file.
+    /// Endpoint to probe, repeatable: tls://, smtp://, imap://, pop3://, postgres://, xmpp://,
+    /// xmpp-server://, sieve://, ldap://, ftp:// or mysql:// HOST[:PORT], with ?server_name=NAME
+    /// for SNI (and ?sslnegotiation=direct for PostgreSQL 17). Replaces the [[endpoints]] of the
+    /// configuration file.
     #[arg(long = "endpoint", global = true, value_name = "URL")]
     endpoints: Vec<String>,
 

@@ -47,7 +47,7 @@ sysgauge_common::metric_families! {
     );
     pub const FILE_ERRORS: Desc<2> = Desc::gauge(
         "sysgauge_cert_file_errors",
-        "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block, bad CA bundle or key)",
+        "Problems with the file in this collection, by reason (unreadable, not a certificate, corrupt PEM block or container, wrong PKCS#12 password, trailing data, bad CA bundle or key)",
         ["path", "reason"],
     );
     pub const CHAIN_VERIFIED: Desc<2> = Desc::gauge(
@@ -59,6 +59,26 @@ sysgauge_common::metric_families! {
         "sysgauge_cert_file_key_match",
         "Whether the source's private key belongs to the file's first certificate (1) or not (0)",
         ["path", "key_path"],
+    );
+    pub const CRL_THIS_UPDATE: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_this_update_timestamp_seconds",
+        "When the certificate revocation list was issued (thisUpdate), as a Unix timestamp",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const CRL_NEXT_UPDATE: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_next_update_timestamp_seconds",
+        "When the next CRL is due (nextUpdate), as a Unix timestamp; clients that check the CRL fail after it",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const CRL_REVOKED: Desc<3> = Desc::gauge(
+        "sysgauge_cert_crl_revoked_certificates",
+        "Number of certificates the CRL lists as revoked",
+        ["path", "index", "issuer_cn"],
+    );
+    pub const REVOKED: Desc<4> = Desc::gauge(
+        "sysgauge_cert_revoked",
+        "Whether a watched CRL of the certificate's issuer lists it (1) or not (0); absent when no CRL of its issuer is watched",
+        ["path", "index", "serial", "crl"],
     );
     pub const SOURCE_FILES: Desc<1> = Desc::gauge(
         "sysgauge_cert_source_files",

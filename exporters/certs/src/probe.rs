@@ -27,6 +27,7 @@ use tokio_rustls::TlsConnector;
 use crate::{
     endpoint::{Endpoint, Protocol},
     error::Error,
+    starttls,
 };
 
 /// What a successful handshake showed.
@@ -50,9 +51,7 @@ pub async fn probe(endpoint: &Endpoint) -> Result<Handshake, Error> {
     let stream = connect(endpoint).await?;
     let stream = match endpoint.protocol {
         Protocol::Tls | Protocol::PostgresDirect => stream,
-        Protocol::Smtp | Protocol::Imap | Protocol::Pop3 | Protocol::Postgres => {
-            start_tls(endpoint.protocol, stream).await?
-        }
+        _ => start_tls(endpoint, stream).await?,
     };
     handshake(endpoint, stream).await
 }
@@ -76,9 +75,9 @@ async fn connect(endpoint: &Endpoint) -> Result<TcpStream, Error> {
 }
 
 /// Speaks the protocol up to the point where the server expects a ClientHello.
-async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, Error> {
+async fn start_tls(endpoint: &Endpoint, stream: TcpStream) -> Result<TcpStream, Error> {
     let mut conn = BufReader::new(stream);
-    match protocol {
+    match endpoint.protocol {
         Protocol::Smtp => {
             expect_smtp(&mut conn, "220", "greeting").await?;
             send(&mut conn, b"EHLO sysgauge.invalid\r\n").await?;
@@ -152,6 +151,14 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
                 }
             }
         }
+        Protocol::Xmpp | Protocol::XmppServer => {
+            let server = endpoint.protocol == Protocol::XmppServer;
+            starttls::xmpp(&mut conn, &endpoint.server_name_text, server).await?;
+        }
+        Protocol::ManageSieve => starttls::managesieve(&mut conn).await?,
+        Protocol::Ldap => starttls::ldap(&mut conn).await?,
+        Protocol::Ftp => starttls::ftp(&mut conn).await?,
+        Protocol::Mysql => starttls::mysql(&mut conn).await?,
         Protocol::Tls | Protocol::PostgresDirect => {}
     }
     // Anything the server sent after its go-ahead would be lost (or be an injection attempt).
@@ -163,11 +170,11 @@ async fn start_tls(protocol: Protocol, stream: TcpStream) -> Result<TcpStream, E
     Ok(conn.into_inner())
 }
 
-async fn send(conn: &mut BufReader<TcpStream>, data: &[u8]) -> Result<(), Error> {
+pub(crate) async fn send(conn: &mut BufReader<TcpStream>, data: &[u8]) -> Result<(), Error> {
     conn.get_mut().write_all(data).await.map_err(closed)
 }
 
-async fn line(conn: &mut BufReader<TcpStream>) -> Result<String, Error> {
+pub(crate) async fn line(conn: &mut BufReader<TcpStream>) -> Result<String, Error> {
     let mut buf = String::new();
     let n = (&mut *conn)
         .take(MAX_LINE)
@@ -231,7 +238,7 @@ async fn expect_pop3(conn: &mut BufReader<TcpStream>, after: &str) -> Result<(),
     }
 }
 
-fn closed(e: std::io::Error) -> Error {
+pub(crate) fn closed(e: std::io::Error) -> Error {
     Error::Protocol(format!("connection lost: {e}"))
 }
 

@@ -30,13 +30,8 @@ impl CaBundle {
         let data = sysgauge_common::fs::read(path, sysgauge_common::fs::CERTIFICATE_FILE_LIMIT)
             .map_err(|e| err(e.problem.to_string()))?;
         let mut anchors = Vec::new();
-        for block in x509::read_certificates(&data) {
-            let cert = block.map_err(|b| {
-                err(format!(
-                    "block {} (line {}): {}",
-                    b.block, b.line, b.message
-                ))
-            })?;
+        for block in x509::read_certificates(&data, None) {
+            let cert = block.map_err(|b| err(format!("{}: {}", b.at, b.message)))?;
             let anchor = webpki::anchor_from_trusted_cert(&cert.der)
                 .map_err(|e| err(format!("{}: {e:?}", cert.subject_cn)))?
                 .to_owned();

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use sysgauge_testkit::{
     openssl, sample,
-    servers::{ClosesMidHandshake, Dovecot, Nginx, PlainText, Postfix, Postgres, Silent},
+    servers::{
+        ClosesMidHandshake, Dovecot, Mariadb, Nginx, PlainText, Postfix, Postgres, Prosody, Silent,
+        Slapd, Vsftpd,
+    },
 };
 
 use crate::util::*;
@@ -324,6 +327,82 @@ fn dovecot_imap_starttls_and_pop3_stls() {
             Some(0.0)
         );
     }
+}
+
+/// The other protocols of a home server, each against its real server from Debian, probed in
+/// one collection: XMPP client-to-server and server-to-server (Prosody), ManageSieve (Dovecot's
+/// Pigeonhole), LDAP StartTLS (slapd), FTP AUTH TLS (vsftpd) and the MySQL SSLRequest
+/// (MariaDB). A protocol spoken to the wrong server fails with reason `protocol`.
+#[test]
+fn xmpp_managesieve_ldap_ftp_and_mysql_starttls() {
+    let Some(f) = Fixture::new() else { return };
+    let pem = f.path("leaf.pem");
+    let key = f.path("leaf.key");
+    let Some(dovecot) = Dovecot::start(&pem, &key) else {
+        return;
+    };
+    let Some(sieve) = dovecot.managesieve_port() else {
+        return;
+    };
+    let (Some(prosody), Some(slapd), Some(vsftpd), Some(mariadb)) = (
+        Prosody::start("leaf.test", &pem, &key),
+        Slapd::start(&pem, &key),
+        Vsftpd::start(&pem, &key),
+        Mariadb::start(&pem, &key),
+    ) else {
+        return;
+    };
+    let urls = [
+        format!("xmpp://127.0.0.1:{}?server_name=leaf.test", prosody.port()),
+        format!(
+            "xmpp-server://127.0.0.1:{}?server_name=leaf.test",
+            prosody.server_port()
+        ),
+        format!("sieve://127.0.0.1:{sieve}?server_name=leaf.test"),
+        format!("ldap://127.0.0.1:{}?server_name=leaf.test", slapd.port()),
+        format!("ftp://127.0.0.1:{}?server_name=leaf.test", vsftpd.port()),
+        format!("mysql://127.0.0.1:{}?server_name=leaf.test", mariadb.port()),
+    ];
+    let wrong = format!("mysql://127.0.0.1:{}", vsftpd.port());
+    let mut all = urls.to_vec();
+    all.push(wrong.clone());
+    let (text, log) = probe(&all, &[]);
+    for url in &urls {
+        let after = endpoint_series(
+            "sysgauge_cert_endpoint_not_after_timestamp_seconds",
+            url,
+            0,
+            "leaf.test",
+            "Test Root CA",
+            &pem,
+        );
+        assert_eq!(
+            sample(&text, &after),
+            Some(openssl::not_after(&pem) as f64),
+            "{url} in\n{text}\n{log}\nprosody: {}\nslapd: {}\nvsftpd: {}\nmariadb: {}",
+            prosody.log(),
+            slapd.log(),
+            vsftpd.log(),
+            mariadb.log()
+        );
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_endpoint_name_matches",
+                &format!("endpoint=\"{url}\",server_name=\"leaf.test\"")
+            ),
+            Some(1.0)
+        );
+    }
+    assert_eq!(
+        value(
+            &text,
+            "sysgauge_cert_probe_error",
+            &format!("endpoint=\"{wrong}\",reason=\"protocol\"")
+        ),
+        Some(1.0),
+        "{text}"
+    );
 }
 
 #[test]

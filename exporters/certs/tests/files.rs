@@ -588,3 +588,409 @@ fn info_series_equal_what_openssl_prints() {
     );
     assert_eq!(sample(&text, &weak), Some(1024.0));
 }
+
+/// Every container openssl writes is read, each certificate with the dates and serial openssl
+/// prints for it: PKCS#7 (PEM and DER), PKCS#12 (with a password file, with the empty
+/// password), OpenSSL's TRUSTED CERTIFICATE, DER with trailing bytes, and a negative serial.
+/// A wrong PKCS#12 password, a legacy-encrypted PKCS#12 and the trailing bytes each give their
+/// own error series and a log line naming the file, never the password.
+#[test]
+fn containers_and_odd_encodings_that_openssl_reads() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ossl = |args: &[&str]| {
+        let out = run(Command::new("openssl").current_dir(d).args(args));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Two self-signed certificates: one with a negative serial, as openssl allows.
+    for (name, serial) in [("a", "0x5eed"), ("neg", "-0x1234ab")] {
+        ossl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-set_serial",
+            serial,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-subj",
+            &format!("/CN={name}.test"),
+        ]);
+    }
+    let files = d.join("files");
+    std::fs::create_dir(&files).unwrap();
+    ossl(&[
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        "a.pem",
+        "-certfile",
+        "neg.pem",
+        "-out",
+        "files/bundle.p7b",
+    ]);
+    ossl(&[
+        "pkcs7",
+        "-in",
+        "files/bundle.p7b",
+        "-outform",
+        "DER",
+        "-out",
+        "files/bundle.p7c",
+    ]);
+    ossl(&[
+        "x509",
+        "-in",
+        "neg.pem",
+        "-addtrust",
+        "serverAuth",
+        "-out",
+        "files/trusted.pem",
+    ]);
+    ossl(&["x509", "-in", "a.pem", "-outform", "DER", "-out", "a.der"]);
+    let mut trailing = std::fs::read(d.join("a.der")).unwrap();
+    trailing.extend_from_slice(b"garbage\n");
+    std::fs::write(files.join("trailing.der"), &trailing).unwrap();
+    // The password of the first source comes as a systemd credential, as LoadCredential=
+    // hands it over; the others' from files.
+    std::fs::create_dir(d.join("creds")).unwrap();
+    std::fs::write(d.join("creds/p12"), "s3cret pw\n").unwrap();
+    std::fs::write(d.join("password"), "s3cret pw\n").unwrap();
+    std::fs::write(d.join("wrong"), "not it\n").unwrap();
+    let p12 = |out: &str, pass: &str, extra: &[&str]| {
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-in",
+            "a.pem",
+            "-inkey",
+            "a.key",
+            "-certfile",
+            "neg.pem",
+            "-passout",
+            pass,
+            "-out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ossl(&args);
+    };
+    p12("files/store.p12", "file:password", &[]);
+    let nopass = d.join("nopass");
+    std::fs::create_dir(&nopass).unwrap();
+    p12("nopass/empty.pfx", "pass:", &[]);
+    p12("nopass/needs.p12", "file:password", &[]);
+    let other = d.join("other");
+    std::fs::create_dir(&other).unwrap();
+    p12("other/wrong.p12", "file:password", &[]);
+    // OpenSSL 1.x's encryption (RC2-40 certificates, 3DES keys), 3DES with a SHA-1 MAC as
+    // Windows and Java write it, and no MAC at all.
+    p12("other/legacy.p12", "file:wrong", &["-legacy"]);
+    p12(
+        "other/des.p12",
+        "file:wrong",
+        &["-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"],
+    );
+    p12("other/nomac.p12", "file:wrong", &["-nomac"]);
+    let store = std::fs::read(files.join("store.p12")).unwrap();
+    std::fs::write(other.join("cut.p12"), &store[..store.len() / 2]).unwrap();
+    let p7c = std::fs::read(files.join("bundle.p7c")).unwrap();
+    std::fs::write(other.join("cut.p7c"), &p7c[..p7c.len() - 100]).unwrap();
+
+    let config = d.join("certs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{d}/files\"]\npkcs12_password_credential = \"p12\"\n\n\
+             [[files]]\npaths = [\"{d}/other\"]\npkcs12_password_file = \"{d}/wrong\"\n\n\
+             [[files]]\npaths = [\"{d}/nopass\"]\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "once"])
+        .env("CREDENTIALS_DIRECTORY", d.join("creds")));
+    let text = stdout(&out);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+
+    // (file, index, certificate it must be) for every certificate of every container.
+    let expected = [
+        ("bundle.p7b", 0, "a"),
+        ("bundle.p7b", 1, "neg"),
+        ("bundle.p7c", 0, "a"),
+        ("bundle.p7c", 1, "neg"),
+        ("trusted.pem", 0, "neg"),
+        ("trailing.der", 0, "a"),
+        ("store.p12", 0, "a"),
+        ("store.p12", 1, "neg"),
+    ];
+    let empty = [("empty.pfx", 0, "a"), ("empty.pfx", 1, "neg")];
+    let with_other_password = [
+        ("legacy.p12", 0, "a"),
+        ("legacy.p12", 1, "neg"),
+        ("des.p12", 0, "a"),
+        ("des.p12", 1, "neg"),
+        ("nomac.p12", 0, "a"),
+        ("nomac.p12", 1, "neg"),
+    ];
+    let all = expected
+        .iter()
+        .map(|e| (&files, e))
+        .chain(empty.iter().map(|e| (&nopass, e)))
+        .chain(with_other_password.iter().map(|e| (&other, e)));
+    for (dir, &(file, index, name)) in all {
+        let pem = d.join(format!("{name}.pem"));
+        let cn = format!("{name}.test");
+        let series = cert_series(
+            "sysgauge_cert_not_after_timestamp_seconds",
+            &dir.join(file),
+            index,
+            &cn,
+            &cn,
+            &pem,
+        );
+        assert_eq!(
+            sample(&text, &series),
+            Some(openssl::not_after(&pem) as f64),
+            "{series} in\n{text}"
+        );
+    }
+    // The negative serial as `openssl x509 -serial` prints it (cert_series asked openssl).
+    assert!(text.contains("serial=\"-1234AB\""), "{text}");
+    assert!(text.contains("serial=\"5EED\""), "{text}");
+    let file_series = |metric: &str, path: &Path, extra: &str| {
+        sample(
+            &text,
+            &format!("{metric}{{path=\"{}\"{extra}}}", path.display()),
+        )
+    };
+    for (file, n) in [
+        ("bundle.p7b", 2.0),
+        ("trusted.pem", 1.0),
+        ("store.p12", 2.0),
+        ("trailing.der", 1.0),
+    ] {
+        assert_eq!(
+            file_series("sysgauge_cert_file_certificates", &files.join(file), ""),
+            Some(n),
+            "{file}"
+        );
+    }
+    let reason = |path: &Path, reason: &str| {
+        file_series(
+            "sysgauge_cert_file_errors",
+            path,
+            &format!(",reason=\"{reason}\""),
+        )
+    };
+    assert_eq!(
+        reason(&files.join("trailing.der"), "trailing_data"),
+        Some(1.0)
+    );
+    assert!(
+        log.contains(&format!(
+            "{}: at byte {}: 8 bytes follow",
+            files.join("trailing.der").display(),
+            trailing.len() - 8
+        )),
+        "{log}"
+    );
+    assert_eq!(reason(&other.join("wrong.p12"), "bad_password"), Some(1.0));
+    assert_eq!(
+        file_series(
+            "sysgauge_cert_file_certificates",
+            &other.join("wrong.p12"),
+            ""
+        ),
+        Some(0.0)
+    );
+    assert!(
+        log.contains(&format!(
+            "{}: PKCS#12 password: wrong password",
+            other.join("wrong.p12").display()
+        )),
+        "{log}"
+    );
+    assert_eq!(reason(&nopass.join("needs.p12"), "bad_password"), Some(1.0));
+    assert!(log.contains("the file needs a password"), "{log}");
+    assert_eq!(reason(&other.join("cut.p12"), "bad_pkcs12"), Some(1.0));
+    assert!(
+        log.contains(&format!("{}: PKCS#12: ", other.join("cut.p12").display())),
+        "{log}"
+    );
+    assert_eq!(reason(&other.join("cut.p7c"), "bad_pkcs7"), Some(1.0));
+    // Only the files above have problems, and no password reaches the log.
+    assert_eq!(
+        text.matches("sysgauge_cert_file_errors{").count(),
+        5,
+        "{text}"
+    );
+    assert!(!log.contains("s3cret") && !log.contains("not it"), "{log}");
+}
+
+/// A CRL made by `openssl ca -gencrl`, as PEM and DER: its dates equal what `openssl crl`
+/// prints, its revoked count is right, and of two certificates of its issuer only the revoked
+/// one is reported as such; a certificate of another issuer gets no verdict.
+#[test]
+fn crls_and_the_certificates_they_revoke() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ossl = |args: &[&str]| -> String {
+        let out = run(Command::new("openssl").current_dir(d).args(args));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let self_signed = |name: &str| {
+        let mut args = vec!["req", "-x509", "-days", "30", "-subj"];
+        let subj = format!("/CN={name}");
+        args.push(&subj);
+        args.extend(ec);
+        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+        args.extend(["-keyout", &key, "-out", &pem]);
+        ossl(&args);
+    };
+    self_signed("crl-ca");
+    self_signed("other");
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=7\n",
+    )
+    .unwrap();
+    for (name, serial) in [("revoked", "0x1001"), ("kept", "0x1002")] {
+        let mut args = vec!["req", "-new", "-subj"];
+        let subj = format!("/CN={name}.test");
+        args.push(&subj);
+        args.extend(ec);
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        args.extend(["-keyout", &key, "-out", &csr]);
+        ossl(&args);
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "crl-ca.pem",
+            "-CAkey",
+            "crl-ca.key",
+            "-set_serial",
+            serial,
+            "-days",
+            "30",
+            "-out",
+            &pem,
+        ]);
+    }
+    let ca_args = [
+        "-config",
+        "ca.cnf",
+        "-keyfile",
+        "crl-ca.key",
+        "-cert",
+        "crl-ca.pem",
+    ];
+    let mut revoke = vec!["ca", "-revoke", "revoked.pem"];
+    revoke.extend(ca_args);
+    ossl(&revoke);
+    let mut gencrl = vec!["ca", "-gencrl", "-out", "ca.crl"];
+    gencrl.extend(ca_args);
+    ossl(&gencrl);
+    ossl(&[
+        "crl",
+        "-in",
+        "ca.crl",
+        "-outform",
+        "DER",
+        "-out",
+        "ca-crl.der",
+    ]);
+
+    let out = certs(&[
+        "--path",
+        &format!("{}/*.pem", d.display()),
+        "--path",
+        &format!("{}/ca.crl", d.display()),
+        "--path",
+        &format!("{}/ca-crl.der", d.display()),
+        "once",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let date = |flag: &str| -> f64 {
+        let printed = ossl(&["crl", "-noout", flag, "-in", "ca.crl"]);
+        let when = printed.trim().split_once('=').unwrap().1.to_owned();
+        let out = run(Command::new("date").args(["-u", "-d", &when, "+%s"]));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    for crl in ["ca.crl", "ca-crl.der"] {
+        let labels = format!(
+            "{{path=\"{}\",index=\"0\",issuer_cn=\"crl-ca\"}}",
+            d.join(crl).display()
+        );
+        let value = |metric: &str| sample(&text, &format!("{metric}{labels}"));
+        assert_eq!(
+            value("sysgauge_cert_crl_this_update_timestamp_seconds"),
+            Some(date("-lastupdate")),
+            "{crl} in\n{text}"
+        );
+        assert_eq!(
+            value("sysgauge_cert_crl_next_update_timestamp_seconds"),
+            Some(date("-nextupdate"))
+        );
+        assert_eq!(value("sysgauge_cert_crl_revoked_certificates"), Some(1.0));
+        for (name, serial, revoked) in [("revoked", "1001", 1.0), ("kept", "1002", 0.0)] {
+            let series = format!(
+                "sysgauge_cert_revoked{{path=\"{}\",index=\"0\",serial=\"{serial}\",crl=\"{}\"}}",
+                d.join(format!("{name}.pem")).display(),
+                d.join(crl).display()
+            );
+            assert_eq!(sample(&text, &series), Some(revoked), "{series}");
+        }
+    }
+    // Two CRLs and three certificates of their issuer (the self-signed CA is one): six
+    // verdicts, none for the certificate of another issuer.
+    assert_eq!(text.matches("sysgauge_cert_revoked{").count(), 6, "{text}");
+    let other = format!(
+        "sysgauge_cert_revoked{{path=\"{}\"",
+        d.join("other.pem").display()
+    );
+    assert!(!text.contains(&other), "{text}");
+    assert!(!text.contains("sysgauge_cert_file_errors{"), "{text}");
+    assert!(stderr(&out).contains("the certificate is revoked"));
+}
