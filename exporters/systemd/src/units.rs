@@ -31,7 +31,10 @@
 //! A broken bus fails the collection (the deadline in common bounds it); a unit that could not
 //! be read is counted in `sysgauge_systemd_property_errors` and logged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use regex::Regex;
@@ -45,9 +48,9 @@ use sysgauge_dbus::{
 use crate::{error::Error, metrics::*};
 
 /// The active states reported as one series each for every unit (what alerts match on).
-const ACTIVE_STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
+pub(crate) const ACTIVE_STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
 /// The manager's `SystemState` values.
-const SYSTEM_STATES: [&str; 7] = [
+pub(crate) const SYSTEM_STATES: [&str; 7] = [
     "initializing",
     "starting",
     "running",
@@ -107,7 +110,7 @@ fn any_of(setting: &'static str, patterns: &[String]) -> Result<Regex, Error> {
 /// Reads units from systemd on each collection.
 #[derive(Debug)]
 pub struct UnitsCollector {
-    client: SystemdClient,
+    client: Arc<SystemdClient>,
     filter: UnitFilter,
     critical: Vec<String>,
     /// What was read in earlier collections, when kept (`serve`).
@@ -119,7 +122,7 @@ impl UnitsCollector {
     /// With `keep`, what it reads of a unit is kept until systemd says the unit changed
     /// (worth it when collecting again and again, as `serve` does).
     pub fn new(
-        client: SystemdClient,
+        client: Arc<SystemdClient>,
         filter: UnitFilter,
         critical: Vec<String>,
         keep: bool,
