@@ -100,16 +100,25 @@ impl StatesCollector {
     }
 
     async fn collect_states(&self) -> Result<MetricSet, Error> {
-        let units: Vec<UnitStatus> = self
+        let mut units: Vec<UnitStatus> = self
             .client
             .list_units(&[], &[])
             .await?
             .into_iter()
-            .filter(|u| {
-                u.load_state == "loaded"
-                    && (self.filter.matches(&u.name) || self.critical.contains(&u.name))
-            })
+            .filter(|u| self.filter.matches(&u.name) || self.critical.contains(&u.name))
             .collect();
+        // A critical unit nothing references is not loaded until asked for by name: a timer
+        // that nobody enabled is the case alerts care about most.
+        let missing: Vec<&str> = self
+            .critical
+            .iter()
+            .filter(|c| !units.iter().any(|u| &u.name == *c))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            units.extend(self.client.list_units_by_names(&missing).await?);
+        }
+        units.retain(|u| u.load_state == "loaded");
         let mut cache = match &self.cache {
             Some(cache) => {
                 let mut cache = cache.lock().await;
