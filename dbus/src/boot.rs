@@ -143,7 +143,12 @@ mod tests {
         Properties(
             values
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), OwnedValue::try_from(Value::U64(*v)).unwrap()))
+                .map(|(k, v)| {
+                    (
+                        (*k).to_owned(),
+                        OwnedValue::try_from(Value::U64(*v)).unwrap(),
+                    )
+                })
                 .collect(),
         )
     }

@@ -2323,16 +2323,19 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
         "SysgaugeSystemdSlowBoot",
         "needs a boot over five minutes long; the container boots in seconds (its stage is checked below, and promtool's tests cover the threshold)",
     );
-    assert_every_alert_of_the_file_active(
-        &prometheus,
-        "systemd.rules.yml",
-        &[overdue, slow_boot],
-    );
+    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue, slow_boot]);
     // The boot's one stage a container knows, as the slow-boot rule sums it: seconds, not
     // minutes.
     let boot_expr = "sum by (job, instance) (sysgauge_systemd_boot_stage_seconds)";
-    let rule = alerts().into_iter().find(|a| a.name == slow_boot.0).unwrap();
-    assert!(rule.expr.contains(&format!("{boot_expr} > 300")), "{}", rule.expr);
+    let rule = alerts()
+        .into_iter()
+        .find(|a| a.name == slow_boot.0)
+        .unwrap();
+    assert!(
+        rule.expr.contains(&format!("{boot_expr} > 300")),
+        "{}",
+        rule.expr
+    );
     let booted = prometheus.wait_for_series(boot_expr, E2E_WAIT);
     assert_eq!(booted.len(), 1, "{booted:?}");
     assert!((0.0..300.0).contains(&booted[0].1), "{booted:?}");

@@ -20,8 +20,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use sysgauge_common::{BoxError, Collector, MetricSet};
 use sysgauge_dbus::{
-    Properties, SystemdClient, UnitChanges, UnitStatus, interface,
-    zbus::zvariant::OwnedObjectPath,
+    Properties, SystemdClient, UnitChanges, UnitStatus, interface, zbus::zvariant::OwnedObjectPath,
 };
 
 use crate::{error::Error, metrics::*, units::UnitFilter};
@@ -122,14 +121,19 @@ impl StatesCollector {
         let mut cache = match &self.cache {
             Some(cache) => {
                 let mut cache = cache.lock().await;
-                forget(&mut cache, &self.client.unit_changes_for(CHANGES_CALLER).await?);
+                forget(
+                    &mut cache,
+                    &self.client.unit_changes_for(CHANGES_CALLER).await?,
+                );
                 Some(cache)
             }
             None => None,
         };
         let kept = |u: &UnitStatus| {
             cache.as_ref().and_then(|c| c.get(&u.path)).filter(|k| {
-                k.active_state == u.active_state && k.sub_state == u.sub_state && k.job_id == u.job_id
+                k.active_state == u.active_state
+                    && k.sub_state == u.sub_state
+                    && k.job_id == u.job_id
             })
         };
         let (mut times, mut ask) = (HashMap::new(), Vec::new());
@@ -147,7 +151,10 @@ impl StatesCollector {
             .collect();
         let mut fresh = Vec::new();
         let mut errors = 0;
-        for (unit, result) in ask.iter().zip(self.client.get_properties_many(requests).await) {
+        for (unit, result) in ask
+            .iter()
+            .zip(self.client.get_properties_many(requests).await)
+        {
             match result {
                 Ok(p) => {
                     let t = Times::from_properties(&p);
@@ -247,7 +254,10 @@ mod tests {
         let mut set = MetricSet::new();
         report(&mut set, "a.mount", "mount", &Times::from_properties(&p));
         assert_eq!(
-            set.get(UNIT_ACTIVE_ENTER.name(), &[("name", "a.mount"), ("type", "mount")]),
+            set.get(
+                UNIT_ACTIVE_ENTER.name(),
+                &[("name", "a.mount"), ("type", "mount")]
+            ),
             Some(1_700_000_000.25)
         );
         assert_eq!(set.get(UNIT_ACTIVE_EXIT.name(), &[]), None);

@@ -48,7 +48,8 @@ use sysgauge_dbus::{
 use crate::{error::Error, metrics::*};
 
 /// The active states reported as one series each for every unit (what alerts match on).
-pub(crate) const ACTIVE_STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
+pub(crate) const ACTIVE_STATES: [&str; 5] =
+    ["active", "activating", "deactivating", "inactive", "failed"];
 /// The manager's `SystemState` values.
 pub(crate) const SYSTEM_STATES: [&str; 7] = [
     "initializing",

@@ -24,7 +24,6 @@ use crate::{
 /// per collection).
 pub type UserCount = BoundedCount<0, 256>;
 
-
 /// Reads the units of the configured users' managers.
 #[derive(Debug)]
 pub struct UsersCollector {

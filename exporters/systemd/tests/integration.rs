@@ -854,6 +854,26 @@ fn invalid_pattern_is_a_configuration_error_naming_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // The disabled critical timer, alone: a warning, as SysgaugeSystemdCriticalTimerDisabled.
+    let out = boot.exec(&[
+        BIN,
+        "--unit-include",
+        "sdb-on.+",
+        "--critical-unit",
+        "sdb-backup.timer",
+        "--critical-unit",
+        "sdb-on.timer",
+        "check",
+        "--kind",
+        "timer-disabled",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SYSGAUGE-SYSTEMD WARNING - 1 warning of 2: timer-disabled sdb-backup.timer 1 | 'timer-disabled'=1;;;0;2\n\
+         WARNING: timer-disabled sdb-backup.timer = 1 (warning outside ~:0)\n",
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("\"ok(\"") && err.contains("unit include"),
@@ -961,7 +981,10 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
             "sdb-on.timer",
             "[Timer]\nOnCalendar=*-*-* 04:00:00\n[Install]\nWantedBy=timers.target\n",
         ),
-        ("sdb-on.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n"),
+        (
+            "sdb-on.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
     ];
     let Some(boot) = SystemdBoot::start_with(
         &units,
@@ -995,7 +1018,10 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
     };
     let userspace = manager("FinishTimestampMonotonic") - manager("UserspaceTimestampMonotonic");
     assert_eq!(
-        value(&text, r#"sysgauge_systemd_boot_stage_seconds{stage="userspace"}"#),
+        value(
+            &text,
+            r#"sysgauge_systemd_boot_stage_seconds{stage="userspace"}"#
+        ),
         userspace as f64 / 1e6
     );
     assert_eq!(manager("SecurityStartTimestampMonotonic"), 0);
@@ -1024,7 +1050,11 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
             number.parse::<f64>().unwrap() * factor
         })
         .sum();
-    assert_eq!(ms.round() as u64, userspace / 1000, "{analyze} vs {userspace}µs");
+    assert_eq!(
+        ms.round() as u64,
+        userspace / 1000,
+        "{analyze} vs {userspace}µs"
+    );
 
     // The three slowest units of the boot: the ones systemd-analyze blame lists first, each
     // with the time the unit's own timestamps give.
@@ -1120,10 +1150,18 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
     }
     let (code, critical, stderr) = once(
         &boot,
-        &["--unit-include", "sdb-on.+", "--critical-unit", "sdb-backup.timer"],
+        &[
+            "--unit-include",
+            "sdb-on.+",
+            "--critical-unit",
+            "sdb-backup.timer",
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(boot.property("sdb-backup.timer", "UnitFileState"), "disabled");
+    assert_eq!(
+        boot.property("sdb-backup.timer", "UnitFileState"),
+        "disabled"
+    );
     assert_eq!(
         value(
             &critical,
@@ -1132,7 +1170,9 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
         1.0
     );
     assert!(
-        !critical.contains(r#"sysgauge_systemd_unit_active_enter_timestamp_seconds{name="sdb-backup.timer""#),
+        !critical.contains(
+            r#"sysgauge_systemd_unit_active_enter_timestamp_seconds{name="sdb-backup.timer""#
+        ),
         "{critical}"
     );
 
@@ -1171,8 +1211,14 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
     let user_units = boot.root_path("/etc/systemd/user");
     std::fs::create_dir_all(user_units.join("default.target.wants")).unwrap();
     for (name, body) in [
-        ("sdb-lab.service", "[Service]\nExecStart=/bin/sleep infinity\n"),
-        ("sdb-sync.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n"),
+        (
+            "sdb-lab.service",
+            "[Service]\nExecStart=/bin/sleep infinity\n",
+        ),
+        (
+            "sdb-sync.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
     ] {
         std::fs::write(user_units.join(name), body).unwrap();
         std::os::unix::fs::symlink(
@@ -1206,7 +1252,15 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
     // As the user, on the user's bus (the per-user instance).
     let out = boot.exec(
         &[
-            &["setpriv", "--reuid", USER_UID, "--regid", USER_UID, "--clear-groups", BIN][..],
+            &[
+                "setpriv",
+                "--reuid",
+                USER_UID,
+                "--regid",
+                USER_UID,
+                "--clear-groups",
+                BIN,
+            ][..],
             &user_args[..4],
             &["once"],
         ]
@@ -1216,17 +1270,24 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
     for text in [&read, &as_user] {
         let user = |series: &str| value(text, &series.replace("UID", USER_UID));
         assert_eq!(user(r#"sysgauge_systemd_user_manager_up{uid="UID"}"#), 1.0);
-        assert_eq!(user(r#"sysgauge_systemd_user_failed_units{uid="UID"}"#), 1.0);
+        assert_eq!(
+            user(r#"sysgauge_systemd_user_failed_units{uid="UID"}"#),
+            1.0
+        );
         assert_eq!(
             user(r#"sysgauge_systemd_user_system_state{uid="UID",state="degraded"}"#),
             1.0
         );
         assert_eq!(
-            user(r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-lab.service",type="service",state="active"}"#),
+            user(
+                r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-lab.service",type="service",state="active"}"#
+            ),
             1.0
         );
         assert_eq!(
-            user(r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-sync.service",type="service",state="failed"}"#),
+            user(
+                r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-sync.service",type="service",state="failed"}"#
+            ),
             1.0
         );
     }
@@ -1235,7 +1296,10 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
         0.0
     );
     assert_eq!(
-        value(&read, r#"sysgauge_systemd_collector_success{collector="users"}"#),
+        value(
+            &read,
+            r#"sysgauge_systemd_collector_success{collector="users"}"#
+        ),
         1.0
     );
 }
