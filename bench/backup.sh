@@ -3,7 +3,8 @@
 # write today (ls -t | head, stat, tail | grep for the dump trailer, zfs list | awk, mv).
 #   14 artifact targets: 8 globs of plain pg_dump files (10 files of 2 MiB each, trailer
 #   checked), 4 directories of tar archives (10 each, end-of-archive checked), 2 unchecked
-#   globs of 50 files; 6 zfs targets over a fake zfs printing 3000 snapshots.
+#   globs of 50 files; 6 zfs targets over a fake zfs printing 3000 snapshots (name, creation,
+#   usedbysnapshots, as the exporter asks).
 # Jobs are left out: they need a systemd on D-Bus, which only the booted test container has.
 # A second table adds 2 gzip-checked targets (a 64 MiB dump each, compressed), whose check
 # decompresses the whole file, against `gzip -t`.
@@ -30,7 +31,7 @@ for t in 1 2; do
 done
 cat > "$WORK/zfs" <<'ZFS'
 #!/bin/sh
-awk 'BEGIN { for (s = 0; s < 100; s++) for (d = 0; d < 30; d++) printf "tank/ds%02d@auto-%03d\t%d\n", d, s, 1767000000 + s * 3600 + d }'
+awk 'BEGIN { for (s = 0; s < 100; s++) for (d = 0; d < 30; d++) printf "tank/ds%02d@auto-%03d\t%d\t-\n", d, s, 1767000000 + s * 3600 + d }'
 ZFS
 chmod +x "$WORK/zfs"
 

@@ -176,6 +176,12 @@ pub type Interval = BoundedDuration<SECOND, { 366 * DAY }>;
 /// (ten years), so that `now - max_age` stays a valid time.
 pub type MaxAge = BoundedDuration<SECOND, { 3660 * DAY }>;
 
+/// A size in bytes (sysgauge-backup `min_size_bytes`): 1 B to 1 PiB.
+pub type SizeBytes = BoundedCount<1, { 1 << 50 }>;
+
+/// A share in percent (sysgauge-backup `min_size_percent`): 1 to 100.
+pub type Percent = BoundedCount<1, 100>;
+
 /// `--web.max-requests`: 0 (no limit) to 10000 requests served at once.
 pub type MaxRequests = BoundedCount<0, 10_000>;
 

@@ -11,7 +11,7 @@ use sysgauge_testkit::{release_example, run, sample, tempfile};
 
 #[test]
 fn a_panicking_collector_is_reported_as_failed_in_release_builds() {
-    let binary = release_example("sysgauge-common", "panicking_exporter");
+    let binary = release_example("panicking_exporter");
 
     let out = run(Command::new(&binary).arg("once"));
     let stdout = String::from_utf8_lossy(&out.stdout);

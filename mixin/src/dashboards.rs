@@ -1301,6 +1301,36 @@ pub fn backup() -> Dashboard {
                     sel("sysgauge_backup_zfs_newest_snapshot_timestamp_seconds")
                 ),
             ),
+            table(
+                12,
+                "ZFS snapshot types: newest snapshot age",
+                "dtdurations",
+                "Time since each dataset's newest snapshot of each type (sanoid's hourly, daily, ...), for zfs targets with snapshot_max_age; a manual or syncoid snapshot does not count. About 56 years for a type without one.",
+                format!(
+                    "time() - {}",
+                    sel("sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "ZFS snapshot types: age against max age",
+                "percentunit",
+                "Age of each dataset's newest snapshot of a type divided by the type's maximum age: above 100% that type is stale (SysgaugeBackupTooOld names it).",
+                format!(
+                    "(time() - {}) / on (job, instance, target, type) group_left {}",
+                    sel("sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds"),
+                    sel("sysgauge_backup_zfs_type_max_age_seconds")
+                ),
+            ),
+            graph(
+                "ZFS space used by snapshots",
+                "bytes",
+                "Each dataset's usedbysnapshots: space freed if every snapshot were destroyed; a curve that only grows means pruning does not run.",
+                vec![(
+                    sel("sysgauge_backup_zfs_snapshots_used_bytes"),
+                    "{{target}} {{dataset}}",
+                )],
+            ),
             graph(
                 "ZFS snapshots per dataset",
                 "none",

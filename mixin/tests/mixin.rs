@@ -2079,13 +2079,32 @@ fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and
     let data = std::fs::read(&old).unwrap();
     std::fs::write(d.join("stale/b.sql.gz"), &data[..data.len() / 2]).unwrap();
     fakes::set_mtime(&d.join("stale/b.sql.gz"), now - 86400);
+    // Sizes and mtimes: a dump far smaller than the one before (under min_size_bytes too),
+    // and a file dated a day ahead.
+    for sub in ["sizes", "future"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    for (path, len, mtime) in [
+        ("sizes/1.dump", 1000, now - 2 * 86400),
+        ("sizes/2.dump", 100, now - 600),
+        ("future/1.dump", 1000, now - 600),
+        ("future/2.dump", 1000, now + 86400),
+    ] {
+        std::fs::write(d.join(path), vec![b'x'; len]).unwrap();
+        fakes::set_mtime(&d.join(path), mtime);
+    }
+    // Every dataset with its usedbysnapshots, then snapshots; sanoid's daily snapshots of
+    // tank/sanoid stopped three days ago while its hourly ones go on.
     let zfs = d.join("zfs");
     fakes::script(
         &zfs,
         &format!(
-            "printf 'tank/old@daily-1\\t{}\\n'\nprintf 'tank/db@hourly-1\\t{}\\n'\n",
-            now - 3 * 86400,
-            now - 600
+            "printf 'tank/old\\t1\\t4096\\ntank/db\\t1\\t8192\\ntank/sanoid\\t1\\t1024\\ntank/sanoid-ok\\t1\\t2048\\n'\n\
+             printf 'tank/old@daily-1\\t{old}\\t-\\ntank/db@hourly-1\\t{fresh}\\t-\\n'\n\
+             printf 'tank/sanoid@autosnap_1_daily\\t{old}\\t-\\ntank/sanoid@autosnap_2_hourly\\t{fresh}\\t-\\n'\n\
+             printf 'tank/sanoid-ok@autosnap_1_daily\\t{fresh}\\t-\\ntank/sanoid-ok@autosnap_2_hourly\\t{fresh}\\t-\\n'\n",
+            old = now - 3 * 86400,
+            fresh = now - 600
         ),
     );
     let config = d.join("backup.toml");
@@ -2119,6 +2138,13 @@ fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and
             job("absent", "no-such-backup.service"),
             dataset("tank", "tank/db"),
             dataset("old-snapshots", "tank/old"),
+        ) + &format!(
+            "[[targets]]\nname = \"small\"\nkind = \"artifact\"\nmax_age = \"26h\"\npath = \"{d}/sizes/*.dump\"\nmin_size_bytes = 500\n\n\
+             [[targets]]\nname = \"shrank\"\nkind = \"artifact\"\nmax_age = \"26h\"\npath = \"{d}/sizes/*.dump\"\nmin_size_percent = 50\n\n\
+             [[targets]]\nname = \"future\"\nkind = \"artifact\"\nmax_age = \"26h\"\npath = \"{d}/future/*.dump\"\nmin_size_bytes = 500\nmin_size_percent = 50\n\n\
+             [[targets]]\nname = \"sanoid\"\nkind = \"zfs\"\ndatasets = [\"tank/sanoid\"]\nsnapshot_max_age = {{ hourly = \"2h\", daily = \"26h\" }}\n\n\
+             [[targets]]\nname = \"sanoid-ok\"\nkind = \"zfs\"\ndatasets = [\"tank/sanoid-ok\"]\nsnapshot_max_age = {{ hourly = \"2h\", daily = \"26h\" }}\n\n",
+            d = d.display()
         ),
     )
     .unwrap();
@@ -2159,10 +2185,34 @@ fn real_prometheus_evaluates_the_backup_alerts_and_panels_against_real_files_and
         "SysgaugeBackupTimerNotScheduled",
         &format!(r#"{},unit="backup-once.timer""#, target("once")),
     );
+    // The stale daily type of a sanoid target fires the one rule; its fresh hourly one does not
+    // save it.
+    assert_active(&prometheus, "SysgaugeBackupTooOld", &target("sanoid"));
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupArtifactTooSmall",
+        &target("small"),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupArtifactShrank",
+        &target("shrank"),
+    );
+    assert_active(
+        &prometheus,
+        "SysgaugeBackupArtifactFutureMtime",
+        &target("future"),
+    );
     assert_every_alert_of_the_file_active(&prometheus, "backup.rules.yml", &[]);
 
     for (alert, labels) in [
-        ("SysgaugeBackupTooOld", r#"target=~"fresh|tank|once""#),
+        (
+            "SysgaugeBackupTooOld",
+            r#"target=~"fresh|tank|once|sanoid-ok|future|shrank""#,
+        ),
+        ("SysgaugeBackupArtifactTooSmall", r#"target!="small""#),
+        ("SysgaugeBackupArtifactShrank", r#"target!="shrank""#),
+        ("SysgaugeBackupArtifactFutureMtime", r#"target!="future""#),
         ("SysgaugeBackupTargetUnreadable", r#"target!="absent""#),
         ("SysgaugeBackupJobFailed", r#"target!="failing""#),
         ("SysgaugeBackupTimerNotScheduled", r#"target!="once""#),

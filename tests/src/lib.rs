@@ -617,10 +617,13 @@ fn built_binary(name: &str, profile: &str, built: &std::sync::Mutex<bool>) -> Op
     Some(binary)
 }
 
-/// The release build of the example `example` of `package`, for behaviour of the release
-/// profile that no shipped binary can be made to show on purpose (a panicking collector).
-pub fn release_example(package: &str, example: &str) -> PathBuf {
-    cargo_release(&["-p", package, "--example", example]);
+/// The release build of the example `example` (of any workspace crate), for behaviour of the
+/// release profile that no shipped binary can be made to show on purpose (a panicking
+/// collector). Built with `--workspace`, so that features resolve as for the shipped binaries
+/// and the dependencies `cargo build --release --workspace` made are reused: a `-p` build
+/// resolves features for one package and rebuilt them (about three minutes on CI's two cores).
+pub fn release_example(example: &str) -> PathBuf {
+    cargo_release(&["--workspace", "--example", example]);
     let binary = release_dir().join("examples").join(example);
     assert!(binary.is_file(), "{} was not built", binary.display());
     binary

@@ -91,6 +91,51 @@ fn serve(bin: &Path, args: &[&OsStr], log: &Path) -> (Process, String, String) {
     (server, text, url)
 }
 
+/// Runs `bin args...` in `once` (whose exit code must be one of `once_codes`), `textfile` and
+/// `serve` (scraped twice: a bad file holds nothing open), handing each output and its log to
+/// `check`, and bounds the peak RSS of each run by [`PEAK_KIB`].
+fn in_every_mode(bin: &Path, args: &[&OsStr], once_codes: &[i32], check: impl Fn(&str, &str)) {
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let ran = run_bounded(Command::new(bin).args(args).arg("once"));
+    assert!(
+        ran.code.is_some_and(|c| once_codes.contains(&c)),
+        "once exited {:?}: {}",
+        ran.code,
+        ran.stderr
+    );
+    check(&ran.stdout, &ran.stderr);
+    assert!(
+        ran.peak_kib < PEAK_KIB,
+        "once: peak RSS {} KiB",
+        ran.peak_kib
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let ran = run_bounded(
+        Command::new(bin)
+            .args(args)
+            .args(["textfile", "--directory"])
+            .arg(out.path()),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let text = std::fs::read_to_string(out.path().join(format!("{name}.prom"))).unwrap();
+    check(&text, &ran.stderr);
+    assert!(
+        ran.peak_kib < PEAK_KIB,
+        "textfile: peak RSS {} KiB",
+        ran.peak_kib
+    );
+
+    let (mut server, text, url) = serve(bin, args, &out.path().join("serve.log"));
+    let (status, again) = http_get(&url, &["--max-time", "30"]);
+    assert_eq!(status, 200);
+    check(&text, &server.log());
+    check(&again, &server.log());
+    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
+    assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
+    assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
+}
+
 /// The four bad files: a FIFO, a character device, a directory and a 200 MB (sparse) file.
 struct BadFiles {
     _dir: tempfile::TempDir,
@@ -347,51 +392,12 @@ fn check_certs_output(case: &CertsCase, text: &str, log: &str) {
 fn certs_bad_files_cost_only_themselves_in_once_textfile_and_serve() {
     let Some(case) = certs_case() else { return };
     let bin = release_binary("sysgauge-certs").unwrap();
-
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&case.config)
-            .arg("once"),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    check_certs_output(&case, &ran.stdout, &ran.stderr);
-    assert!(
-        ran.peak_kib < PEAK_KIB,
-        "once: peak RSS {} KiB",
-        ran.peak_kib
-    );
-
-    let out = tempfile::tempdir().unwrap();
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&case.config)
-            .args(["textfile", "--directory"])
-            .arg(out.path()),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    let text = std::fs::read_to_string(out.path().join("sysgauge-certs.prom")).unwrap();
-    check_certs_output(&case, &text, &ran.stderr);
-    assert!(
-        ran.peak_kib < PEAK_KIB,
-        "textfile: peak RSS {} KiB",
-        ran.peak_kib
-    );
-
-    let (mut server, text, url) = serve(
+    in_every_mode(
         &bin,
         &[OsStr::new("--config"), case.config.as_os_str()],
-        &case.dir.path().join("serve.log"),
+        &[0],
+        |text, log| check_certs_output(&case, text, log),
     );
-    // A second scrape: a bad file held nothing open.
-    let (status, again) = http_get(&url, &["--max-time", "30"]);
-    assert_eq!(status, 200);
-    check_certs_output(&case, &text, &server.log());
-    check_certs_output(&case, &again, &server.log());
-    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
-    assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
-    assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
 
 #[test]
@@ -496,41 +502,12 @@ fn backup_artifacts_that_are_not_regular_files_are_errors_with_a_reason() {
         }
     };
 
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("once"),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    check(&ran.stdout, &ran.stderr);
-    assert!(
-        ran.peak_kib < PEAK_KIB,
-        "once: peak RSS {} KiB",
-        ran.peak_kib
-    );
-
-    let out = tempfile::tempdir().unwrap();
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&config_path)
-            .args(["textfile", "--directory"])
-            .arg(out.path()),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    let text = std::fs::read_to_string(out.path().join("sysgauge-backup.prom")).unwrap();
-    check(&text, &ran.stderr);
-
-    let (mut server, text, _) = serve(
+    in_every_mode(
         &bin,
         &[OsStr::new("--config"), config_path.as_os_str()],
-        &d.join("serve.log"),
+        &[0],
+        check,
     );
-    check(&text, &server.log());
-    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
-    assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
-    assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
 
 #[test]
@@ -560,44 +537,13 @@ fn restic_password_files_that_are_not_regular_files_are_refused_before_restic_ru
             assert!(log.contains(path.to_str().unwrap()), "{log}");
         }
     };
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("once"),
-    );
     // once exits 0: a repository that cannot be read is a metric, not a failed collector.
-    assert!(matches!(ran.code, Some(0 | 1)), "{}", ran.stderr);
-    check(&ran.stdout, &ran.stderr);
-    assert!(
-        ran.peak_kib < PEAK_KIB,
-        "once: peak RSS {} KiB",
-        ran.peak_kib
-    );
-
-    let out = tempfile::tempdir().unwrap();
-    let ran = run_bounded(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&config_path)
-            .args(["textfile", "--directory"])
-            .arg(out.path()),
-    );
-    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    check(
-        &std::fs::read_to_string(out.path().join("sysgauge-restic.prom")).unwrap(),
-        &ran.stderr,
-    );
-
-    let (mut server, text, _) = serve(
+    in_every_mode(
         &bin,
         &[OsStr::new("--config"), config_path.as_os_str()],
-        &dir.path().join("serve.log"),
+        &[0, 1],
+        check,
     );
-    check(&text, &server.log());
-    let peak = sysgauge_testkit::procs::peak_rss_kib(server.pid()).unwrap();
-    assert!(peak < PEAK_KIB, "serve: peak RSS {peak} KiB");
-    assert!(server.terminate(LIMIT).is_some_and(|s| s.success()));
 }
 
 #[test]

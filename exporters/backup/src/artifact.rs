@@ -6,6 +6,13 @@
 //! collection, and each verdict is cached by (device, inode, size, mtime), so a file is read
 //! once per version, not once per scrape. Without checks, it is the newest file's mtime.
 //!
+//! A file whose mtime is more than [`FUTURE_TOLERANCE`] ahead of the clock is counted and
+//! logged, and otherwise ignored: it would be "fresh" until that time. A file smaller than
+//! `min_size_bytes` is no good backup either (logged; the next older one may be). With
+//! `min_size_percent`, the second newest file's size is reported so that a rule can compare the
+//! newest against it: a dump that suddenly shrinks is the classic sign of a source that was not
+//! mounted.
+//!
 //! A gzip check reads the whole file. When it does not finish within the collection's
 //! deadline it keeps running in its own thread: this collection reports the target from what
 //! is already known (an older verified file, or none), and a later one uses the verdict. A
@@ -19,7 +26,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
@@ -40,6 +47,10 @@ use crate::{
 /// The most files checked per target and collection, newest first, when looking for the newest
 /// complete one.
 pub const MAX_CHECKED: usize = 3;
+
+/// How far ahead of the clock a file's mtime may be before it counts as in the future: clocks
+/// of a NAS and of this host may differ a little.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(60);
 
 /// Identifies one version of one file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +84,10 @@ struct Report {
     /// unreadable directories, a missing path).
     errors: Vec<FileError>,
     newest: Option<Found>,
+    /// The second newest file, when the target compares sizes.
+    previous: Option<Found>,
+    /// Files with an mtime in the future.
+    future: usize,
     /// The newest file's verdict; `None` without checks or while its check runs.
     newest_complete: Option<bool>,
     last_success: f64,
@@ -84,6 +99,8 @@ struct ArtifactTarget {
     target: Target,
     path: String,
     checks: Vec<Check>,
+    min_size: Option<u64>,
+    min_percent: Option<u64>,
     cache: Mutex<HashMap<FileKey, Cached>>,
     /// A full evaluation (which may read whole files) is running.
     busy: AtomicBool,
@@ -113,10 +130,17 @@ impl ArtifactsCollector {
         let targets: Vec<_> = targets
             .iter()
             .filter_map(|t| match &t.source {
-                Source::Artifact { path, checks } => Some(Arc::new(ArtifactTarget {
+                Source::Artifact {
+                    path,
+                    checks,
+                    min_size,
+                    min_percent,
+                } => Some(Arc::new(ArtifactTarget {
                     target: t.clone(),
                     path: path.clone(),
                     checks: checks.clone(),
+                    min_size: *min_size,
+                    min_percent: *min_percent,
                     cache: Mutex::new(HashMap::new()),
                     busy: AtomicBool::new(false),
                 })),
@@ -145,7 +169,7 @@ impl Collector for ArtifactsCollector {
                 .await
                 .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))
                 .and_then(|r| r);
-            report_artifact(&mut set, &t.target, &report);
+            report_artifact(&mut set, t, &report);
         }
         Ok(set)
     }
@@ -196,11 +220,22 @@ async fn evaluate_within(t: Arc<ArtifactTarget>, deadline: Duration) -> Result<R
     }
 }
 
-fn report_artifact(set: &mut MetricSet, target: &Target, report: &Result<Report, Error>) {
+fn report_artifact(set: &mut MetricSet, t: &ArtifactTarget, report: &Result<Report, Error>) {
+    let target = &t.target;
     let name = target.name.as_str();
     report_target(set, target, report.as_ref().map(|r| r.last_success));
+    if let Some(min) = t.min_size {
+        set.add(&ARTIFACT_MIN_SIZE, [name], min as f64);
+    }
+    if let Some(percent) = t.min_percent {
+        set.add(&ARTIFACT_MIN_SIZE_RATIO, [name], percent as f64 / 100.0);
+    }
     let Ok(report) = report else { return };
     set.add(&ARTIFACT_FILES, [name], report.files as f64);
+    set.add(&ARTIFACT_FUTURE_FILES, [name], report.future as f64);
+    if let Some(previous) = &report.previous {
+        set.add(&ARTIFACT_PREVIOUS_SIZE, [name], previous.len as f64);
+    }
     for e in &report.errors {
         tracing::warn!(target = name, path = %path_label(&e.path), reason = e.reason(), error = %e, "backup path entry cannot be used");
         set.add(
@@ -230,49 +265,76 @@ fn report_artifact(set: &mut MetricSet, target: &Target, report: &Result<Report,
 /// Finds the target's files and checks the newest. With `may_read` false, content checks are
 /// only looked up in the cache.
 fn evaluate(t: &ArtifactTarget, may_read: bool) -> Result<Report, Error> {
-    let (mut files, errors) = expand(&t.path)?;
+    let (all, errors) = expand(&t.path)?;
+    let count = all.len();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let limit = now + FUTURE_TOLERANCE.as_secs_f64();
+    let (future, mut files): (Vec<Found>, Vec<Found>) =
+        all.into_iter().partition(|f| f.mtime > limit);
+    for f in &future {
+        tracing::warn!(target = %t.target.name, path = %path_label(&f.path), mtime = f.mtime, ahead_seconds = (f.mtime - now).round(), "backup file's modification time is in the future; it does not count as fresh");
+    }
     files.sort_by(|a, b| {
         b.mtime
             .total_cmp(&a.mtime)
             .then_with(|| a.path.cmp(&b.path))
     });
     let newest = files.first().cloned();
-    if t.checks.is_empty() {
-        return Ok(Report {
-            files: files.len(),
-            errors,
-            last_success: newest.as_ref().map_or(0.0, |f| f.mtime),
-            newest,
-            newest_complete: None,
-        });
+    let previous = t.min_percent.and_then(|_| files.get(1).cloned());
+    if let (Some(n), Some(p), Some(percent)) = (&newest, &previous, t.min_percent)
+        && (n.len as f64) < p.len as f64 * percent as f64 / 100.0
+    {
+        tracing::warn!(target = %t.target.name, path = %path_label(&n.path), size = n.len, previous = %path_label(&p.path), previous_size = p.len, min_size_percent = percent, "backup file shrank against the previous one");
     }
+    // Too small to be a backup: logged, and the next older file may be the last good one.
+    let big_enough = |f: &&Found| {
+        let ok = t.min_size.is_none_or(|min| f.len >= min);
+        if !ok {
+            tracing::warn!(target = %t.target.name, path = %path_label(&f.path), size = f.len, min_size_bytes = t.min_size, "backup file is smaller than min_size_bytes");
+        }
+        ok
+    };
     let mut newest_complete = None;
     let mut last_success = 0.0;
-    for (i, file) in files.iter().take(MAX_CHECKED).enumerate() {
-        let verdict = verdict(t, file, may_read);
-        if i == 0 {
-            newest_complete = verdict.as_ref().map(|v| *v == Verdict::Complete);
-        }
-        match verdict {
-            Some(Verdict::Complete) => {
-                last_success = file.mtime;
-                break;
+    if t.checks.is_empty() {
+        last_success = files.iter().find(big_enough).map_or(0.0, |f| f.mtime);
+    } else {
+        for (i, file) in files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| big_enough(f))
+            .take(MAX_CHECKED)
+        {
+            let verdict = verdict(t, file, may_read);
+            if i == 0 {
+                newest_complete = verdict.as_ref().map(|v| *v == Verdict::Complete);
             }
-            Some(Verdict::Incomplete(why)) => {
-                tracing::warn!(target = %t.target.name, path = %path_label(&file.path), why = %why, "backup file is incomplete");
+            match verdict {
+                Some(Verdict::Complete) => {
+                    last_success = file.mtime;
+                    break;
+                }
+                Some(Verdict::Incomplete(why)) => {
+                    tracing::warn!(target = %t.target.name, path = %path_label(&file.path), why = %why, "backup file is incomplete");
+                }
+                None => {}
             }
-            None => {}
         }
     }
-    if may_read {
+    if may_read && !t.checks.is_empty() {
         // Forget the verdicts of files that are gone or changed.
         let live: std::collections::HashSet<&FileKey> = files.iter().map(|f| &f.key).collect();
         lock(&t.cache).retain(|k, v| live.contains(k) || matches!(v, Cached::Running));
     }
     Ok(Report {
-        files: files.len(),
+        files: count,
         errors,
         newest,
+        previous,
+        future: future.len(),
         newest_complete,
         last_success,
     })

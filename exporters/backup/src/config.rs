@@ -1,11 +1,14 @@
 //! The `[[targets]]` of the configuration file and the quick `--artifact`/`--job` flags.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::Duration,
+};
 
 use serde::Deserialize;
 use sysgauge_common::{
     config::{Origin, SettingError},
-    limits::MaxAge,
+    limits::{MaxAge, Percent, SizeBytes},
 };
 
 use crate::error::Error;
@@ -64,6 +67,10 @@ pub struct TargetConfig {
     /// artifact: content checks of the newest files.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// artifact: a smaller file is no good backup.
+    pub min_size_bytes: Option<SizeBytes>,
+    /// artifact: the newest file must be at least this share of the previous one's size.
+    pub min_size_percent: Option<Percent>,
     /// job: a `.service` or `.timer` unit.
     pub unit: Option<String>,
     /// zfs: dataset names, exactly.
@@ -72,6 +79,86 @@ pub struct TargetConfig {
     /// zfs: every dataset whose name starts with one of these.
     #[serde(default)]
     pub dataset_prefixes: Vec<String>,
+    /// zfs: how a snapshot's name says its type: `sanoid` or a pattern with `{type}`.
+    pub snapshot_pattern: Option<String>,
+    /// zfs: the maximum age of each snapshot type (`hourly = "2h"`).
+    #[serde(default)]
+    pub snapshot_max_age: BTreeMap<String, MaxAge>,
+}
+
+/// The most snapshot types a zfs target may have.
+pub const MAX_SNAPSHOT_TYPES: usize = 16;
+
+/// The most bytes of a snapshot type's name.
+pub const MAX_TYPE_NAME: usize = 32;
+
+/// How a snapshot's name says its type: a pattern of `*` (any text) and `?` (one character)
+/// around one `{type}`, which stands for one of the target's types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotPattern {
+    /// What precedes `{type}`.
+    pub before: String,
+    /// What follows it.
+    pub after: String,
+}
+
+impl SnapshotPattern {
+    /// sanoid's names, `autosnap_2026-11-29_13:00:01_hourly`.
+    pub const SANOID: &'static str = "autosnap_*_{type}";
+
+    /// Parses `sanoid` or a pattern with exactly one `{type}`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = if text == "sanoid" { Self::SANOID } else { text };
+        match text.split_once("{type}") {
+            Some((before, after)) if !after.contains("{type}") => Ok(Self {
+                before: before.to_owned(),
+                after: after.to_owned(),
+            }),
+            _ => Err(format!(
+                "{text:?} must be \"sanoid\" or contain `{{type}}` exactly once, e.g. \"{}\"",
+                Self::SANOID
+            )),
+        }
+    }
+
+    /// The type of a snapshot named `name` (the part after `@`): the first of `types` for which
+    /// the pattern matches.
+    pub fn type_of<'a>(&self, name: &str, types: &'a [(String, Duration)]) -> Option<&'a str> {
+        types.iter().map(|(t, _)| t.as_str()).find(|t| {
+            // `{type}` is literal text between the two halves.
+            (0..=name.len()).any(|i| {
+                name.is_char_boundary(i)
+                    && name[i..].starts_with(t)
+                    && wildcard(&self.before, &name[..i])
+                    && wildcard(&self.after, &name[i + t.len()..])
+            })
+        })
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` is any text and `?` any one character.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Greedy with one backtrack point: linear in practice, quadratic at worst.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// A checked target.
@@ -94,6 +181,10 @@ pub enum Source {
         path: String,
         /// Content checks.
         checks: Vec<Check>,
+        /// A smaller file is no good backup.
+        min_size: Option<u64>,
+        /// The newest file must be at least this percent of the previous one's size.
+        min_percent: Option<u64>,
     },
     /// A unit.
     Job {
@@ -106,6 +197,10 @@ pub enum Source {
         datasets: Vec<String>,
         /// Name prefixes.
         prefixes: Vec<String>,
+        /// How a snapshot's name says its type; `None` when any snapshot counts.
+        pattern: Option<SnapshotPattern>,
+        /// Each type's maximum age, least first; empty when any snapshot counts.
+        types: Vec<(String, Duration)>,
     },
 }
 
@@ -125,7 +220,9 @@ impl Target {
         match &self.source {
             Source::Artifact { path, .. } => path.clone(),
             Source::Job { unit } => unit.clone(),
-            Source::Zfs { datasets, prefixes } => datasets
+            Source::Zfs {
+                datasets, prefixes, ..
+            } => datasets
                 .iter()
                 .cloned()
                 .chain(prefixes.iter().map(|p| format!("{p}*")))
@@ -152,8 +249,12 @@ impl TargetConfig {
         let Some(kind) = self.kind else {
             return fail_at("kind", "`kind` is missing (artifact, job or zfs)".into());
         };
-        // In range by its type (limits::MaxAge), so never zero.
-        let Some(max_age) = self.max_age.map(MaxAge::get) else {
+        // In range by its type (limits::MaxAge), so never zero. A zfs target with snapshot
+        // types defaults to its least type's.
+        let least_type = (kind == Kind::Zfs)
+            .then(|| self.snapshot_max_age.values().map(|a| a.get()).min())
+            .flatten();
+        let Some(max_age) = self.max_age.map(MaxAge::get).or(least_type) else {
             return fail_at(
                 "max_age",
                 "`max_age` is missing, e.g. max_age = \"26h\"".into(),
@@ -162,11 +263,31 @@ impl TargetConfig {
         let foreign: Vec<&str> = [
             ("path", self.path.is_some(), Kind::Artifact),
             ("checks", !self.checks.is_empty(), Kind::Artifact),
+            (
+                "min_size_bytes",
+                self.min_size_bytes.is_some(),
+                Kind::Artifact,
+            ),
+            (
+                "min_size_percent",
+                self.min_size_percent.is_some(),
+                Kind::Artifact,
+            ),
             ("unit", self.unit.is_some(), Kind::Job),
             ("datasets", !self.datasets.is_empty(), Kind::Zfs),
             (
                 "dataset_prefixes",
                 !self.dataset_prefixes.is_empty(),
+                Kind::Zfs,
+            ),
+            (
+                "snapshot_pattern",
+                self.snapshot_pattern.is_some(),
+                Kind::Zfs,
+            ),
+            (
+                "snapshot_max_age",
+                !self.snapshot_max_age.is_empty(),
                 Kind::Zfs,
             ),
         ]
@@ -204,7 +325,12 @@ impl TargetConfig {
                         "`checks` may hold pg_dump or pg_dumpall, not both".into(),
                     );
                 }
-                Source::Artifact { path, checks }
+                Source::Artifact {
+                    path,
+                    checks,
+                    min_size: self.min_size_bytes.map(|b| b.get() as u64),
+                    min_percent: self.min_size_percent.map(|p| p.get() as u64),
+                }
             }
             Kind::Job => {
                 let Some(unit) = self.unit.clone() else {
@@ -239,9 +365,61 @@ impl TargetConfig {
                         format!("{bad:?} is not a dataset name (empty, or a snapshot with @)"),
                     );
                 }
+                let pattern = match (&self.snapshot_pattern, self.snapshot_max_age.is_empty()) {
+                    (Some(_), true) => {
+                        return fail_at(
+                            "snapshot_pattern",
+                            "`snapshot_pattern` needs `snapshot_max_age`, the maximum age of each type, e.g. snapshot_max_age = { hourly = \"2h\", daily = \"26h\" }".into(),
+                        );
+                    }
+                    (_, true) => None,
+                    // sanoid's names unless told otherwise.
+                    (text, false) => {
+                        match SnapshotPattern::parse(text.as_deref().unwrap_or("sanoid")) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                return fail_at(
+                                    "snapshot_pattern",
+                                    format!("`snapshot_pattern` {e}"),
+                                );
+                            }
+                        }
+                    }
+                };
+                if self.snapshot_max_age.len() > MAX_SNAPSHOT_TYPES {
+                    return fail_at(
+                        "snapshot_max_age",
+                        format!(
+                            "`snapshot_max_age` has {} types; at most {MAX_SNAPSHOT_TYPES}",
+                            self.snapshot_max_age.len()
+                        ),
+                    );
+                }
+                if let Some(bad) = self.snapshot_max_age.keys().find(|t| {
+                    t.is_empty()
+                        || t.len() > MAX_TYPE_NAME
+                        || !t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                }) {
+                    return fail_at(
+                        "snapshot_max_age",
+                        format!(
+                            "snapshot type {bad:?} must be 1 to {MAX_TYPE_NAME} letters, digits, `_` or `-`"
+                        ),
+                    );
+                }
+                let mut types: Vec<(String, Duration)> = self
+                    .snapshot_max_age
+                    .iter()
+                    .map(|(t, a)| (t.clone(), a.get()))
+                    .collect();
+                types.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
                 Source::Zfs {
                     datasets: self.datasets.clone(),
                     prefixes: self.dataset_prefixes.clone(),
+                    pattern,
+                    types,
                 }
             }
         };
@@ -342,7 +520,9 @@ mod tests {
             t.source,
             Source::Artifact {
                 path: "/b/*.sql.gz".into(),
-                checks: vec![Check::Gzip, Check::PgDumpall]
+                checks: vec![Check::Gzip, Check::PgDumpall],
+                min_size: None,
+                min_percent: None,
             }
         );
         let t =
@@ -351,6 +531,62 @@ mod tests {
         let t = one("[[targets]]\nname='z'\nkind='zfs'\nmax_age='2h'\ndatasets=['tank/db']\ndataset_prefixes=['tank/home/']\n").unwrap();
         assert_eq!(t.describe(), "tank/db,tank/home/*");
         assert_eq!(t.kind(), Kind::Zfs);
+    }
+
+    #[test]
+    fn snapshot_types_and_sizes() {
+        let t = one("[[targets]]\nname='z'\nkind='zfs'\ndatasets=['tank/db']\nsnapshot_max_age={daily='26h',hourly='2h'}\n").unwrap();
+        // max_age defaults to the least type's; types are ordered by age; sanoid's names.
+        assert_eq!(t.max_age, Duration::from_secs(7200));
+        let Source::Zfs { pattern, types, .. } = &t.source else {
+            panic!("{t:?}")
+        };
+        assert_eq!(
+            types,
+            &vec![
+                ("hourly".to_string(), Duration::from_secs(7200)),
+                ("daily".to_string(), Duration::from_secs(93600))
+            ]
+        );
+        assert_eq!(
+            pattern.as_ref().map(|p| p.before.as_str()),
+            Some("autosnap_*_")
+        );
+        let e = one("[[targets]]\nname='z'\nkind='zfs'\nmax_age='1h'\ndatasets=['t']\nsnapshot_pattern='sanoid'\n").unwrap_err();
+        assert!(e.starts_with("targets[0].snapshot_pattern: target \"z\": `snapshot_pattern` needs `snapshot_max_age`"), "{e}");
+        let e = one("[[targets]]\nname='z'\nkind='zfs'\ndatasets=['t']\nsnapshot_pattern='auto_*'\nsnapshot_max_age={daily='1d'}\n").unwrap_err();
+        assert!(e.contains("contain `{type}` exactly once"), "{e}");
+        let e = one(
+            "[[targets]]\nname='z'\nkind='zfs'\ndatasets=['t']\nsnapshot_max_age={'da ily'='1d'}\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("snapshot type \"da ily\" must be"), "{e}");
+        let e = one(
+            "[[targets]]\nname='z'\nkind='zfs'\ndatasets=['t']\nsnapshot_max_age={daily='0s'}\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
+        let t = one("[[targets]]\nname='a'\nkind='artifact'\nmax_age='1d'\npath='/a'\nmin_size_bytes=1024\nmin_size_percent=50\n").unwrap();
+        assert!(
+            matches!(
+                t.source,
+                Source::Artifact {
+                    min_size: Some(1024),
+                    min_percent: Some(50),
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        let e = one("[[targets]]\nname='a'\nkind='artifact'\nmax_age='1d'\npath='/a'\nmin_size_percent=150\n").unwrap_err();
+        assert!(e.contains("between 1 and 100"), "{e}");
+        let e = one(
+            "[[targets]]\nname='a'\nkind='artifact'\nmax_age='1d'\npath='/a'\nmin_size_bytes=0\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("between 1 and 1125899906842624"), "{e}");
+        let e = one("[[targets]]\nname='a'\nkind='job'\nmax_age='1d'\nunit='a.service'\nsnapshot_max_age={daily='1d'}\n").unwrap_err();
+        assert!(e.contains("key(s) snapshot_max_age do not apply"), "{e}");
     }
 
     #[test]

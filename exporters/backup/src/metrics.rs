@@ -11,7 +11,7 @@ sysgauge_common::metric_families! {
     );
     pub const LAST_SUCCESS: Desc<1> = Desc::gauge(
         "sysgauge_backup_last_success_timestamp_seconds",
-        "When the target's newest good backup was made (artifact: newest complete file's mtime; job: end of the last successful run; zfs: oldest of the datasets' newest snapshots), as a Unix timestamp; 0 when none is known",
+        "When the target's newest good backup was made (artifact: newest good file's mtime; job: end of the last successful run; zfs: oldest of the datasets' newest snapshots; zfs with snapshot types: the earliest time a dataset's type goes stale less max_age), as a Unix timestamp; 0 when none is known",
         ["target"],
     );
     pub const TARGET_UP: Desc<1> = Desc::gauge(
@@ -38,7 +38,7 @@ sysgauge_common::metric_families! {
     );
     pub const ARTIFACT_NEWEST_MTIME: Desc<1> = Desc::gauge(
         "sysgauge_backup_artifact_newest_modified_timestamp_seconds",
-        "Modification time of the newest matching file, complete or not, as a Unix timestamp",
+        "Modification time of the newest matching file, complete or not (files dated in the future aside), as a Unix timestamp",
         ["target"],
     );
     pub const ARTIFACT_NEWEST_SIZE: Desc<1> = Desc::gauge(
@@ -55,6 +55,26 @@ sysgauge_common::metric_families! {
         "sysgauge_backup_artifact_file_errors",
         "An entry of the target's path that cannot be used, set to 1, by reason (not_found, broken_symlink, not_regular_file, permission_denied, read_failed, too_many_entries); the target's other files are still reported",
         ["target", "path", "reason"],
+    );
+    pub const ARTIFACT_FUTURE_FILES: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_future_files",
+        "Number of matching files whose modification time is more than a minute in the future; they never count as the newest or as fresh",
+        ["target"],
+    );
+    pub const ARTIFACT_MIN_SIZE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_min_size_bytes",
+        "The target's configured min_size_bytes: a smaller file is no good backup; only with the setting",
+        ["target"],
+    );
+    pub const ARTIFACT_PREVIOUS_SIZE: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_previous_size_bytes",
+        "Size of the second newest matching file, the newest one's predecessor, in bytes; only with min_size_percent and two files",
+        ["target"],
+    );
+    pub const ARTIFACT_MIN_SIZE_RATIO: Desc<1> = Desc::gauge(
+        "sysgauge_backup_artifact_min_size_ratio",
+        "The target's configured min_size_percent as a ratio: alert when the newest file is smaller than this times the previous one",
+        ["target"],
     );
     pub const ARTIFACT_NEWEST_INFO: Desc<2> = Desc::info(
         "sysgauge_backup_artifact_newest_info",
@@ -114,6 +134,31 @@ sysgauge_common::metric_families! {
         "sysgauge_backup_zfs_snapshots",
         "Number of snapshots of the dataset",
         ["target", "dataset"],
+    );
+    pub const ZFS_OLDEST_SNAPSHOT: Desc<2> = Desc::gauge(
+        "sysgauge_backup_zfs_oldest_snapshot_timestamp_seconds",
+        "Creation time of the dataset's oldest snapshot, as a Unix timestamp; 0 when it has none",
+        ["target", "dataset"],
+    );
+    pub const ZFS_SNAPSHOTS_USED: Desc<2> = Desc::gauge(
+        "sysgauge_backup_zfs_snapshots_used_bytes",
+        "Space used by the dataset's snapshots (its usedbysnapshots property), in bytes",
+        ["target", "dataset"],
+    );
+    pub const ZFS_TYPE_MAX_AGE: Desc<2> = Desc::gauge(
+        "sysgauge_backup_zfs_type_max_age_seconds",
+        "The configured maximum age of a snapshot type (snapshot_max_age)",
+        ["target", "type"],
+    );
+    pub const ZFS_TYPE_NEWEST_SNAPSHOT: Desc<3> = Desc::gauge(
+        "sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds",
+        "Creation time of the dataset's newest snapshot of the type (named by snapshot_pattern), as a Unix timestamp; 0 when it has none",
+        ["target", "dataset", "type"],
+    );
+    pub const ZFS_TYPE_SNAPSHOTS: Desc<3> = Desc::gauge(
+        "sysgauge_backup_zfs_type_snapshots",
+        "Number of snapshots of the dataset of the type (named by snapshot_pattern)",
+        ["target", "dataset", "type"],
     );
 }
 

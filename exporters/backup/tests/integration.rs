@@ -402,6 +402,119 @@ fn quick_flags_and_configuration_errors() {
     );
 }
 
+#[test]
+fn artifacts_with_future_mtimes_too_small_and_shrinking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("a")).unwrap();
+    let file = |name: &str, len: usize, mtime: u64| {
+        let p = d.join("a").join(name);
+        std::fs::write(&p, vec![b'x'; len]).unwrap();
+        fakes::set_mtime(&p, mtime);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    file("1.dump", 1000, T1);
+    file("2.dump", 300, T2);
+    // Written by a host whose clock runs a day ahead: it would be "fresh" for a day.
+    file("3.dump", 2000, now + 86_400);
+    let config = d.join("backup.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[targets]]
+name = "shrank"
+kind = "artifact"
+max_age = "3650d"
+path = "{dir}/a/*.dump"
+min_size_percent = 50
+
+[[targets]]
+name = "small"
+kind = "artifact"
+max_age = "3650d"
+path = "{dir}/a/*.dump"
+min_size_bytes = 500
+"#,
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    let out = backup(&["--config", config.to_str().unwrap(), "once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    if available("promtool", "prometheus") {
+        promtool_check_metrics(&text).unwrap();
+    }
+    let s = |series: &str| get(&text, series);
+    for t in ["shrank", "small"] {
+        let f = |m: &str| s(&format!(r#"sysgauge_backup_artifact_{m}{{target="{t}"}}"#));
+        assert_eq!(f("files"), Some(3.0), "{t}");
+        assert_eq!(f("future_files"), Some(1.0), "{t}");
+        // The future file is neither the newest nor fresh.
+        assert_eq!(
+            f("newest_modified_timestamp_seconds"),
+            Some(T2 as f64),
+            "{t}"
+        );
+        assert_eq!(f("newest_size_bytes"), Some(300.0), "{t}");
+    }
+    // 300 bytes after 1000: under 50%; it still counts as the last success.
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_previous_size_bytes{target="shrank"}"#),
+        Some(1000.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_min_size_ratio{target="shrank"}"#),
+        Some(0.5)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="shrank"}"#),
+        Some(T2 as f64)
+    );
+    // 300 bytes is under min_size_bytes: the older 1000-byte file is the last good one.
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_min_size_bytes{target="small"}"#),
+        Some(500.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="small"}"#),
+        Some(T1 as f64)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_artifact_previous_size_bytes{target="small"}"#),
+        None
+    );
+    let err = stderr(&out);
+    for needle in [
+        "modification time is in the future",
+        "3.dump",
+        "shrank against the previous one",
+        "smaller than min_size_bytes",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+
+    // The Nagios check says the same: WARNING for each condition, the others OK.
+    let out = backup(&["--config", config.to_str().unwrap(), "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    for needle in [
+        "WARNING: too-small small = 300B (warning outside 500:)",
+        "WARNING: shrank shrank = 300B (warning outside 500:)",
+        "WARNING: future-mtime shrank = 1",
+        "WARNING: future-mtime small = 1",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(
+        !text.contains("WARNING: too-small shrank") && !text.contains("WARNING: shrank small"),
+        "{text}"
+    );
+}
+
 /// A fake `zfs`: prints a fixed snapshot list for the exact arguments the exporter must use.
 fn fake_zfs(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("zfs");
@@ -409,18 +522,58 @@ fn fake_zfs(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// A fake `zfs list` over the pool in `pool` (NAME<TAB>CREATION<TAB>USEDBYSNAPSHOTS lines) that
+/// honours `-d 1`/`-r` and the datasets it is given, refuses an unrestricted listing, says
+/// `dataset does not exist` as zfs does, and records each call in `calls`.
+const FAKE_ZFS_LIST: &str = r#"here=$(dirname "$0")
+printf '%s\n' "$*" >> "$here/calls"
+[ "$1 $2 $3 $4 $5 $6 $7 $8" = "list -Hp -t filesystem,volume,snapshot -o name,creation,usedbysnapshots -s creation" ] || { echo "unexpected arguments: $*" >&2; exit 2; }
+shift 8
+case "$1" in
+  -d) [ "$2" = 1 ] || exit 2; depth=1; shift 2;;
+  -r) depth=r; shift;;
+  *) echo "refused: an unrestricted listing ($*)" >&2; exit 2;;
+esac
+[ "$1" = "--" ] && shift
+[ $# -gt 0 ] || { echo "refused: no datasets given" >&2; exit 2; }
+rc=0
+for ds in "$@"; do
+  cut -f1 "$here/pool" | grep -qxF "$ds" || { echo "cannot open '$ds': dataset does not exist" >&2; rc=1; continue; }
+  awk -F'\t' -v ds="$ds" -v depth="$depth" '$1 == ds || index($1, ds "@") == 1 { print; next }
+    index($1, ds "/") == 1 { rest = substr($1, length(ds) + 2); if (depth == "r" || (index(rest, "/") == 0 && index(rest, "@") == 0)) print }' "$here/pool"
+done
+exit $rc"#;
+
+/// A pool with sanoid's snapshots of every type, a newer syncoid snapshot, a child dataset and
+/// a dataset no target asks for (whose snapshots must not be read).
+const POOL: &str = "tank\t1700000000\t0
+tank/db\t1700000000\t1048576
+tank/db@autosnap_2026-01-01_00:00:01_yearly\t1767225601\t-
+tank/db@autosnap_2026-01-01_00:00:01_monthly\t1767225601\t-
+tank/db@autosnap_2026-01-03_00:00:01_daily\t1767398401\t-
+tank/db@autosnap_2026-01-04_00:00:01_weekly\t1767484801\t-
+tank/db@autosnap_2026-01-04_00:00:01_daily\t1767484801\t-
+tank/db@autosnap_2026-01-04_10:00:01_hourly\t1767520801\t-
+tank/db@autosnap_2026-01-04_11:00:01_hourly\t1767524401\t-
+tank/db@syncoid_nas_2026-01-05:00:00:00-GMT00:00\t1767571200\t-
+tank/db/sub\t1700000000\t512
+tank/db/sub@autosnap_2026-01-06_00:00:01_hourly\t1767657601\t-
+tank/home\t1700000000\t0
+tank/home/alice\t1700000000\t2048
+tank/home/alice@autosnap_2026-01-04_00:00:01_daily\t1767484801\t-
+tank/home/alice@autosnap_2026-01-04_11:00:01_hourly\t1767524401\t-
+tank/home/bob\t1700000000\t4096
+tank/home/bob@autosnap_2026-01-02_00:00:01_daily\t1767312001\t-
+tank/home/bob@autosnap_2026-01-04_11:00:01_hourly\t1767524401\t-
+tank/other\t1700000000\t0
+tank/other@autosnap_2026-01-09_00:00:01_hourly\t1767916801\t-
+";
+
 #[test]
 fn zfs_snapshots_from_a_fake_zfs() {
     let dir = tempfile::tempdir().unwrap();
-    let zfs = fake_zfs(
-        dir.path(),
-        r#"[ "$*" = "list -Hp -t snapshot -o name,creation -s creation" ] || { echo "unexpected arguments: $*" >&2; exit 2; }
-printf 'tank/db@autosnap_1\t1767000000\n'
-printf 'tank/home/alice@daily-1\t1767003600\n'
-printf 'tank/home/bob@daily-1\t1767007200\n'
-printf 'tank/db@autosnap_2\t1767090000\n'
-printf 'tank/home/alice@daily-2\t1767093600\n'"#,
-    );
+    let zfs = fake_zfs(dir.path(), FAKE_ZFS_LIST);
+    std::fs::write(dir.path().join("pool"), POOL).unwrap();
     let config = dir.path().join("backup.toml");
     std::fs::write(
         &config,
@@ -430,14 +583,22 @@ printf 'tank/home/alice@daily-2\t1767093600\n'"#,
 [[targets]]
 name = "db"
 kind = "zfs"
+datasets = ["tank/db"]
+snapshot_pattern = "sanoid"
+snapshot_max_age = {{ hourly = "2h", daily = "26h", weekly = "8d", monthly = "32d", yearly = "366d" }}
+
+[[targets]]
+name = "any"
+kind = "zfs"
 max_age = "2h"
 datasets = ["tank/db"]
 
 [[targets]]
 name = "homes"
 kind = "zfs"
-max_age = "1d"
+max_age = "2h"
 dataset_prefixes = ["tank/home/"]
+snapshot_max_age = {{ hourly = "2h", daily = "26h" }}
 
 [[targets]]
 name = "gone"
@@ -449,49 +610,128 @@ datasets = ["tank/db", "tank/gone"]
         ),
     )
     .unwrap();
-    let text = once_with(&config, &[]);
+    let out = backup(&["--config", config.to_str().unwrap(), "once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    if available("promtool", "prometheus") {
+        promtool_check_metrics(&text).unwrap();
+    }
+    // Two listings, each restricted to what the targets name: the exact datasets at depth 1
+    // (tank/db once for two targets), the prefixes' parent recursively.
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let head =
+        "list -Hp -t filesystem,volume,snapshot -o name,creation,usedbysnapshots -s creation";
+    assert_eq!(
+        calls,
+        format!("{head} -d 1 -- tank/db tank/gone\n{head} -r -- tank/home\n")
+    );
     let s = |series: &str| get(&text, series);
+    // Every snapshot of tank/db, none of its child's: 8, the newest the syncoid one.
     assert_eq!(
         s(r#"sysgauge_backup_zfs_snapshots{target="db",dataset="tank/db"}"#),
-        Some(2.0)
+        Some(8.0)
     );
     assert_eq!(
         s(
             r#"sysgauge_backup_zfs_newest_snapshot_timestamp_seconds{target="db",dataset="tank/db"}"#
         ),
-        Some(1_767_090_000.0)
+        Some(1_767_571_200.0)
     );
     assert_eq!(
+        s(
+            r#"sysgauge_backup_zfs_oldest_snapshot_timestamp_seconds{target="db",dataset="tank/db"}"#
+        ),
+        Some(1_767_225_601.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_zfs_snapshots_used_bytes{target="db",dataset="tank/db"}"#),
+        Some(1_048_576.0)
+    );
+    // Each sanoid type on its own.
+    for (kind, count, newest, max_age) in [
+        ("hourly", 2.0, 1_767_524_401.0, 7200.0),
+        ("daily", 2.0, 1_767_484_801.0, 93_600.0),
+        ("weekly", 1.0, 1_767_484_801.0, 691_200.0),
+        ("monthly", 1.0, 1_767_225_601.0, 2_764_800.0),
+        ("yearly", 1.0, 1_767_225_601.0, 31_622_400.0),
+    ] {
+        let labels = format!(r#"target="db",dataset="tank/db",type="{kind}""#);
+        assert_eq!(
+            s(&format!("sysgauge_backup_zfs_type_snapshots{{{labels}}}")),
+            Some(count),
+            "{kind}"
+        );
+        assert_eq!(
+            s(&format!(
+                "sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds{{{labels}}}"
+            )),
+            Some(newest),
+            "{kind}"
+        );
+        assert_eq!(
+            s(&format!(
+                r#"sysgauge_backup_zfs_type_max_age_seconds{{target="db",type="{kind}"}}"#
+            )),
+            Some(max_age)
+        );
+    }
+    // The newer syncoid snapshot does not make the target fresh: the hourly one decides (the
+    // first type to go stale), against max_age, the least type's 2h.
+    assert_eq!(
         s(r#"sysgauge_backup_last_success_timestamp_seconds{target="db"}"#),
-        Some(1_767_090_000.0)
+        Some(1_767_524_401.0)
     );
     assert_eq!(
         s(r#"sysgauge_backup_max_age_seconds{target="db"}"#),
         Some(7200.0)
     );
-    // The stalest dataset decides: bob's newest is older than alice's.
+    // Without types any snapshot counts, as before.
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="any"}"#),
+        Some(1_767_571_200.0)
+    );
+    // bob's daily (Jan 2 + 26h) goes stale before anyone's hourly: 1767312001 + 93600 - 7200.
+    assert_eq!(
+        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="homes"}"#),
+        Some(1_767_398_401.0)
+    );
     assert_eq!(
         s(
-            r#"sysgauge_backup_zfs_newest_snapshot_timestamp_seconds{target="homes",dataset="tank/home/alice"}"#
+            r#"sysgauge_backup_zfs_type_newest_snapshot_timestamp_seconds{target="homes",dataset="tank/home/bob",type="daily"}"#
         ),
-        Some(1_767_093_600.0)
+        Some(1_767_312_001.0)
+    );
+    assert_eq!(
+        s(r#"sysgauge_backup_zfs_snapshots_used_bytes{target="homes",dataset="tank/home/alice"}"#),
+        Some(2048.0)
     );
     assert_eq!(
         s(r#"sysgauge_backup_zfs_snapshots{target="homes",dataset="tank/home/bob"}"#),
-        Some(1.0)
+        Some(2.0)
     );
-    assert_eq!(
-        s(r#"sysgauge_backup_last_success_timestamp_seconds{target="homes"}"#),
-        Some(1_767_007_200.0)
+    // Neither the pool nor tank/other were read; tank/home has no snapshot of its own.
+    assert!(
+        !text.contains("tank/other") && !text.contains(r#"dataset="tank/home""#),
+        "{text}"
     );
-    // A listed dataset without snapshots: 0, and so the target's last success is 0.
+    // A listed dataset that does not exist: 0 snapshots, last success 0, and a log line; the
+    // other datasets of the same listing are still read.
     assert_eq!(
         s(r#"sysgauge_backup_zfs_snapshots{target="gone",dataset="tank/gone"}"#),
         Some(0.0)
     );
     assert_eq!(
+        s(r#"sysgauge_backup_zfs_snapshots{target="gone",dataset="tank/db"}"#),
+        Some(8.0)
+    );
+    assert_eq!(
         s(r#"sysgauge_backup_last_success_timestamp_seconds{target="gone"}"#),
         Some(0.0)
+    );
+    assert!(
+        stderr(&out).contains("zfs dataset does not exist") && stderr(&out).contains("tank/gone"),
+        "{}",
+        stderr(&out)
     );
 
     // zfs fails: every zfs target is down with the reason; the exporter still answers.
@@ -508,7 +748,7 @@ datasets = ["tank/db", "tank/gone"]
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for t in ["db", "homes", "gone"] {
+    for t in ["db", "any", "homes", "gone"] {
         assert_eq!(
             get(
                 &text,
