@@ -124,12 +124,11 @@ pub fn activation_usec(unit: &Properties) -> Option<u64> {
     if activating == 0 {
         return None;
     }
+    // A unit that never became active since it began activating: its stop, if any.
     let time = if activated >= activating {
         activated - activating
-    } else if deactivated >= activating {
-        deactivated - activating
     } else {
-        0
+        deactivated.saturating_sub(activating)
     };
     (time > 0).then_some(time)
 }

@@ -30,13 +30,16 @@ pub type SlowestUnits = BoundedCount<0, 100>;
 /// The default of `--boot-slowest-units`, as many as fit a dashboard table.
 pub const DEFAULT_SLOWEST: SlowestUnits = SlowestUnits::from_const(10);
 
+/// Units and their activation times in µs, slowest first.
+type Slowest = Vec<(String, u64)>;
+
 /// Reads the boot's stages and its slowest units.
 #[derive(Debug)]
 pub struct BootCollector {
     client: Arc<SystemdClient>,
     slowest: usize,
     /// The slowest units, by the `FinishTimestampMonotonic` of the boot they were read for.
-    kept: tokio::sync::Mutex<Option<(u64, Vec<(String, u64)>)>>,
+    kept: tokio::sync::Mutex<Option<(u64, Slowest)>>,
 }
 
 impl BootCollector {
@@ -80,7 +83,7 @@ impl BootCollector {
 
     /// The units whose activation began before the boot finished, slowest first (by name
     /// among equals), at most `self.slowest`. A unit that vanished meanwhile is left out.
-    async fn slowest_units(&self, stages: &BootStages) -> Result<Vec<(String, u64)>, Error> {
+    async fn slowest_units(&self, stages: &BootStages) -> Result<Slowest, Error> {
         let units = self.client.list_units(&[], &[]).await?;
         let requests = units
             .iter()

@@ -854,26 +854,6 @@ fn invalid_pattern_is_a_configuration_error_naming_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    // The disabled critical timer, alone: a warning, as SysgaugeSystemdCriticalTimerDisabled.
-    let out = boot.exec(&[
-        BIN,
-        "--unit-include",
-        "sdb-on.+",
-        "--critical-unit",
-        "sdb-backup.timer",
-        "--critical-unit",
-        "sdb-on.timer",
-        "check",
-        "--kind",
-        "timer-disabled",
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "SYSGAUGE-SYSTEMD WARNING - 1 warning of 2: timer-disabled sdb-backup.timer 1 | 'timer-disabled'=1;;;0;2\n\
-         WARNING: timer-disabled sdb-backup.timer = 1 (warning outside ~:0)\n",
-        "{out:?}"
-    );
-    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("\"ok(\"") && err.contains("unit include"),
@@ -1203,6 +1183,26 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
         "{out:?}"
     );
     assert_eq!(out.status.code(), Some(2));
+    // The disabled critical timer, alone: a warning, as SysgaugeSystemdCriticalTimerDisabled.
+    let out = boot.exec(&[
+        BIN,
+        "--unit-include",
+        "sdb-on.+",
+        "--critical-unit",
+        "sdb-backup.timer",
+        "--critical-unit",
+        "sdb-on.timer",
+        "check",
+        "--kind",
+        "timer-disabled",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SYSGAUGE-SYSTEMD WARNING - 1 warning of 2: timer-disabled sdb-backup.timer 1 | 'timer-disabled'=1;;;0;2\n\
+         WARNING: timer-disabled sdb-backup.timer = 1 (warning outside ~:0)\n",
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
 
     // A user's manager with a service that runs and one that failed, started after the boot
     // data above was read (its start would be a unit activation of its own).
