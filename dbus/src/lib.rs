@@ -40,6 +40,7 @@ for (unit, props) in units.iter().zip(client.get_all_many(paths).await) {
 ```
 */
 
+pub mod boot;
 mod direct;
 pub mod resources;
 pub mod status;
@@ -168,6 +169,18 @@ impl Bus {
             Bus::Auto => Bus::System,
             other => other.clone(),
         }
+    }
+}
+
+/// The bus of the systemd manager of the user with `uid`: its private socket
+/// `/run/user/UID/systemd/private` when this process runs as root (a user manager accepts root
+/// and its own user there, peer to peer), else the user's bus `/run/user/UID/bus` (which
+/// dbus-daemon opens to that user only, so it works for the exporter's own user).
+pub fn user_manager_bus(uid: u32) -> Bus {
+    if is_root() {
+        Bus::Direct(format!("/run/user/{uid}/systemd/private").into())
+    } else {
+        Bus::Address(format!("unix:path=/run/user/{uid}/bus"))
     }
 }
 
@@ -419,6 +432,9 @@ pub struct SystemdClient {
     watch: tokio::sync::Mutex<Option<Watching>>,
     // Whether a refused subscription was logged already (it is refused on every call).
     watch_refused: std::sync::atomic::AtomicBool,
+    // The changes owed to each caller of `unit_changes_for` since its last call.
+    // Held across taking and sharing out, so that no caller misses what another took.
+    owed: tokio::sync::Mutex<HashMap<usize, UnitChanges>>,
 }
 
 impl SystemdClient {
@@ -432,6 +448,7 @@ impl SystemdClient {
             connecting: tokio::sync::Mutex::new(()),
             watch: tokio::sync::Mutex::new(None),
             watch_refused: std::sync::atomic::AtomicBool::new(false),
+            owed: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -747,6 +764,33 @@ impl SystemdClient {
     /// [`UnitChanges::All`] (on a bus it subscribes to systemd's signals), as does every call
     /// where changes cannot be watched (a bus policy that refuses `Subscribe`).
     pub async fn unit_changes(&self) -> Result<UnitChanges, Error> {
+        self.unit_changes_for(0).await
+    }
+
+    /// [`unit_changes`](Self::unit_changes) for one of several callers sharing this client
+    /// (and its one connection), each with its own `caller` number: each learns every change
+    /// since its own previous call, whichever caller's call took it from the connection. A
+    /// caller's first call returns [`UnitChanges::All`].
+    pub async fn unit_changes_for(&self, caller: usize) -> Result<UnitChanges, Error> {
+        let mut owed = self.owed.lock().await;
+        let fresh = self.take_unit_changes().await?;
+        for (other, changes) in owed.iter_mut() {
+            if *other != caller {
+                changes.merge(&fresh);
+            }
+        }
+        let empty = UnitChanges::Units(Default::default());
+        Ok(match owed.insert(caller, empty) {
+            Some(mut mine) => {
+                mine.merge(&fresh);
+                mine
+            }
+            None => UnitChanges::All,
+        })
+    }
+
+    /// The changes the connection noted since they were last taken.
+    async fn take_unit_changes(&self) -> Result<UnitChanges, Error> {
         let connection = match self.link().await? {
             Link::Direct(direct) => {
                 // The first call on this connection: what it noted so far covers only part

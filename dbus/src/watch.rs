@@ -62,6 +62,19 @@ impl UnitChanges {
     }
 }
 
+impl UnitChanges {
+    /// Adds `other`'s changes to these.
+    pub fn merge(&mut self, other: &UnitChanges) {
+        match (&mut *self, other) {
+            (UnitChanges::All, _) => {}
+            (_, UnitChanges::All) => *self = UnitChanges::All,
+            (UnitChanges::Units(mine), UnitChanges::Units(theirs)) => {
+                mine.extend(theirs.iter().cloned())
+            }
+        }
+    }
+}
+
 /// The changes signalled since the last flush; shared by both kinds of link.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {

@@ -1132,6 +1132,20 @@ pub fn systemd() -> Dashboard {
                     "{{instance}} {{name}}",
                 )],
             ),
+            table(
+                12,
+                "Boot stages",
+                "s",
+                "How long each stage of each host's last boot took (firmware, loader, kernel, initrd, userspace), as systemd-analyze time prints it; a container or a stage that did not happen has no row.",
+                sel("sysgauge_systemd_boot_stage_seconds"),
+            ),
+            table(
+                12,
+                "Slowest units of the last boot",
+                "s",
+                "The units that took longest to activate during each host's last boot, as systemd-analyze blame ranks them.",
+                sel("sysgauge_systemd_boot_unit_activation_seconds"),
+            ),
         ],
     }
 }

@@ -2617,6 +2617,15 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
             "nightly.service",
             "[Service]\nType=oneshot\nExecStart=/bin/true\n",
         ),
+        // A critical timer that runs but is disabled: it would not start after a reboot.
+        (
+            "backupd.timer",
+            "[Timer]\nOnCalendar=*-*-* 03:30:00\n[Install]\nWantedBy=timers.target\n",
+        ),
+        (
+            "backupd.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
         (
             "echo.socket",
             "[Socket]\nListenStream=/run/echo.sock\nAccept=yes\n",
@@ -2635,6 +2644,7 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
             "flap.service",
             "tick.timer",
             "nightly.timer",
+            "backupd.timer",
             "echo.socket",
         ],
     ) else {
@@ -2646,6 +2656,7 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
     });
     boot.wait_active("app.service");
     boot.wait_active("nightly.timer");
+    boot.wait_active("backupd.timer");
     boot.wait_active("echo.socket");
 
     let bin = binary("sysgauge-systemd");
@@ -2663,6 +2674,8 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
             "idle.service",
             "--critical-unit",
             "missing.service",
+            "--critical-unit",
+            "backupd.timer",
         ]),
         dir.path(),
     );
@@ -2704,11 +2717,35 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
         "SysgaugeSystemdMemoryNearMax",
         &unit("fill.service"),
     );
+    assert_active(
+        &prometheus,
+        "SysgaugeSystemdCriticalTimerDisabled",
+        &format!(r#"{},file_state="disabled""#, unit("backupd.timer")),
+    );
     let oom_killed = (
         "SysgaugeSystemdServiceOomKilled",
         "systemd detects OOM kills (Result oom-kill) on cgroup v2 only; this host runs cgroup v1, where the kill reads Result signal (exporters/systemd/tests/integration.rs asserts that); promtool's tests cover the rule",
     );
-    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue, oom_killed]);
+    let slow_boot = (
+        "SysgaugeSystemdSlowBoot",
+        "needs a boot over five minutes long; the container boots in seconds (its stage is checked below, and promtool's tests cover the threshold)",
+    );
+    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue, oom_killed, slow_boot]);
+    // The boot's one stage a container knows, as the slow-boot rule sums it: seconds, not
+    // minutes.
+    let boot_expr = "sum by (job, instance) (sysgauge_systemd_boot_stage_seconds)";
+    let rule = alerts()
+        .into_iter()
+        .find(|a| a.name == slow_boot.0)
+        .unwrap();
+    assert!(
+        rule.expr.contains(&format!("{boot_expr} > 300")),
+        "{}",
+        rule.expr
+    );
+    let booted = prometheus.wait_for_series(boot_expr, E2E_WAIT);
+    assert_eq!(booted.len(), 1, "{booted:?}");
+    assert!((0.0..300.0).contains(&booted[0].1), "{booted:?}");
 
     // The overdue timer's two conditions, without their thresholds. Past due: every timer, in
     // seconds since it was due, so negative for both, and less than a day for the nightly one.
@@ -2740,7 +2777,7 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
         .collect();
     assert_eq!(
         due.keys().collect::<Vec<_>>(),
-        ["nightly.timer", "tick.timer"],
+        ["backupd.timer", "nightly.timer", "tick.timer"],
         "{inner}"
     );
     assert!((-86_400.0..0.0).contains(&due["nightly.timer"]), "{due:?}");
@@ -2787,6 +2824,11 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
             r#"name!~"idle.service|missing.service""#,
         ),
         ("SysgaugeSystemdTimerOverdue", r#"name=~".+""#),
+        (
+            "SysgaugeSystemdCriticalTimerDisabled",
+            r#"name!="backupd.timer""#,
+        ),
+        ("SysgaugeSystemdSlowBoot", r#"instance=~".+""#),
     ] {
         assert_not_active(&prometheus, alert, labels);
     }

@@ -53,7 +53,7 @@ _sysgauge__systemd() {
 
     case "${cmd}" in
         sysgauge__systemd)
-            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help --version once textfile serve check help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,15 +87,19 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cgroup-include)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-concurrent-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-slowest-units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-manager)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -107,7 +111,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__check)
-            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,15 +181,19 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cgroup-include)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-concurrent-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-slowest-units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-manager)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -281,7 +289,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__once)
-            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
+            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,15 +323,19 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cgroup-include)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-concurrent-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-slowest-units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-manager)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -335,7 +347,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,15 +401,19 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cgroup-include)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-concurrent-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-slowest-units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-manager)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -409,7 +425,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__textfile)
-            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --help"
+            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -451,15 +467,19 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cgroup-include)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-concurrent-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-slowest-units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-manager)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

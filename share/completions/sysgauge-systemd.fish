@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sysgauge_systemd_global_optspecs
-    string join \n config= log.level= log.format= collector.timeout= unit-include= unit-exclude= critical-unit= cgroup-include= bus-address= max-concurrent-calls= h/help V/version
+    string join \n config= log.level= log.format= collector.timeout= unit-include= unit-exclude= critical-unit= bus-address= max-concurrent-calls= boot-slowest-units= user-manager= h/help V/version
 end
 
 function __fish_sysgauge_systemd_needs_command
@@ -35,9 +35,10 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l colle
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
-complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l user-manager -d 'The uid of a user whose systemd manager to report as well (read on /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most 256 [default: none]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -s V -l version -d 'Print version'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'
@@ -56,9 +57,10 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" 
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
-complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l user-manager -d 'The uid of a user whose systemd manager to report as well (read on /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most 256 [default: none]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l directory -d 'node_exporter\'s textfile directory (--collector.textfile.directory)' -r -F
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l file -d 'File name in that directory; must end in .prom for node_exporter to read it [default: <binary>.prom]' -r
@@ -73,9 +75,10 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfi
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
-complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l user-manager -d 'The uid of a user whose systemd manager to report as well (read on /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most 256 [default: none]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l web.listen-address -d 'Address to listen on, repeatable; ":PORT" listens on every interface [default: :<exporter\'s port>]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l web.telemetry-path -d 'Path under which metrics are served [default: /metrics]' -r
@@ -93,9 +96,10 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve"
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
-complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l user-manager -d 'The uid of a user whose systemd manager to report as well (read on /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most 256 [default: none]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l web.systemd-socket -d 'Use the listening sockets passed by systemd socket activation instead of --web.listen-address'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -s w -l warning -d 'Warning threshold as [KIND=]RANGE, repeatable; a RANGE without KIND applies to the exporter\'s first check kind. Ranges: 10, 10:, ~:10, 10:20, @10:20; durations may carry s, m, h, d or w (21d:)' -r
@@ -114,9 +118,10 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check"
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
-complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l user-manager -d 'The uid of a user whose systemd manager to report as well (read on /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most 256 [default: none]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -s v -l verbose -d 'List every object, not only those that are not OK'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand help; and not __fish_seen_subcommand_from once textfile serve check help" -f -a "once" -d 'Collect once and print the metrics to stdout; exit 1 if a collector failed'

@@ -4,8 +4,9 @@
 use crate::metrics;
 use sysgauge_common::check::{Check, Default, Perf, Samples, Series, Uom, Value};
 
-/// Failed units, critical units that are not active (missing ones included), overdue timers.
-pub static CHECKS: [Check; 4] = [
+/// Failed units, critical units that are not active (missing ones included), overdue timers,
+/// critical timers that are disabled.
+pub static CHECKS: [Check; 5] = [
     Check {
         kind: "failed",
         about: "units in the failed state (1) or not (0)",
@@ -58,7 +59,34 @@ pub static CHECKS: [Check; 4] = [
         perf: Perf::Count,
         alerts: &["SysgaugeSystemdTimerOverdue:2"],
     },
+    Check {
+        kind: "timer-disabled",
+        about: "critical timers whose unit file is disabled or masked (1) or not (0)",
+        metric: metrics::UNIT_FILE_INFO.name(),
+        select: &[("type", &["timer"])],
+        object: &["name"],
+        value: Value::Derived(critical_and_disabled),
+        warning: Default::Range("~:0"),
+        critical: Default::None,
+        uom: Uom::None,
+        perf: Perf::Count,
+        alerts: &["SysgaugeSystemdCriticalTimerDisabled"],
+    },
 ];
+
+/// For a critical timer, 1 when its unit file is disabled or masked (it will not start after
+/// a reboot), 0 otherwise; other timers are not this check's objects.
+fn critical_and_disabled(samples: &Samples, info: &Series, _now: f64) -> Option<f64> {
+    let name = info.label("name");
+    samples
+        .find(metrics::UNIT_CRITICAL.name(), &[("name", name)])
+        .filter(|s| s.value == 1.0)?;
+    let disabled = matches!(
+        info.label("file_state"),
+        "disabled" | "masked" | "masked-runtime"
+    );
+    Some(f64::from(u8::from(disabled)))
+}
 
 /// 1 when a critical unit is not active, 0 when it is.
 fn not_active(samples: &Samples, critical: &Series, _now: f64) -> Option<f64> {

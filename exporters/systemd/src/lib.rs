@@ -6,11 +6,14 @@
 //! sysgauge-systemd --config /etc/sysgauge/systemd.toml textfile --directory /var/lib/node_exporter
 //! ```
 
+mod boot;
 pub mod checks;
 mod error;
 pub mod metrics;
 mod resources;
+mod states;
 mod units;
+mod users;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -26,8 +29,11 @@ use sysgauge_common::{
 use sysgauge_dbus::{Bus, Options, SystemdClient};
 
 use crate::{
+    boot::{BootCollector, DEFAULT_SLOWEST, SlowestUnits},
     error::Error,
+    states::StatesCollector,
     units::{UnitFilter, UnitsCollector},
+    users::{UserCount, UsersCollector},
 };
 
 /// Who this exporter is: binary name, metric domain, default port and version.
@@ -87,6 +93,17 @@ pub struct Args {
     #[arg(long = "max-concurrent-calls", global = true, value_name = "N")]
     max_concurrent_calls: Option<Concurrency>,
 
+    /// How many of the units that took longest to activate during the last boot to report,
+    /// 0 (none) to 100 [default: 10].
+    #[arg(long = "boot-slowest-units", global = true, value_name = "N")]
+    boot_slowest_units: Option<SlowestUnits>,
+
+    /// The uid of a user whose systemd manager to report as well (read on
+    /// /run/user/UID/systemd/private as root, else on /run/user/UID/bus); repeatable, at most
+    /// 256 [default: none].
+    #[arg(long = "user-manager", global = true, value_name = "UID")]
+    user_managers: Vec<u32>,
+
     #[command(subcommand)]
     mode: Mode,
 }
@@ -106,6 +123,10 @@ sysgauge_common::exporter_config! {
         pub bus_address: Option<String>,
         /// Most D-Bus calls in flight at once.
         pub max_concurrent_calls: Option<Concurrency>,
+        /// How many of the boot's slowest units to report.
+        pub boot_slowest_units: Option<SlowestUnits>,
+        /// The uids of users whose systemd managers to report.
+        pub user_managers: Vec<u32>,
     }
 }
 
@@ -190,20 +211,53 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // outliving it and report it as such while the collection still answers.
         let deadline =
             sysgauge_common::deadline::share(collector_timeout(&args.global, &config.collector));
-        let client = SystemdClient::new(
-            bus,
-            Options {
-                connect_timeout: deadline.min(Duration::from_secs(5)),
-                call_timeout: deadline,
-                max_concurrent_calls: concurrency,
-            },
-        );
+        let users = if args.user_managers.is_empty() {
+            config.user_managers.clone()
+        } else {
+            args.user_managers.clone()
+        };
+        UserCount::new(users.len() as u64).map_err(|e| {
+            let message = format!("{} users' managers: {e}", users.len());
+            if args.user_managers.is_empty() {
+                config.source.error("user_managers", message)
+            } else {
+                SettingError::flag("user-manager", message)
+            }
+        })?;
+        let slowest = args
+            .boot_slowest_units
+            .or(config.boot_slowest_units)
+            .unwrap_or(DEFAULT_SLOWEST);
+        let options = Options {
+            connect_timeout: deadline.min(Duration::from_secs(5)),
+            call_timeout: deadline,
+            max_concurrent_calls: concurrency,
+        };
+        // One connection for the system manager's collectors: systemd sends every signal to
+        // each of its private connections, and each connection costs it a setup.
+        let client = Arc::new(SystemdClient::new(bus, options));
         // `serve` collects again and again: it keeps what it read of each unit until systemd
         // signals a change.
         let keep = matches!(args.mode, Mode::Serve(_));
-        let collectors: Vec<Arc<dyn Collector>> = vec![Arc::new(UnitsCollector::new(
-            client, filter, critical, cgroups, keep,
-        ))];
+        let mut collectors: Vec<Arc<dyn Collector>> = vec![
+            Arc::new(UnitsCollector::new(
+                Arc::clone(&client),
+                filter.clone(),
+                critical.clone(),
+                cgroups,
+                keep,
+            )),
+            Arc::new(StatesCollector::new(
+                Arc::clone(&client),
+                filter.clone(),
+                critical,
+                keep,
+            )),
+            Arc::new(BootCollector::new(client, slowest)),
+        ];
+        if !users.is_empty() {
+            collectors.push(Arc::new(UsersCollector::new(&users, filter, options)));
+        }
         Ok(collectors)
     })
 }

@@ -191,4 +191,64 @@ sysgauge_common::metric_families! {
         "Units whose properties could not be read in this collection (each is logged)",
         [],
     );
+    pub const BOOT_STAGE: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_boot_stage_seconds",
+        "How long each stage of the last boot took (firmware, loader, kernel, initrd, userspace), as systemd-analyze time prints it; stages that did not happen are absent",
+        ["stage"],
+    );
+    pub const BOOT_UNIT_ACTIVATION: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_boot_unit_activation_seconds",
+        "How long the slowest units of the last boot took to activate, as systemd-analyze blame ranks them (--boot-slowest-units of them)",
+        ["name"],
+    );
+    pub const UNIT_ACTIVE_ENTER: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_unit_active_enter_timestamp_seconds",
+        "When the unit last entered the active state (ActiveEnterTimestamp); absent if never",
+        ["name", "type"],
+    );
+    pub const UNIT_ACTIVE_EXIT: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_unit_active_exit_timestamp_seconds",
+        "When the unit last left the active state (ActiveExitTimestamp); absent if never",
+        ["name", "type"],
+    );
+    pub const UNIT_INACTIVE_ENTER: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_unit_inactive_enter_timestamp_seconds",
+        "When the unit last entered the inactive or failed state (InactiveEnterTimestamp); absent if never",
+        ["name", "type"],
+    );
+    pub const UNIT_INACTIVE_EXIT: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_unit_inactive_exit_timestamp_seconds",
+        "When the unit last left the inactive or failed state, i.e. began activating (InactiveExitTimestamp); absent if never",
+        ["name", "type"],
+    );
+    pub const UNIT_FILE_INFO: Desc<3> = Desc::info(
+        "sysgauge_systemd_unit_file_info",
+        "The unit's unit-file state (UnitFileState: enabled, disabled, static, masked, ...), always 1",
+        ["name", "type", "file_state"],
+    );
+    pub const STATE_PROPERTY_ERRORS: Desc<0> = Desc::gauge(
+        "sysgauge_systemd_state_property_errors",
+        "Units whose state-change times could not be read in this collection (each is logged)",
+        [],
+    );
+    pub const USER_MANAGER_UP: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_user_manager_up",
+        "Whether the configured user's systemd manager answered (1) or not (0)",
+        ["uid"],
+    );
+    pub const USER_SYSTEM_STATE: Desc<2> = Desc::gauge(
+        "sysgauge_systemd_user_system_state",
+        "Whether the user manager's SystemState is this state (1) or not (0)",
+        ["uid", "state"],
+    );
+    pub const USER_FAILED_UNITS: Desc<1> = Desc::gauge(
+        "sysgauge_systemd_user_failed_units",
+        "Number of failed units the user manager counts (NFailedUnits)",
+        ["uid"],
+    );
+    pub const USER_UNIT_STATE: Desc<4> = Desc::gauge(
+        "sysgauge_systemd_user_unit_state",
+        "Whether the user unit's active state is this state (1) or not (0); one series per state",
+        ["uid", "name", "type", "state"],
+    );
 }

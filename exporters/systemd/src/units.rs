@@ -31,7 +31,10 @@
 //! A broken bus fails the collection (the deadline in common bounds it); a unit that could not
 //! be read is counted in `sysgauge_systemd_property_errors` and logged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use regex::Regex;
@@ -45,7 +48,8 @@ use sysgauge_dbus::{
 use crate::{error::Error, metrics::*};
 
 /// The active states reported as one series each for every unit (what alerts match on).
-const ACTIVE_STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
+pub(crate) const ACTIVE_STATES: [&str; 5] =
+    ["active", "activating", "deactivating", "inactive", "failed"];
 /// The services' `Result` values that get a series each for every service (and every timer's
 /// triggered unit): the ones alerts match on. A rarer value (`resources`, `protocol`,
 /// `watchdog`, `start-limit-hit`, `exec-condition`, ...) gets a series only while it is the
@@ -59,7 +63,7 @@ pub(crate) const RESULTS: [&str; 6] = [
     "oom-kill",
 ];
 /// The manager's `SystemState` values.
-const SYSTEM_STATES: [&str; 7] = [
+pub(crate) const SYSTEM_STATES: [&str; 7] = [
     "initializing",
     "starting",
     "running",
@@ -119,7 +123,7 @@ fn any_of(setting: &'static str, patterns: &[String]) -> Result<Regex, Error> {
 /// Reads units from systemd on each collection.
 #[derive(Debug)]
 pub struct UnitsCollector {
-    client: SystemdClient,
+    client: Arc<SystemdClient>,
     filter: UnitFilter,
     critical: Vec<String>,
     /// The slices and scopes whose accounting is reported.
@@ -134,7 +138,7 @@ impl UnitsCollector {
     /// (worth it when collecting again and again, as `serve` does). The slices and scopes
     /// `cgroups` selects have their accounting reported.
     pub fn new(
-        client: SystemdClient,
+        client: Arc<SystemdClient>,
         filter: UnitFilter,
         critical: Vec<String>,
         cgroups: UnitFilter,

@@ -908,6 +908,414 @@ fn absent_bus_is_a_failed_collection_not_a_hang() {
     assert!(err.contains("/nonexistent/bus"), "{err}");
 }
 
+/// A unit's object path, as systemd escapes the name (`dbus.socket` is `dbus_2esocket`).
+fn unit_path(name: &str) -> String {
+    let escaped: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("_{b:02x}")
+            }
+        })
+        .collect();
+    format!("/org/freedesktop/systemd1/unit/{escaped}")
+}
+
+/// A `t` property of a unit as busctl prints it, in µs (exact, unlike `systemctl show`).
+fn usec_property(boot: &SystemdBoot, unit: &str, property: &str) -> u64 {
+    let out = boot.exec(&[
+        "busctl",
+        "get-property",
+        "org.freedesktop.systemd1",
+        &unit_path(unit),
+        "org.freedesktop.systemd1.Unit",
+        property,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .strip_prefix("t ")
+        .unwrap_or_else(|| panic!("{unit} {property}: {text:?} {out:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// The user whose manager the test starts (a uid no other test uses).
+const USER_UID: &str = "1717";
+
+/// One boot for the boot stages, the slowest units, time in state of every unit type, the
+/// unit-file states (a disabled timer), a user manager's units read both ways docs/security.md
+/// describes, and `check`'s exact output.
+#[test]
+fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
+    let units = [
+        // Takes two seconds to start at boot: one of the slowest units.
+        (
+            "sdb-slow.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 2\n",
+        ),
+        (
+            "sdb-fail.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
+        ),
+        // The seeds' backup timer: installable, but nobody enabled or started it.
+        (
+            "sdb-backup.timer",
+            "[Timer]\nOnCalendar=*-*-* 03:00:00\n[Install]\nWantedBy=timers.target\n",
+        ),
+        (
+            "sdb-backup.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        // Enabled by the test, and started at boot.
+        (
+            "sdb-on.timer",
+            "[Timer]\nOnCalendar=*-*-* 04:00:00\n[Install]\nWantedBy=timers.target\n",
+        ),
+        (
+            "sdb-on.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+    ];
+    let Some(boot) = SystemdBoot::start_with(
+        &units,
+        &["sdb-slow.service", "sdb-fail.service", "sdb-on.timer"],
+    ) else {
+        return;
+    };
+    boot.wait_settled(Duration::from_secs(90));
+    boot.systemctl(&["enable", "sdb-on.timer"]);
+    let include = r"sdb-.+|dbus\.socket|dev-mqueue\.mount|sysgauge-test\.target";
+    let (code, text, stderr) = once(
+        &boot,
+        &[
+            "--unit-include",
+            include,
+            // Mounts are left out by default.
+            "--unit-exclude",
+            r".+\.device",
+            "--boot-slowest-units",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "once failed: {stderr}\n{text}");
+    promtool_check_metrics(&text).unwrap();
+
+    // Boot stages: a container's manager knows only its own (userspace) stage, computed from
+    // the manager's properties as systemd-analyze does; the others are absent, not 0.
+    let manager = |p: &str| {
+        let out = boot.systemctl(&["show", "-P", p]);
+        out.trim().parse::<u64>().unwrap()
+    };
+    let userspace = manager("FinishTimestampMonotonic") - manager("UserspaceTimestampMonotonic");
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_boot_stage_seconds{stage="userspace"}"#
+        ),
+        userspace as f64 / 1e6
+    );
+    assert_eq!(manager("SecurityStartTimestampMonotonic"), 0);
+    let stages: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("sysgauge_systemd_boot_stage_seconds{"))
+        .collect();
+    assert_eq!(stages.len(), 1, "{stages:?}");
+    // systemd-analyze prints it cut to milliseconds ("15.168s", "1min 2.5s", "950ms").
+    let analyze = String::from_utf8(boot.exec(&["systemd-analyze", "time"]).stdout).unwrap();
+    let printed = analyze
+        .strip_prefix("Startup finished in ")
+        .and_then(|t| t.split_once(" (userspace)"))
+        .unwrap_or_else(|| panic!("{analyze}"))
+        .0;
+    let ms: f64 = printed
+        .split(' ')
+        .map(|part| {
+            let (number, factor) = if let Some(n) = part.strip_suffix("min") {
+                (n, 60_000.0)
+            } else if let Some(n) = part.strip_suffix("ms") {
+                (n, 1.0)
+            } else {
+                (part.strip_suffix('s').unwrap(), 1000.0)
+            };
+            number.parse::<f64>().unwrap() * factor
+        })
+        .sum();
+    assert_eq!(
+        ms.round() as u64,
+        userspace / 1000,
+        "{analyze} vs {userspace}µs"
+    );
+
+    // The three slowest units of the boot: the ones systemd-analyze blame lists first, each
+    // with the time the unit's own timestamps give.
+    let slowest: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(r#"sysgauge_systemd_boot_unit_activation_seconds{name=""#))
+        .map(|l| {
+            let (name, v) = l.split_once(r#""} "#).unwrap();
+            (name.to_owned(), v.parse().unwrap())
+        })
+        .collect();
+    let blame = String::from_utf8(boot.exec(&["systemd-analyze", "blame"]).stdout).unwrap();
+    let blamed: Vec<&str> = blame
+        .lines()
+        .take(3)
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(
+        slowest.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        blamed,
+        "{blame}"
+    );
+    for (name, seconds) in &slowest {
+        let usec = usec_property(&boot, name, "ActiveEnterTimestampMonotonic")
+            - usec_property(&boot, name, "InactiveExitTimestampMonotonic");
+        assert_eq!(*seconds, usec as f64 / 1e6, "{name}");
+    }
+    assert!(
+        slowest
+            .iter()
+            .any(|(n, s)| n == "sdb-slow.service" && *s >= 2.0),
+        "{slowest:?}"
+    );
+
+    // Time in state for a service, a timer, a socket, a mount and a target: exactly systemd's
+    // timestamps; "never" is no series.
+    for (name, kind) in [
+        ("sdb-slow.service", "service"),
+        ("sdb-on.timer", "timer"),
+        ("dbus.socket", "socket"),
+        ("dev-mqueue.mount", "mount"),
+        ("sysgauge-test.target", "target"),
+    ] {
+        for (metric, property) in [
+            ("active_enter", "ActiveEnterTimestamp"),
+            ("inactive_exit", "InactiveExitTimestamp"),
+        ] {
+            assert_eq!(
+                value(
+                    &text,
+                    &format!(
+                        r#"sysgauge_systemd_unit_{metric}_timestamp_seconds{{name="{name}",type="{kind}"}}"#
+                    )
+                ),
+                usec_property(&boot, name, property) as f64 / 1e6,
+                "{name} {property}"
+            );
+        }
+    }
+    // The failed oneshot: left the active state... it never entered it, and entered failed.
+    assert_eq!(
+        sample(
+            &text,
+            r#"sysgauge_systemd_unit_active_enter_timestamp_seconds{name="sdb-fail.service",type="service"}"#
+        ),
+        None
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"sysgauge_systemd_unit_inactive_enter_timestamp_seconds{name="sdb-fail.service",type="service"}"#
+        ),
+        usec_property(&boot, "sdb-fail.service", "InactiveEnterTimestamp") as f64 / 1e6
+    );
+
+    // Unit-file states: the disabled backup timer, the enabled one, a static service; the
+    // never-started timer has no time in state at all, but is reported as critical below.
+    for (name, kind, state) in [
+        ("sdb-on.timer", "timer", "enabled"),
+        ("sdb-slow.service", "service", "static"),
+        ("dbus.socket", "socket", "static"),
+    ] {
+        assert_eq!(boot.property(name, "UnitFileState"), state);
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    r#"sysgauge_systemd_unit_file_info{{name="{name}",type="{kind}",file_state="{state}"}}"#
+                )
+            ),
+            1.0
+        );
+    }
+    let (code, critical, stderr) = once(
+        &boot,
+        &[
+            "--unit-include",
+            "sdb-on.+",
+            "--critical-unit",
+            "sdb-backup.timer",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        boot.property("sdb-backup.timer", "UnitFileState"),
+        "disabled"
+    );
+    assert_eq!(
+        value(
+            &critical,
+            r#"sysgauge_systemd_unit_file_info{name="sdb-backup.timer",type="timer",file_state="disabled"}"#
+        ),
+        1.0
+    );
+    assert!(
+        !critical.contains(
+            r#"sysgauge_systemd_unit_active_enter_timestamp_seconds{name="sdb-backup.timer""#
+        ),
+        "{critical}"
+    );
+
+    // check: the failed unit warns, the critical timer that is not active and the critical
+    // unit that does not exist are critical.
+    let out = boot.exec(&[
+        BIN,
+        "--unit-include",
+        "sdb-.+",
+        "--critical-unit",
+        "sdb-backup.timer",
+        "--critical-unit",
+        "sdb-absent.service",
+        "check",
+        "--kind",
+        "failed",
+        "--kind",
+        "critical",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        // 8 objects: the 6 sdb- units listed for `failed` (those started, the enabled and
+        // the critical timer with their services, the missing one), 2 critical units.
+        "SYSGAUGE-SYSTEMD CRITICAL - 2 critical, 1 warning of 8: critical sdb-backup.timer 1, critical sdb-absent.service 1, failed sdb-fail.service 1 | 'failed'=1;;;0;6 'critical'=2;;;0;2\n\
+         CRITICAL: critical sdb-backup.timer = 1 (critical outside ~:0)\n\
+         CRITICAL: critical sdb-absent.service = 1 (critical outside ~:0)\n\
+         WARNING: failed sdb-fail.service = 1 (warning outside ~:0)\n",
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // The disabled critical timer, alone: a warning, as SysgaugeSystemdCriticalTimerDisabled.
+    let out = boot.exec(&[
+        BIN,
+        "--unit-include",
+        "sdb-on.+",
+        "--critical-unit",
+        "sdb-backup.timer",
+        "--critical-unit",
+        "sdb-on.timer",
+        "check",
+        "--kind",
+        "timer-disabled",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SYSGAUGE-SYSTEMD WARNING - 1 warning of 2: timer-disabled sdb-backup.timer 1 | 'timer-disabled'=1;;;0;2\n\
+         WARNING: timer-disabled sdb-backup.timer = 1 (warning outside ~:0)\n",
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // A user's manager with a service that runs and one that failed, started after the boot
+    // data above was read (its start would be a unit activation of its own).
+    let out = boot.exec(&["useradd", "--uid", USER_UID, "--create-home", "sdb-user"]);
+    assert!(out.status.success(), "{out:?}");
+    let user_units = boot.root_path("/etc/systemd/user");
+    std::fs::create_dir_all(user_units.join("default.target.wants")).unwrap();
+    for (name, body) in [
+        (
+            "sdb-lab.service",
+            "[Service]\nExecStart=/bin/sleep infinity\n",
+        ),
+        (
+            "sdb-sync.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+    ] {
+        std::fs::write(user_units.join(name), body).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../{name}"),
+            user_units.join("default.target.wants").join(name),
+        )
+        .unwrap();
+    }
+    boot.systemctl(&["start", &format!("user@{USER_UID}.service")]);
+    let user_args = [
+        "--unit-include",
+        "sdb-.+",
+        "--user-manager",
+        USER_UID,
+        "--user-manager",
+        "1718",
+    ];
+    // As root, on the user manager's private socket; the second user has no manager.
+    let mut read = String::new();
+    boot.wait_until("the user's units to settle", Duration::from_secs(60), |b| {
+        read = once(b, &user_args).1;
+        sample(
+            &read,
+            &format!(r#"sysgauge_systemd_user_unit_state{{uid="{USER_UID}",name="sdb-sync.service",type="service",state="failed"}}"#),
+        ) == Some(1.0)
+            && sample(
+                &read,
+                &format!(r#"sysgauge_systemd_user_unit_state{{uid="{USER_UID}",name="sdb-lab.service",type="service",state="active"}}"#),
+            ) == Some(1.0)
+    });
+    // As the user, on the user's bus (the per-user instance).
+    let out = boot.exec(
+        &[
+            &[
+                "setpriv",
+                "--reuid",
+                USER_UID,
+                "--regid",
+                USER_UID,
+                "--clear-groups",
+                BIN,
+            ][..],
+            &user_args[..4],
+            &["once"],
+        ]
+        .concat(),
+    );
+    let as_user = String::from_utf8_lossy(&out.stdout).into_owned();
+    for text in [&read, &as_user] {
+        let user = |series: &str| value(text, &series.replace("UID", USER_UID));
+        assert_eq!(user(r#"sysgauge_systemd_user_manager_up{uid="UID"}"#), 1.0);
+        assert_eq!(
+            user(r#"sysgauge_systemd_user_failed_units{uid="UID"}"#),
+            1.0
+        );
+        assert_eq!(
+            user(r#"sysgauge_systemd_user_system_state{uid="UID",state="degraded"}"#),
+            1.0
+        );
+        assert_eq!(
+            user(
+                r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-lab.service",type="service",state="active"}"#
+            ),
+            1.0
+        );
+        assert_eq!(
+            user(
+                r#"sysgauge_systemd_user_unit_state{uid="UID",name="sdb-sync.service",type="service",state="failed"}"#
+            ),
+            1.0
+        );
+    }
+    assert_eq!(
+        value(&read, r#"sysgauge_systemd_user_manager_up{uid="1718"}"#),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &read,
+            r#"sysgauge_systemd_collector_success{collector="users"}"#
+        ),
+        1.0
+    );
+}
+
 /// The series of an exposition (name and labels), without the self-metrics whose values
 /// are per collection.
 fn series_set(text: &str) -> std::collections::BTreeSet<String> {
