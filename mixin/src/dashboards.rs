@@ -1023,6 +1023,15 @@ pub fn systemd() -> Dashboard {
                 "Units reported, all types and states.",
                 format!("sum({})", sel("sysgauge_systemd_units")),
             ),
+            stat(
+                "Services last OOM-killed",
+                "none",
+                "Services whose last run ended in an OOM kill (Result oom-kill; detected by systemd on cgroup v2 only).",
+                format!(
+                    "count({} == 1) or vector(0)",
+                    sel_with("sysgauge_systemd_service_result", r#"result="oom-kill""#)
+                ),
+            ),
             table(
                 12,
                 "Failed units",
@@ -1129,6 +1138,91 @@ pub fn systemd() -> Dashboard {
                 "Processes and threads in each service's cgroup, the ten largest.",
                 vec![(
                     format!("topk(10, {})", sel("sysgauge_systemd_service_tasks")),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Memory used of MemoryMax",
+                "percentunit",
+                "Each running service's memory as a fraction of its MemoryMax=, the ten closest; over 0.9 for 10 minutes alerts.",
+                vec![(
+                    format!(
+                        "topk(10, {} / on (job, instance, name) {})",
+                        sel("sysgauge_systemd_service_memory_bytes"),
+                        sel("sysgauge_systemd_service_memory_max_bytes")
+                    ),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Service IO",
+                "binBps",
+                "Bytes read and written to block devices per service, the ten busiest (IOAccounting=, cgroup v2).",
+                vec![
+                    (
+                        format!(
+                            "topk(10, rate({}[$__rate_interval]))",
+                            sel("sysgauge_systemd_service_io_read_bytes_total")
+                        ),
+                        "{{instance}} {{name}} read",
+                    ),
+                    (
+                        format!(
+                            "topk(10, rate({}[$__rate_interval]))",
+                            sel("sysgauge_systemd_service_io_write_bytes_total")
+                        ),
+                        "{{instance}} {{name}} write",
+                    ),
+                ],
+            ),
+            graph(
+                "Service network",
+                "binBps",
+                "IP bytes received and sent per service, the ten busiest (IPAccounting=).",
+                vec![
+                    (
+                        format!(
+                            "topk(10, rate({}[$__rate_interval]))",
+                            sel("sysgauge_systemd_service_ip_ingress_bytes_total")
+                        ),
+                        "{{instance}} {{name}} in",
+                    ),
+                    (
+                        format!(
+                            "topk(10, rate({}[$__rate_interval]))",
+                            sel("sysgauge_systemd_service_ip_egress_bytes_total")
+                        ),
+                        "{{instance}} {{name}} out",
+                    ),
+                ],
+            ),
+            graph(
+                "Slice memory",
+                "bytes",
+                "Memory of the slices and scopes that --cgroup-include selects (system.slice, user.slice, machine.slice by default).",
+                vec![(
+                    sel("sysgauge_systemd_cgroup_memory_bytes"),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Slice tasks",
+                "none",
+                "Processes and threads in each selected slice or scope.",
+                vec![(
+                    sel("sysgauge_systemd_cgroup_tasks"),
+                    "{{instance}} {{name}}",
+                )],
+            ),
+            graph(
+                "Slice CPU",
+                "none",
+                "CPU time of each selected slice or scope, in cores.",
+                vec![(
+                    format!(
+                        "rate({}[$__rate_interval])",
+                        sel("sysgauge_systemd_cgroup_cpu_seconds_total")
+                    ),
                     "{{instance}} {{name}}",
                 )],
             ),

@@ -2730,7 +2730,11 @@ fn real_prometheus_evaluates_the_systemd_alerts_and_panels_against_a_real_system
         "SysgaugeSystemdSlowBoot",
         "needs a boot over five minutes long; the container boots in seconds (its stage is checked below, and promtool's tests cover the threshold)",
     );
-    assert_every_alert_of_the_file_active(&prometheus, "systemd.rules.yml", &[overdue, oom_killed, slow_boot]);
+    assert_every_alert_of_the_file_active(
+        &prometheus,
+        "systemd.rules.yml",
+        &[overdue, oom_killed, slow_boot],
+    );
     // The boot's one stage a container knows, as the slow-boot rule sums it: seconds, not
     // minutes.
     let boot_expr = "sum by (job, instance) (sysgauge_systemd_boot_stage_seconds)";

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sysgauge_systemd_global_optspecs
-    string join \n config= log.level= log.format= collector.timeout= unit-include= unit-exclude= critical-unit= bus-address= max-concurrent-calls= boot-slowest-units= user-manager= h/help V/version
+    string join \n config= log.level= log.format= collector.timeout= unit-include= unit-exclude= critical-unit= cgroup-include= bus-address= max-concurrent-calls= boot-slowest-units= user-manager= h/help V/version
 end
 
 function __fish_sysgauge_systemd_needs_command
@@ -35,6 +35,7 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l colle
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_needs_command" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
@@ -57,6 +58,7 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" 
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand once" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
@@ -75,6 +77,7 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfi
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand textfile" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
@@ -96,6 +99,7 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve"
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand serve" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
@@ -118,6 +122,7 @@ complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check"
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l unit-include -d 'Report units whose whole name matches this regular expression; repeatable [default: all]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l unit-exclude -d 'Leave out units whose whole name matches this regular expression; repeatable [default: .+\\.(automount|device|mount|scope|slice|swap)]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l critical-unit -d 'A unit that alerts and dashboards should single out; always reported, even when the patterns leave it out or it does not exist. Repeatable' -r
+complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l cgroup-include -d 'Report the accounting (CPU, memory, IO, tasks) of the slices and scopes whose whole name matches this regular expression; repeatable [default: (system|user|machine)\\.slice]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l bus-address -d 'D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user\'s manager [default: systemd\'s private socket /run/systemd/private when running as root, else the system bus]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l max-concurrent-calls -d 'Most D-Bus calls in flight at once [default: 64]' -r
 complete -c sysgauge-systemd -n "__fish_sysgauge_systemd_using_subcommand check" -l boot-slowest-units -d 'How many of the units that took longest to activate during the last boot to report, 0 (none) to 100 [default: 10]' -r
