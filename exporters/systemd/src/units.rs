@@ -211,7 +211,7 @@ impl UnitsCollector {
                 .await?;
             for (name, detail) in extra_read.details {
                 if let Detail::Service(s) = detail {
-                    triggered.insert(name, s);
+                    triggered.insert(name, *s);
                 }
             }
             read.errors += extra_read.errors;
@@ -263,7 +263,7 @@ impl UnitsCollector {
                 Some(Detail::Timer(t)) => {
                     let target = t.unit.as_deref().unwrap_or_default();
                     let target_service = match details.get(target) {
-                        Some(Detail::Service(s)) => Some(s),
+                        Some(Detail::Service(s)) => Some(&**s),
                         _ => triggered.get(target),
                     };
                     report_timer(&mut set, &unit.name, t, target, target_service);
@@ -302,7 +302,7 @@ impl UnitsCollector {
         let mut requests = Vec::new();
         for unit in loaded("service") {
             let kept = match kept(unit) {
-                Some(Detail::Service(s)) => Some(s),
+                Some(Detail::Service(s)) => Some(*s),
                 _ => None,
             };
             read.kept += usize::from(kept.is_some());
@@ -327,13 +327,19 @@ impl UnitsCollector {
                     let s = for_unit(Service::from_properties(&p), unit);
                     if cache.is_some() {
                         let kept = s.clone().without_accounting();
-                        read.fresh.push(Kept::new(unit, Detail::Service(kept)));
+                        read.fresh
+                            .push(Kept::new(unit, Detail::Service(Box::new(kept))));
                     }
                     s
                 }),
                 (None, None) => continue,
             };
-            read.keep(unit, service.map(Detail::Service).map_err(Box::new))?;
+            read.keep(
+                unit,
+                service
+                    .map(|s| Detail::Service(Box::new(s)))
+                    .map_err(Box::new),
+            )?;
         }
 
         // Timers: what was kept, the others read; sockets are always read (their
@@ -531,7 +537,8 @@ fn seconds(usec: Option<u64>) -> Option<f64> {
 /// What was read about one unit, by type.
 #[derive(Clone, Debug)]
 enum Detail {
-    Service(Service),
+    /// Boxed: a service's properties are several times a timer's or a socket's.
+    Service(Box<Service>),
     Timer(Timer),
     Socket(Socket),
 }
@@ -848,10 +855,10 @@ mod tests {
     #[test]
     fn cache_keeps_until_a_change_and_only_for_the_states_it_was_read_in() {
         let service = |r: &str| {
-            Detail::Service(Service {
+            Detail::Service(Box::new(Service {
                 result: Some(r.into()),
                 ..Service::default()
-            })
+            }))
         };
         let (a, b) = (
             listed("a.service", "failed", "failed"),
