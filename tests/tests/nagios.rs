@@ -300,7 +300,7 @@ fn certs_and_backup_checks_under_nagios() {
     assert_eq!(s.current_state, 1, "{s:?}");
     assert!(
         s.plugin_output
-            .starts_with("SYSGAUGE-BACKUP WARNING - 1 warning of 4: age stale 3d"),
+            .starts_with("SYSGAUGE-BACKUP WARNING - 1 warning of 10: age stale 3d"),
         "{s:?}"
     );
     assert!(
@@ -315,6 +315,12 @@ fn certs_and_backup_checks_under_nagios() {
     assert_eq!(perf_thresholds(&s.performance_data, "age fresh"), "~:93600");
     assert_eq!(perf_thresholds(&s.performance_data, "age stale"), "~:86400");
     assert!(s.performance_data.contains("'readable'=0;;;0;2"), "{s:?}");
+    // The artifact checks (docs/nagios.md): sizes as they are, no file dated in the future.
+    assert!(s.performance_data.contains("'too-small stale'=8B"), "{s:?}");
+    assert!(
+        s.performance_data.contains("'future-mtime'=0;;;0;2"),
+        "{s:?}"
+    );
 
     let s = get("backup-broken");
     assert_eq!(s.current_state, 3, "{s:?}");

@@ -81,8 +81,19 @@ fn assert_closed(s: &mut TcpStream) {
     }
 }
 
+/// Whether a connection to `port` is refused, now or within a few seconds: the test binaries run
+/// side by side (scripts/run-tests), and another test's `free_port` may probe the port a stopped
+/// server just left, for a moment.
 fn refused(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_err_and(|e| e.kind() == ErrorKind::ConnectionRefused)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let refused = TcpStream::connect(("127.0.0.1", port))
+            .is_err_and(|e| e.kind() == ErrorKind::ConnectionRefused);
+        if refused || std::time::Instant::now() > deadline {
+            return refused;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
