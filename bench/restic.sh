@@ -81,13 +81,13 @@ printf '%-24s %12.3f %14s %14s\n' "restic snapshots | jq" "$t_sh" "$rss_sh" 3
 awk -v a="$t_sg" -v b="$t_sh" 'BEGIN { printf "wall-time ratio sysgauge/script: %.2f, script/sysgauge %.2f (sysgauge also reports locks and reads repositories concurrently)\n", a / b, b / a }'
 
 # --- serve: CPU seconds and restic processes per 100 scrapes over the same 3 repositories ---
-# "before" is sysgauge-restic as of BEFORE_REV (default: the merge base with main, today's code
-# before read_interval), built once into $BENCH_DIR; "after" is this tree's binary with the
+# "before" is sysgauge-restic as of BEFORE_REV (default: main just before read_interval was
+# merged), built once into $BENCH_DIR; "after" is this tree's binary with the
 # default read_interval (5m); the peer is the jq script above run once per scrape. CPU is the
 # server's own plus its reaped children's (utime+stime+cutime+cstime of /proc/PID/stat);
 # restic processes are counted by a wrapper that logs each call.
 SCRAPES=${SCRAPES:-100}
-BEFORE_REV=${BEFORE_REV:-$(git merge-base HEAD main 2>/dev/null || echo main)}
+BEFORE_REV=${BEFORE_REV:-9e5e4b0519ce}
 before_bin=$BENCH_DIR/sysgauge-restic-$BEFORE_REV
 if [ ! -x "$before_bin" ]; then
   echo "building sysgauge-restic at $BEFORE_REV for the serve row (once)..." >&2
