@@ -136,20 +136,9 @@ pub fn activation_usec(unit: &Properties) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::zvariant::{OwnedValue, Value};
 
     fn props(values: &[(&str, u64)]) -> Properties {
-        Properties(
-            values
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        (*k).to_owned(),
-                        OwnedValue::try_from(Value::U64(*v)).unwrap(),
-                    )
-                })
-                .collect(),
-        )
+        values.iter().copied().collect()
     }
 
     #[test]

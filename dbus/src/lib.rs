@@ -262,6 +262,19 @@ impl UnitStatus {
 #[derive(Clone, Debug, Default)]
 pub struct Properties(pub HashMap<String, OwnedValue>);
 
+/// Properties that are all `t` (unsigned 64-bit) values, as most of systemd's accounting and
+/// timestamp properties are: how tests and examples make the answer of a `GetAll` without a bus.
+impl<'a> FromIterator<(&'a str, u64)> for Properties {
+    fn from_iter<I: IntoIterator<Item = (&'a str, u64)>>(values: I) -> Self {
+        Properties(
+            values
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), OwnedValue::from(value)))
+                .collect(),
+        )
+    }
+}
+
 impl Properties {
     /// The raw value of `name`.
     pub fn get(&self, name: &str) -> Option<&Value<'static>> {

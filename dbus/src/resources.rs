@@ -96,12 +96,7 @@ mod tests {
     use super::*;
 
     fn props(values: &[(&str, u64)]) -> Properties {
-        Properties(
-            values
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).into()))
-                .collect(),
-        )
+        values.iter().copied().collect()
     }
 
     #[test]
