@@ -815,8 +815,9 @@ fn a_thousand_units_in_one_collection() {
     );
     assert_eq!(value(&text, "sysgauge_systemd_property_errors"), 0.0);
     // The collectors share one connection to systemd, so each one's duration includes waiting
-    // for the others' calls: the bound is on the slowest, a debug build on a shared 2-core
-    // machine, far below the collector timeout; the release figures are in bench/systemd.sh.
+X
+    // machine with other test binaries beside it (9 s alone here), half the collector timeout;
+    // the release figures are in bench/systemd.sh.
     let durations: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("sysgauge_systemd_collector_duration_seconds{"))
@@ -826,7 +827,7 @@ fn a_thousand_units_in_one_collection() {
         &text,
         r#"sysgauge_systemd_collector_duration_seconds{collector="units"}"#,
     );
-    assert!(took < 30.0, "1,000 units took {took}s: {durations:?}");
+    assert!(took < 60.0, "1,000 units took {took}s: {durations:?}");
 
     // Through dbus-daemon, with systemd pausing again and again so that calls pile up:
     // dbus-daemon refuses a connection more than 128 pending replies (LimitsExceeded), so the
