@@ -815,7 +815,7 @@ fn a_thousand_units_in_one_collection() {
     );
     assert_eq!(value(&text, "sysgauge_systemd_property_errors"), 0.0);
     // The collectors share one connection to systemd, so each one's duration includes waiting
-X
+    // for the others' calls (they end together): the bound, for a debug build on a shared 2-core
     // machine with other test binaries beside it (9 s alone here), half the collector timeout;
     // the release figures are in bench/systemd.sh.
     let durations: Vec<&str> = text
