@@ -23,7 +23,11 @@ use sysgauge_dbus::{
     Properties, SystemdClient, UnitChanges, UnitStatus, interface, zbus::zvariant::OwnedObjectPath,
 };
 
-use crate::{error::Error, metrics::*, units::UnitFilter};
+use crate::{
+    error::Error,
+    metrics::*,
+    units::{UnitFilter, selected_units},
+};
 
 /// The properties read of each unit.
 const PROPERTIES: &[&str] = &[
@@ -99,24 +103,8 @@ impl StatesCollector {
     }
 
     async fn collect_states(&self) -> Result<MetricSet, Error> {
-        let mut units: Vec<UnitStatus> = self
-            .client
-            .list_units(&[], &[])
-            .await?
-            .into_iter()
-            .filter(|u| self.filter.matches(&u.name) || self.critical.contains(&u.name))
-            .collect();
-        // A critical unit nothing references is not loaded until asked for by name: a timer
-        // that nobody enabled is the case alerts care about most.
-        let missing: Vec<&str> = self
-            .critical
-            .iter()
-            .filter(|c| !units.iter().any(|u| &u.name == *c))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            units.extend(self.client.list_units_by_names(&missing).await?);
-        }
+        let listed = self.client.list_units(&[], &[]).await?;
+        let mut units = selected_units(&self.client, listed, &self.filter, &self.critical).await?;
         units.retain(|u| u.load_state == "loaded");
         let mut cache = match &self.cache {
             Some(cache) => {

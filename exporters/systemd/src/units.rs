@@ -103,6 +103,30 @@ impl UnitFilter {
     }
 }
 
+/// The units a collector reports, from the manager's list: those `filter` selects and the
+/// `critical` ones. A critical unit that nothing references is not loaded until asked for by
+/// name (a timer nobody enabled is the case alerts care about most): those are read by name.
+pub(crate) async fn selected_units(
+    client: &SystemdClient,
+    listed: Vec<UnitStatus>,
+    filter: &UnitFilter,
+    critical: &[String],
+) -> Result<Vec<UnitStatus>, Error> {
+    let mut units: Vec<UnitStatus> = listed
+        .into_iter()
+        .filter(|u| filter.matches(&u.name) || critical.contains(&u.name))
+        .collect();
+    let missing: Vec<&str> = critical
+        .iter()
+        .filter(|c| !units.iter().any(|u| &u.name == *c))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        units.extend(client.list_units_by_names(&missing).await?);
+    }
+    Ok(units)
+}
+
 /// `^(?:(?:a)|(?:b))$`, after checking each pattern on its own so that an error names it.
 fn any_of(setting: &'static str, patterns: &[String]) -> Result<Regex, Error> {
     for pattern in patterns {
@@ -163,19 +187,7 @@ impl UnitsCollector {
             crate::resources::report_cgroups(&mut set, &self.client, &listed, &self.cgroups)
                 .await?;
 
-        let mut units: Vec<UnitStatus> = listed
-            .into_iter()
-            .filter(|u| self.filter.matches(&u.name) || self.critical.contains(&u.name))
-            .collect();
-        let missing: Vec<&str> = self
-            .critical
-            .iter()
-            .filter(|c| !units.iter().any(|u| &u.name == *c))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            units.extend(self.client.list_units_by_names(&missing).await?);
-        }
+        let mut units = selected_units(&self.client, listed, &self.filter, &self.critical).await?;
         units.sort_by(|a, b| a.name.cmp(&b.name));
         units.dedup_by(|a, b| a.name == b.name);
 
