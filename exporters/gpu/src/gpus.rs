@@ -37,6 +37,10 @@ pub struct Options {
     pub units: bool,
     /// PCIe throughput; NVML samples it for 20 ms per direction per GPU.
     pub pcie_throughput: bool,
+    /// GPM activity ratios, per GPU and MIG GPU instance, where the GPU supports GPM.
+    pub gpm: bool,
+    /// How far apart a one-shot run's two GPM samples are taken.
+    pub gpm_window: std::time::Duration,
 }
 
 /// Clock-event (throttle) reasons: NVML's bit and the `reason` label.
@@ -71,6 +75,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     session: Option<Arc<Session>>,
+    /// The thread holding the session's GPM samples, when GPM is wanted and usable.
+    sampler: Option<crate::gpm::Sampler>,
     /// The UUID of each index, so that a GPU lost later is still named by its UUID.
     known: BTreeMap<u32, String>,
 }
@@ -139,12 +145,23 @@ impl Inner {
                         crate::xid::spawn(Arc::clone(&session), Arc::clone(xids));
                     }
                     state.session = Some(Arc::clone(&session));
+                    state.sampler = if self.options.gpm {
+                        crate::gpm::Sampler::start(Arc::clone(&session))
+                    } else {
+                        None
+                    };
                     session
                 }
                 Opened::Absent(absence) => return Ok(self.absent(absence)),
             },
         };
-        let result = collect_devices(&session.nvml, &mut state.known, &self.options);
+        let state = &mut *state;
+        let result = collect_devices(
+            &session.nvml,
+            &mut state.known,
+            &self.options,
+            state.sampler.as_ref(),
+        );
         let reset = match &result {
             Ok((_, lost)) => *lost,
             Err(_) => true,
@@ -154,6 +171,8 @@ impl Inner {
             // reference calls nvmlShutdown. The next collection initialises it again.
             session.end();
             state.session = None;
+            // Its thread frees the samples and lets go of the session.
+            state.sampler = None;
             tracing::info!("NVML session ended; it is initialised again at the next collection");
         }
         result.map(|(set, _)| set)
@@ -227,6 +246,7 @@ fn collect_devices(
     nvml: &Nvml,
     known: &mut BTreeMap<u32, String>,
     options: &Options,
+    sampler: Option<&crate::gpm::Sampler>,
 ) -> Result<(MetricSet, bool), Error> {
     let mut set = MetricSet::new();
     let count = nvml.device_count().map_err(|source| Error::Lifecycle {
@@ -251,10 +271,13 @@ fn collect_devices(
 
     let mut any_lost = false;
     let mut on_gpus = Vec::new();
+    let mut gpm_targets = Vec::new();
     for index in 0..count {
         let mut device_set = MetricSet::new();
-        match collect_device(nvml, index, &mut device_set, known, options) {
+        let mut targets = Vec::new();
+        match collect_device(nvml, index, &mut device_set, known, options, &mut targets) {
             Ok(found) => {
+                gpm_targets.extend(targets);
                 set.extend(device_set);
                 on_gpus.extend(found);
                 set.add(&LOST, [index.to_string(), known_uuid(known, index)], 0.0);
@@ -268,6 +291,11 @@ fn collect_devices(
             Err(Stop::Fatal(e)) => return Err(e),
         }
     }
+    if let Some(sampler) = sampler
+        && !gpm_targets.is_empty()
+    {
+        any_lost |= gpm(sampler, gpm_targets, options, &mut set)?;
+    }
     // Every GPU's PIDs are mapped to units at once: one cgroupfs walk per collection at most.
     let pids = on_gpus
         .iter()
@@ -280,6 +308,53 @@ fn collect_devices(
     Ok((set, any_lost))
 }
 
+/// GPM activity of `targets`, averaged since their previous samples (or over the window);
+/// true when a GPU was lost meanwhile.
+fn gpm(
+    sampler: &crate::gpm::Sampler,
+    targets: Vec<crate::gpm::Target>,
+    options: &Options,
+    set: &mut MetricSet,
+) -> Result<bool, Error> {
+    let Some(readings) = sampler.read(targets, options.gpm_window) else {
+        tracing::warn!("the GPM thread is gone; GPM metrics left out");
+        return Ok(false);
+    };
+    let mut lost = false;
+    for (target, reading) in readings {
+        let u = target.uuid.as_str();
+        let reading = match check(reading, "nvmlGpmSampleGet/nvmlGpmMetricsGet", u) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(Stop::Lost) => {
+                lost = true;
+                continue;
+            }
+            Err(Stop::Fatal(e)) => return Err(e),
+        };
+        let gi = target.gpu_instance.map(|g| g.to_string());
+        if gi.is_none() {
+            set.add(&GPM_INTERVAL, [u], reading.interval.as_secs_f64());
+        }
+        for ((_, gpu, instance), value) in crate::gpm::METRICS.iter().zip(reading.values) {
+            let percent = match check(value, "nvmlGpmMetricsGet", u) {
+                Ok(Some(v)) => v,
+                Ok(None) => continue,
+                Err(Stop::Lost) => {
+                    lost = true;
+                    continue;
+                }
+                Err(Stop::Fatal(e)) => return Err(e),
+            };
+            match &gi {
+                None => set.add(gpu, [u], percent / 100.0),
+                Some(gi) => set.add(instance, [u, gi.as_str()], percent / 100.0),
+            }
+        }
+    }
+    Ok(lost)
+}
+
 fn known_uuid(known: &BTreeMap<u32, String>, index: u32) -> String {
     known.get(&index).cloned().unwrap_or_default()
 }
@@ -290,6 +365,7 @@ fn collect_device(
     set: &mut MetricSet,
     known: &mut BTreeMap<u32, String>,
     options: &Options,
+    gpm_targets: &mut Vec<crate::gpm::Target>,
 ) -> Result<Option<GpuProcesses>, Stop> {
     let Some(device) = check(
         nvml.device_by_index(index),
@@ -417,14 +493,24 @@ fn collect_device(
     }
     clock_events(&device, u, set)?;
     crate::health::collect(&device, u, set)?;
-    let mut instance_processes = Vec::new();
+    let mut instances = crate::mig::Found::default();
     if let Some(mig) = check(device.mig_mode(), "nvmlDeviceGetMigMode", u)? {
         set.add(&MIG_ENABLED, [u], f64::from(u8::from(mig.current == 1)));
         if mig.current == 1 {
-            instance_processes = crate::mig::collect(&device, u, set)?;
+            instances = crate::mig::collect(&device, u, set)?;
         }
     }
-    processes(&device, u, options, instance_processes, set)
+    // GPM: the GPU and each of its GPU instances, sampled once every GPU has been read.
+    if options.gpm && check(device.gpm_support(), "nvmlGpmQueryDeviceSupport", u)? == Some(true) {
+        let target = |gpu_instance| crate::gpm::Target {
+            index,
+            uuid: uuid.clone(),
+            gpu_instance,
+        };
+        gpm_targets.push(target(None));
+        gpm_targets.extend(instances.gpu_instances.iter().map(|&gi| target(Some(gi))));
+    }
+    processes(&device, u, options, instances.processes, set)
 }
 
 fn clock_events(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<(), Stop> {

@@ -12,6 +12,7 @@
 mod cgroup;
 pub mod checks;
 mod error;
+mod gpm;
 mod gpus;
 mod health;
 pub mod metrics;
@@ -77,6 +78,12 @@ pub struct NvmlSection {
     /// Report PCIe throughput, which NVML samples for 20 ms per direction and GPU
     /// [default: true].
     pub pcie_throughput: Option<bool>,
+    /// Report GPM activity ratios (SM activity and occupancy, tensor, DRAM bandwidth) per GPU
+    /// and MIG GPU instance, where the GPU supports GPM (Hopper and newer) [default: true].
+    pub gpm: Option<bool>,
+    /// How far apart the two GPM samples of `once` and `textfile` (and the first collection of
+    /// `serve`) are taken: 100 ms to 1 s [default: 200ms]. The run waits that long once.
+    pub gpm_window: Option<gpm::Window>,
 }
 
 sysgauge_common::exporter_config! {
@@ -115,6 +122,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             processes: config.nvml.processes.unwrap_or(false),
             units: config.nvml.units.unwrap_or(true),
             pcie_throughput: config.nvml.pcie_throughput.unwrap_or(true),
+            gpm: config.nvml.gpm.unwrap_or(true),
+            gpm_window: config.nvml.gpm_window.unwrap_or(gpm::DEFAULT_WINDOW).get(),
         };
         // XIDs arrive as NVML events, which only a long-running process can wait for.
         let xids = serve.then(|| Arc::new(xid::XidCounts::default()));

@@ -6,6 +6,10 @@
 const UUID: [&str; 1] = ["uuid"];
 const UNIT: [&str; 2] = ["uuid", "unit"];
 const GPU_INSTANCE: [&str; 2] = ["uuid", "gpu_instance_id"];
+/// A per-GPU family, as the GPM table in `gpm.rs` names it.
+pub type GpuDesc = sysgauge_common::Desc<1>;
+/// A per-MIG-GPU-instance family.
+pub type InstanceDesc = sysgauge_common::Desc<2>;
 const COMPUTE_INSTANCE: [&str; 3] = ["uuid", "gpu_instance_id", "compute_instance_id"];
 
 sysgauge_common::metric_families! {
@@ -170,6 +174,61 @@ sysgauge_common::metric_families! {
         "sysgauge_gpu_mig_processes_memory_used_bytes",
         "Device memory used by the processes of each MIG compute instance, where NVML reports it",
         COMPUTE_INSTANCE,
+    );
+    pub const GPM_GRAPHICS_ACTIVITY: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_graphics_activity_ratio",
+        "Fraction of time any graphics or compute engine was active over the GPM interval (GPM, Hopper and newer)",
+        UUID,
+    );
+    pub const GPM_SM_ACTIVITY: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_sm_activity_ratio",
+        "Fraction of time each SM had at least one warp assigned, averaged over the SMs and the GPM interval",
+        UUID,
+    );
+    pub const GPM_SM_OCCUPANCY: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_sm_occupancy_ratio",
+        "Warps resident on the SMs as a fraction of the most they can hold, over the GPM interval",
+        UUID,
+    );
+    pub const GPM_TENSOR_ACTIVITY: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_tensor_activity_ratio",
+        "Fraction of time the tensor (MMA) pipes were active, any precision, over the GPM interval",
+        UUID,
+    );
+    pub const GPM_DRAM_BANDWIDTH: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_dram_bandwidth_utilization_ratio",
+        "Device memory (DRAM) bandwidth used as a fraction of its peak, over the GPM interval",
+        UUID,
+    );
+    pub const GPM_INTERVAL: Desc<1> = Desc::gauge(
+        "sysgauge_gpu_gpm_interval_seconds",
+        "Time between the two GPM samples the GPU's activity ratios were computed from",
+        UUID,
+    );
+    pub const MIG_GRAPHICS_ACTIVITY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_graphics_activity_ratio",
+        "Fraction of time any graphics or compute engine of each MIG GPU instance was active (GPM)",
+        GPU_INSTANCE,
+    );
+    pub const MIG_SM_ACTIVITY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_sm_activity_ratio",
+        "Fraction of time the SMs of each MIG GPU instance had at least one warp assigned (GPM)",
+        GPU_INSTANCE,
+    );
+    pub const MIG_SM_OCCUPANCY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_sm_occupancy_ratio",
+        "Warps resident on the SMs of each MIG GPU instance as a fraction of the most they can hold (GPM)",
+        GPU_INSTANCE,
+    );
+    pub const MIG_TENSOR_ACTIVITY: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_tensor_activity_ratio",
+        "Fraction of time the tensor (MMA) pipes of each MIG GPU instance were active (GPM)",
+        GPU_INSTANCE,
+    );
+    pub const MIG_DRAM_BANDWIDTH: Desc<2> = Desc::gauge(
+        "sysgauge_gpu_mig_dram_bandwidth_utilization_ratio",
+        "Device memory bandwidth used by each MIG GPU instance, as a fraction of the peak (GPM)",
+        GPU_INSTANCE,
     );
     pub const PROCESSES: Desc<1> = Desc::gauge(
         "sysgauge_gpu_processes",

@@ -8,9 +8,9 @@
 //! the instance exists (`nvidia-smi mig -lgi` / `-lci` show the same ids); the MIG device's own
 //! UUID and its profile (`3g.20gb`) are on the info metric.
 //!
-//! Utilization is not reported: NVML answers `nvmlDeviceGetUtilizationRates` with
-//! NOT_SUPPORTED for MIG devices; per-instance activity needs GPM samples taken over an
-//! interval, which this exporter does not take.
+//! Utilization is not read here: NVML answers `nvmlDeviceGetUtilizationRates` with
+//! NOT_SUPPORTED for MIG devices. Activity per GPU instance comes from GPM samples (`gpm.rs`),
+//! for the GPU instances this module finds.
 
 use std::collections::BTreeSet;
 
@@ -27,22 +27,28 @@ use crate::{
     metrics::*,
 };
 
-/// Adds the instances of a GPU in MIG mode to `set` and returns their processes (for the
-/// per-unit attribution of the whole GPU; without privileges, NVML lists a MIG-mode GPU's
-/// processes only per instance).
-pub fn collect(
-    device: &Device<'_>,
-    u: &str,
-    set: &mut MetricSet,
-) -> Result<Vec<ProcessInfo>, Stop> {
-    let mut processes = Vec::new();
+/// What a GPU in MIG mode is split into, besides its series.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The processes of every instance (for the per-unit attribution of the whole GPU; without
+    /// privileges, NVML lists a MIG-mode GPU's processes only per instance).
+    pub processes: Vec<ProcessInfo>,
+    /// The GPU instance ids (for GPM samples per instance).
+    pub gpu_instances: BTreeSet<u32>,
+}
+
+/// Adds the instances of a GPU in MIG mode to `set` and returns their processes and GPU
+/// instance ids.
+pub fn collect(device: &Device<'_>, u: &str, set: &mut MetricSet) -> Result<Found, Stop> {
+    let mut found_all = Found::default();
+    let processes = &mut found_all.processes;
     let Some(slots) = check(
         device.mig_device_count(),
         "nvmlDeviceGetMaxMigDeviceCount",
         u,
     )?
     else {
-        return Ok(processes);
+        return Ok(found_all);
     };
     // The GPU instances whose memory was reported (one per GPU instance, whatever the number
     // of its compute instances).
@@ -64,6 +70,7 @@ pub fn collect(
         ) else {
             continue;
         };
+        found_all.gpu_instances.insert(gi);
         let (gi, ci) = (gi.to_string(), ci.to_string());
         let mig_uuid = check(mig.uuid(), "nvmlDeviceGetUUID", u)?.unwrap_or_default();
         let name = check(mig.name(), "nvmlDeviceGetName", u)?.unwrap_or_default();
@@ -113,7 +120,7 @@ pub fn collect(
             );
         }
     }
-    Ok(processes)
+    Ok(found_all)
 }
 
 /// The profile in a MIG device's name: `3g.20gb` of `NVIDIA A100-SXM4-40GB MIG 3g.20gb`; the

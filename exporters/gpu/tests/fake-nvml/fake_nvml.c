@@ -7,8 +7,8 @@
  *         does for the real library)
  *         add -DFAKE_NO_SHUTDOWN to leave out nvmlShutdown,
  *         add -DFAKE_NO_POWER to leave out nvmlDeviceGetPowerUsage (a "missing symbol"),
- *         -DFAKE_NO_GRAPHICS_PROCESSES and -DFAKE_NO_PROCESS_UTIL likewise for
- *         nvmlDeviceGetGraphicsRunningProcesses_v3 and nvmlDeviceGetProcessUtilization.
+ *         -DFAKE_NO_GRAPHICS_PROCESSES, -DFAKE_NO_PROCESS_UTIL and -DFAKE_NO_GPM_FREE likewise for
+ *         nvmlDeviceGetGraphicsRunningProcesses_v3, nvmlDeviceGetProcessUtilization, nvmlGpmSampleFree.
  *
  * Behaviour comes from the file named by $FAKE_NVML_CONFIG, read at every nvmlInit, one
  * "key value" per line ('#' starts a comment):
@@ -54,6 +54,8 @@
  *   gpu0.lost_file /path        GPU_IS_LOST while this file exists
  *   gpu0.xid 79,48              XIDs delivered one per nvmlEventSetWait_v2, then TIMEOUT
  *   gpu0.sleep_ms 5000          every call on this GPU first sleeps (a hung driver)
+ *
+ * GPM (nvmlGpm*): see the GPM section at the end.
  *
  * A value "!N" makes the call return NVML error code N instead (e.g. "!4", NO_PERMISSION).
  * A value that is not configured at all is NOT_SUPPORTED, as on a GPU that lacks the sensor.
@@ -788,5 +790,165 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
     log_call("event_set_free");
     free(set);
+    return OK;
+}
+
+/* ---- GPM (GPU Performance Monitoring, Hopper and newer) ----
+ *
+ *   gpu0.gpm_supported 1        nvmlGpmQueryDeviceSupport's answer (unset: 0, "!N": error N)
+ *   gpu0.gpm1 40,60,80          the value of GPM metric 1 (NVML_GPM_METRIC_GRAPHICS_UTIL) for the
+ *                               GPU, by the pair of samples: a pair whose second sample is the
+ *                               GPU's k-th sample since init gets the (k-1)-th entry (the last
+ *                               one beyond the list); an unset metric is NOT_SUPPORTED in its
+ *                               own entry, a value "!N" is error N there
+ *   gpu0.gi1.gpm5 25            likewise for MIG GPU instance 1 (nvmlGpmMigSampleGet), counted
+ *                               per instance
+ *   gpu0.gpm_sample_error 15    nvmlGpmSampleGet / nvmlGpmMigSampleGet return this code
+ *
+ * Each nvmlGpmMetricsGet logs "gpm <where> <k1>-<k2> <ms>" (where: gpu0 or gpu0.gi1; k1, k2 the
+ * samples' numbers; ms the milliseconds between them), so tests see which samples were paired.
+ * -DFAKE_NO_GPM_FREE leaves out nvmlGpmSampleFree (nvml-wrapper panics when it drops a sample
+ * without it). */
+
+#define GPM_SUPPORT_VERSION 1
+#define GPM_METRICS_GET_VERSION 1
+#define GPM_METRIC_MAX 210
+#define MAX_GI 16
+
+struct fake_gpm_sample {
+    int filled;
+    int gpu;
+    int gi; /* -1: the whole GPU */
+    long seq;
+    struct timespec at;
+};
+typedef struct fake_gpm_sample *nvmlGpmSample_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int isSupportedDevice;
+} nvmlGpmSupport_t;
+
+typedef struct {
+    unsigned int metricId;
+    nvmlReturn_t nvmlReturn;
+    double value;
+    struct {
+        char *shortName;
+        char *longName;
+        char *unit;
+    } metricInfo;
+} nvmlGpmMetric_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int numMetrics;
+    nvmlGpmSample_t sample1;
+    nvmlGpmSample_t sample2;
+    nvmlGpmMetric_t metrics[GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+/* Samples taken so far, per GPU (slot 0) and per GPU instance (slot gi+1); reset by init. */
+static long gpm_seq[MAX_GPUS][MAX_GI + 1];
+static int gpm_session = -1;
+
+nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t dev, nvmlGpmSupport_t *support) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!support) return ERR_INVALID_ARGUMENT;
+    if (support->version != GPM_SUPPORT_VERSION) return 25; /* ARGUMENT_VERSION_MISMATCH */
+    const char *v = dev_key(dev, "gpm_supported");
+    if (v && v[0] == '!') return atoi(v + 1);
+    support->isSupportedDevice = v ? (unsigned int)atoi(v) : 0;
+    return OK;
+}
+
+nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t *sample) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    if (!sample) return ERR_INVALID_ARGUMENT;
+    *sample = calloc(1, sizeof **sample);
+    return *sample ? OK : ERR_UNKNOWN;
+}
+
+#ifndef FAKE_NO_GPM_FREE
+nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t sample) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    free(sample);
+    return OK;
+}
+#endif
+
+static nvmlReturn_t gpm_take(nvmlDevice_t dev, int gi, nvmlGpmSample_t sample) {
+    nvmlReturn_t r = dev_check(dev);
+    if (r != OK) return r;
+    if (!sample || is_mig(dev)) return ERR_INVALID_ARGUMENT;
+    const char *supported = dev_key(dev, "gpm_supported");
+    if (!supported || atoi(supported) != 1) return ERR_NOT_SUPPORTED;
+    const char *err = dev_key(dev, "gpm_sample_error");
+    if (err) return atoi(err);
+    if (gi >= 0) {
+        const char *mode = dev_key(dev, "mig_current");
+        if (!mode || atoi(mode) != 1 || gi >= MAX_GI) return ERR_INVALID_ARGUMENT;
+    }
+    if (gpm_session != initialised) {
+        memset(gpm_seq, 0, sizeof gpm_seq);
+        gpm_session = initialised;
+    }
+    sample->filled = 1;
+    sample->gpu = dev->index;
+    sample->gi = gi;
+    sample->seq = ++gpm_seq[dev->index][gi + 1];
+    clock_gettime(CLOCK_MONOTONIC, &sample->at);
+    return OK;
+}
+
+nvmlReturn_t nvmlGpmSampleGet(nvmlDevice_t dev, nvmlGpmSample_t sample) { return gpm_take(dev, -1, sample); }
+
+nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t dev, unsigned int gpuInstanceId, nvmlGpmSample_t sample) {
+    return gpm_take(dev, (int)gpuInstanceId, sample);
+}
+
+nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *m) {
+    if (!initialised) return ERR_UNINITIALIZED;
+    if (!m) return ERR_INVALID_ARGUMENT;
+    if (m->version != GPM_METRICS_GET_VERSION) return 25;
+    if (m->numMetrics > GPM_METRIC_MAX) return ERR_INVALID_ARGUMENT;
+    nvmlGpmSample_t a = m->sample1, b = m->sample2;
+    /* Two filled samples of the same GPU or instance, the first one older. */
+    if (!a || !b || !a->filled || !b->filled || a->gpu != b->gpu || a->gi != b->gi || a->seq >= b->seq)
+        return ERR_INVALID_ARGUMENT;
+    char where[32], line[96];
+    if (a->gi < 0)
+        snprintf(where, sizeof where, "gpu%d", a->gpu);
+    else
+        snprintf(where, sizeof where, "gpu%d.gi%d", a->gpu, a->gi);
+    long ms = (b->at.tv_sec - a->at.tv_sec) * 1000 + (b->at.tv_nsec - a->at.tv_nsec) / 1000000;
+    snprintf(line, sizeof line, "gpm %s %ld-%ld %ld", where, a->seq, b->seq, ms);
+    log_call(line);
+    for (unsigned int i = 0; i < m->numMetrics; i++) {
+        nvmlGpmMetric_t *metric = &m->metrics[i];
+        char key[64];
+        snprintf(key, sizeof key, "%s.gpm%u", where, metric->metricId);
+        const char *list = get(key);
+        metric->value = 0;
+        metric->metricInfo.shortName = metric->metricInfo.longName = metric->metricInfo.unit = NULL;
+        if (!list) {
+            metric->nvmlReturn = ERR_NOT_SUPPORTED;
+            continue;
+        }
+        /* The (k-1)-th entry for a pair ending in sample k; the last one beyond the list. */
+        const char *p = list;
+        for (long k = 2; k < b->seq; k++) {
+            const char *comma = strchr(p, ',');
+            if (!comma) break;
+            p = comma + 1;
+        }
+        if (p[0] == '!') {
+            metric->nvmlReturn = atoi(p + 1);
+            continue;
+        }
+        metric->value = strtod(p, NULL);
+        metric->nvmlReturn = OK;
+    }
     return OK;
 }
