@@ -48,7 +48,11 @@ pub const METRICS: [(GpmMetricId, &GpuDesc, &InstanceDesc); 5] = [
         &MIG_GRAPHICS_ACTIVITY,
     ),
     (GpmMetricId::SmUtil, &GPM_SM_ACTIVITY, &MIG_SM_ACTIVITY),
-    (GpmMetricId::SmOccupancy, &GPM_SM_OCCUPANCY, &MIG_SM_OCCUPANCY),
+    (
+        GpmMetricId::SmOccupancy,
+        &GPM_SM_OCCUPANCY,
+        &MIG_SM_OCCUPANCY,
+    ),
     (
         GpmMetricId::AnyTensorUtil,
         &GPM_TENSOR_ACTIVITY,

@@ -657,6 +657,150 @@ fn mig_instances_report_memory_and_processes() {
     }
 }
 
+/// GPM (Hopper and newer): activity ratios per GPU and per MIG GPU instance, exact values from
+/// the fake's counters, in every mode. once and textfile pair two fresh samples taken the window
+/// apart; serve keeps the last sample, so its second scrape pairs samples 2 and 3 (not 3 and 4,
+/// which fresh pairs would give) and reports the average since the first scrape. A GPU whose
+/// NVML says it has no GPM (gpu1), and a metric it does not offer (occupancy), have no series.
+#[test]
+fn gpm_activity_per_gpu_and_mig_instance_in_every_mode() {
+    let Some((dir, lib)) = fake(&[]) else { return };
+    let log = dir.path().join("calls.log");
+    let conf = config(
+        dir.path(),
+        &format!(
+            "{TWO_GPUS}log {}\n\
+             gpu0.mig_max 7\ngpu0.mig0.gi 1\ngpu0.mig0.ci 0\ngpu0.mig2.gi 2\ngpu0.mig2.ci 0\n\
+             gpu0.gpm_supported 1\n\
+             gpu0.gpm1 40,60,80\ngpu0.gpm2 50,70\ngpu0.gpm5 12.5\ngpu0.gpm10 33\n\
+             gpu0.gi1.gpm1 10,20\ngpu0.gi1.gpm2 5\ngpu0.gi1.gpm5 !4\ngpu0.gi1.gpm10 1\n\
+             gpu0.gi2.gpm1 90\n\
+             gpu1.gpm1 99\n",
+            log.display()
+        ),
+    );
+    let toml = dir.path().join("gpu.toml");
+    std::fs::write(&toml, "[nvml]\ngpm_window = \"150ms\"\n").unwrap();
+    let a = "GPU-11111111-2222-3333-4444-555555555555";
+    let b = "GPU-99999999-8888-7777-6666-555555555555";
+    let gpu =
+        |text: &str, name: &str| sample(text, &format!(r#"sysgauge_gpu_{name}{{uuid="{a}"}}"#));
+    let mig = |text: &str, name: &str, gi: &str| {
+        sample(
+            text,
+            &format!(r#"sysgauge_gpu_mig_{name}{{uuid="{a}",gpu_instance_id="{gi}"}}"#),
+        )
+    };
+    let pairs = |log: &Path| -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("gpm "))
+            .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+            .collect()
+    };
+    let check_first = |text: &str, mode: &str| {
+        assert_eq!(gpu(text, "graphics_activity_ratio"), Some(0.4), "{mode}");
+        assert_eq!(gpu(text, "sm_activity_ratio"), Some(0.5), "{mode}");
+        assert_eq!(gpu(text, "tensor_activity_ratio"), Some(0.125), "{mode}");
+        assert_eq!(
+            gpu(text, "dram_bandwidth_utilization_ratio"),
+            Some(0.33),
+            "{mode}"
+        );
+        assert_eq!(gpu(text, "sm_occupancy_ratio"), None, "{mode}");
+        assert_eq!(
+            mig(text, "graphics_activity_ratio", "1"),
+            Some(0.1),
+            "{mode}"
+        );
+        assert_eq!(mig(text, "sm_activity_ratio", "1"), Some(0.05), "{mode}");
+        assert_eq!(mig(text, "tensor_activity_ratio", "1"), None, "{mode}");
+        assert_eq!(
+            mig(text, "dram_bandwidth_utilization_ratio", "1"),
+            Some(0.01),
+            "{mode}"
+        );
+        assert_eq!(
+            mig(text, "graphics_activity_ratio", "2"),
+            Some(0.9),
+            "{mode}"
+        );
+        assert_eq!(
+            text.matches("sysgauge_gpu_mig_graphics_activity_ratio{")
+                .count(),
+            2,
+            "{mode}"
+        );
+        // The window, 150 ms, and not much more on a loaded machine.
+        let interval = gpu(text, "gpm_interval_seconds").unwrap();
+        assert!((0.15..5.0).contains(&interval), "{mode}: {interval}");
+        for family in ["graphics_activity_ratio", "gpm_interval_seconds"] {
+            absent(text, &format!(r#"sysgauge_gpu_{family}{{uuid="{b}""#));
+        }
+    };
+
+    let (out, text, stderr) = once(exporter(&lib, &conf).arg("--config").arg(&toml));
+    assert!(out.status.success(), "{stderr}");
+    promtool_check_metrics(&text).unwrap();
+    check_first(&text, "once");
+    assert_eq!(pairs(&log), ["gpu0 1-2", "gpu0.gi1 1-2", "gpu0.gi2 1-2"]);
+
+    std::fs::remove_file(&log).unwrap();
+    let out = run(exporter(&lib, &conf)
+        .arg("--config")
+        .arg(&toml)
+        .args(["textfile", "--directory"])
+        .arg(dir.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("sysgauge-gpu.prom")).unwrap();
+    check_first(&text, "textfile");
+    assert_eq!(pairs(&log).len(), 3);
+
+    std::fs::remove_file(&log).unwrap();
+    let port = free_port();
+    let _server = Process::spawn(
+        "sysgauge-gpu serve",
+        exporter(&lib, &conf)
+            .arg("--config")
+            .arg(&toml)
+            .args(["serve", "--web.listen-address"])
+            .arg(format!("127.0.0.1:{port}")),
+        &dir.path().join("serve.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = wait_for("the first scrape", Duration::from_secs(20), || {
+        let (status, body) = http_get(&url, &[]);
+        (status == 200).then_some(body)
+    });
+    check_first(&text, "serve");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, text) = http_get(&url, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(gpu(&text, "graphics_activity_ratio"), Some(0.6));
+    assert_eq!(gpu(&text, "sm_activity_ratio"), Some(0.7));
+    assert_eq!(mig(&text, "graphics_activity_ratio", "1"), Some(0.2));
+    assert_eq!(mig(&text, "graphics_activity_ratio", "2"), Some(0.9));
+    // The average since the first scrape: at least the 300 ms slept in between.
+    let interval = gpu(&text, "gpm_interval_seconds").unwrap();
+    assert!((0.3..10.0).contains(&interval), "{interval}");
+    assert_eq!(
+        pairs(&log),
+        [
+            "gpu0 1-2",
+            "gpu0.gi1 1-2",
+            "gpu0.gi2 1-2",
+            "gpu0 2-3",
+            "gpu0.gi1 2-3",
+            "gpu0.gi2 2-3"
+        ]
+    );
+}
+
 /// `sysgauge-gpu check`: the driver's recommended recovery action is CRITICAL, as is a failed
 /// row remapping; thermal throttling warns; the exact plugin output, the exit code, and the
 /// objects a GPU lacking the metric does not have.
@@ -717,19 +861,22 @@ fn check_reports_recovery_action_and_row_remap_failure() {
 }
 
 /// A library without nvmlDeviceGetPowerUsage: the power draw is left out, everything else is
-/// still there. The library and a knob come from the configuration file this time.
+/// still there; one without nvmlGpmSampleFree has no GPM series and no panic. The library and a knob come from the configuration file this time.
 #[test]
 fn missing_symbol_leaves_only_that_metric_out() {
     let Some((dir, lib)) = fake(&[
         "-DFAKE_NO_POWER",
         "-DFAKE_NO_GRAPHICS_PROCESSES",
         "-DFAKE_NO_PROCESS_UTIL",
+        "-DFAKE_NO_GPM_FREE",
     ]) else {
         return;
     };
     let conf = config(
         dir.path(),
-        &format!("{TWO_GPUS}gpu0.processes 4000000000:2097152\n"),
+        &format!(
+            "{TWO_GPUS}gpu0.processes 4000000000:2097152\ngpu0.gpm_supported 1\ngpu0.gpm1 40\n"
+        ),
     );
     let toml = dir.path().join("gpu.toml");
     std::fs::write(
@@ -753,6 +900,9 @@ fn missing_symbol_leaves_only_that_metric_out() {
     );
     absent(&text, "sysgauge_gpu_power_draw_watts");
     absent(&text, "sysgauge_gpu_pcie_transmit_bytes_per_second");
+    // Without nvmlGpmSampleFree, nvml-wrapper would panic dropping a GPM sample: GPM is not used.
+    absent(&text, "sysgauge_gpu_graphics_activity_ratio");
+    absent(&text, "sysgauge_gpu_gpm_interval_seconds");
     // Without graphics lists and utilization samples, memory per unit is still there (from the
     // compute list), utilization per unit is left out; per-process series are off by default.
     let uuid = "GPU-11111111-2222-3333-4444-555555555555";
