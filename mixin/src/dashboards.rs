@@ -980,6 +980,37 @@ pub fn gpu() -> Dashboard {
                     "{{instance}} {{uuid}} GI {{gpu_instance_id}}",
                 )],
             ),
+            graph(
+                "Activity (GPM)",
+                "percentunit",
+                "The GPU's performance counters (GPM, Hopper and newer), averaged since the previous scrape: SMs with work assigned, tensor (MMA) pipes busy, DRAM bandwidth used. Unlike Utilization (a kernel ran at all), these say how much of the GPU the work uses; empty for GPUs without GPM.",
+                vec![
+                    (sel("sysgauge_gpu_sm_activity_ratio"), "SM {{instance}} {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_tensor_activity_ratio"),
+                        "tensor {{instance}} {{uuid}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_dram_bandwidth_utilization_ratio"),
+                        "DRAM {{instance}} {{uuid}}",
+                    ),
+                ],
+            ),
+            graph(
+                "MIG instance activity (GPM)",
+                "percentunit",
+                "SM and tensor activity of each MIG GPU instance (GPM), averaged since the previous scrape; empty when no GPU with GPM is in MIG mode.",
+                vec![
+                    (
+                        sel("sysgauge_gpu_mig_sm_activity_ratio"),
+                        "SM {{instance}} {{uuid}} GI {{gpu_instance_id}}",
+                    ),
+                    (
+                        sel("sysgauge_gpu_mig_tensor_activity_ratio"),
+                        "tensor {{instance}} {{uuid}} GI {{gpu_instance_id}}",
+                    ),
+                ],
+            ),
         ],
     }
 }

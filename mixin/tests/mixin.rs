@@ -2015,6 +2015,14 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
                     ("mig0.mem_total", "42949672960".into()),
                     ("mig0.mem_used", "42000000000".into()),
                     ("mig0.mem_free", "949672960".into()),
+                    // GPM: the GPU and its GPU instance (SM activity 1 graphics 2 SM 5 tensor
+                    // 10 DRAM, percent).
+                    ("gpm_supported", "1".into()),
+                    ("gpm2", "75".into()),
+                    ("gpm5", "50".into()),
+                    ("gpm10", "25".into()),
+                    ("gi1.gpm2", "60".into()),
+                    ("gi1.gpm5", "40".into()),
                     ("processes", format!("{}:1048576", std::process::id()),),
                     (
                         "process_util",
@@ -2192,6 +2200,19 @@ fn real_prometheus_evaluates_the_gpu_alerts_and_panels_against_the_fake_nvml() {
 
     assert_every_rule_healthy(&prometheus);
     assert_panels_return_series(&prometheus, "sysgauge-gpu.json", &[]);
+    // The GPM panels' series carry the fake's counters as ratios, for the GPU with GPM only.
+    for (expr, want) in [
+        ("sysgauge_gpu_sm_activity_ratio", 0.75),
+        ("sysgauge_gpu_tensor_activity_ratio", 0.5),
+        ("sysgauge_gpu_dram_bandwidth_utilization_ratio", 0.25),
+        ("sysgauge_gpu_mig_sm_activity_ratio", 0.6),
+        ("sysgauge_gpu_mig_tensor_activity_ratio", 0.4),
+    ] {
+        let r = prometheus.wait_for_series(expr, E2E_WAIT);
+        assert_eq!(r.len(), 1, "{expr}: {r:?}");
+        assert_eq!(r[0].0["uuid"], sick, "{expr}: {r:?}");
+        assert_eq!(r[0].1, want, "{expr}: {r:?}");
+    }
     a.assert_running();
     b.assert_running();
     none.assert_running();
