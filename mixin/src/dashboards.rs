@@ -985,7 +985,10 @@ pub fn gpu() -> Dashboard {
                 "percentunit",
                 "The GPU's performance counters (GPM, Hopper and newer), averaged since the previous scrape: SMs with work assigned, tensor (MMA) pipes busy, DRAM bandwidth used. Unlike Utilization (a kernel ran at all), these say how much of the GPU the work uses; empty for GPUs without GPM.",
                 vec![
-                    (sel("sysgauge_gpu_sm_activity_ratio"), "SM {{instance}} {{uuid}}"),
+                    (
+                        sel("sysgauge_gpu_sm_activity_ratio"),
+                        "SM {{instance}} {{uuid}}",
+                    ),
                     (
                         sel("sysgauge_gpu_tensor_activity_ratio"),
                         "tensor {{instance}} {{uuid}}",

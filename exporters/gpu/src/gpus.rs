@@ -323,28 +323,18 @@ fn gpm(
     let mut lost = false;
     for (target, reading) in readings {
         let u = target.uuid.as_str();
-        let reading = match check(reading, "nvmlGpmSampleGet/nvmlGpmMetricsGet", u) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(Stop::Lost) => {
-                lost = true;
-                continue;
-            }
-            Err(Stop::Fatal(e)) => return Err(e),
+        let call = "nvmlGpmSampleGet/nvmlGpmMetricsGet";
+        let Some(reading) = lost_is_omitted(check(reading, call, u), &mut lost)? else {
+            continue;
         };
         let gi = target.gpu_instance.map(|g| g.to_string());
         if gi.is_none() {
             set.add(&GPM_INTERVAL, [u], reading.interval.as_secs_f64());
         }
         for ((_, gpu, instance), value) in crate::gpm::METRICS.iter().zip(reading.values) {
-            let percent = match check(value, "nvmlGpmMetricsGet", u) {
-                Ok(Some(v)) => v,
-                Ok(None) => continue,
-                Err(Stop::Lost) => {
-                    lost = true;
-                    continue;
-                }
-                Err(Stop::Fatal(e)) => return Err(e),
+            let checked = check(value, "nvmlGpmMetricsGet", u);
+            let Some(percent) = lost_is_omitted(checked, &mut lost)? else {
+                continue;
             };
             match &gi {
                 None => set.add(gpu, [u], percent / 100.0),
@@ -353,6 +343,22 @@ fn gpm(
         }
     }
     Ok(lost)
+}
+
+/// A GPU lost while GPM samples were taken: its GPM series are left out and `lost` is set (the
+/// session ends after this collection); its other series were read already.
+fn lost_is_omitted<T>(
+    checked: Result<Option<T>, Stop>,
+    lost: &mut bool,
+) -> Result<Option<T>, Error> {
+    match checked {
+        Ok(v) => Ok(v),
+        Err(Stop::Lost) => {
+            *lost = true;
+            Ok(None)
+        }
+        Err(Stop::Fatal(e)) => Err(e),
+    }
 }
 
 fn known_uuid(known: &BTreeMap<u32, String>, index: u32) -> String {
