@@ -345,8 +345,10 @@ if rates and rx:
     # The load's measured host-to-device rate against NVML's rx counter read as KiB/s (x1024)
     # and as kB/s (x1000): the ratio nearer 1 tells the unit, if the copies dominate PCIe rx.
     mid = sorted(rates)[len(rates) // 2]
-    print(f"PCIe rx: load measured {mid:.4g} B/s (median of {len(rates)} 1-s windows); NVML rx x1024 = {rx:.4g} "
-          f"(ratio {rx / mid:.4f}), x1000 = {rx / 1.024:.4g} (ratio {rx / 1.024 / mid:.4f})")
+    raw = rx / 1024  # NVML's own number
+    print(f"PCIe rx: load measured {mid:.4g} B/s (median of {len(rates)} 1-s windows); NVML rx counter {raw:.6g}; "
+          f"one NVML unit = {mid / raw:.5g} bytes if the copies are all of rx "
+          f"(1000: kB/s, 1024: KiB/s, ~1e6: MB/s as NVIDIA/nvidia-settings#114 suggests)")
 mismatches = sum(1 for t in table if t[4] == "NO")
 print(f"{len(table)} rows compared, {mismatches} mismatches")
 PY

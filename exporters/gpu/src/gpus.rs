@@ -471,7 +471,7 @@ fn collect_device(
         }
     }
     if options.pcie_throughput {
-        // NVML reports KB/s, kilobytes of 1024 bytes.
+        // NVML reports "KB/s", taken as KiB/s (bench/gpu-device.sh checks the unit on a real GPU).
         for (counter, desc) in [
             (PcieUtilCounter::Send, &PCIE_TX),
             (PcieUtilCounter::Receive, &PCIE_RX),
