@@ -4,9 +4,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d /var/tmp/sysgauge-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-# release_bin NAME: builds sysgauge-NAME in release mode and prints its path.
+# release_bin NAME: builds the workspace in release mode, as shipped (building one package
+# resolves other features and rebuilds), and prints sysgauge-NAME's path.
 release_bin() {
-  (cd "$ROOT" && cargo build --release --quiet -p "sysgauge-$1") >&2
+  (cd "$ROOT" && cargo build --release --quiet --workspace) >&2
   echo "$ROOT/target/release/sysgauge-$1"
 }
 
