@@ -12,6 +12,7 @@ pub mod checks;
 mod der;
 mod endpoint;
 mod endpoints;
+mod ecdsa_p521;
 mod error;
 mod files;
 pub mod metrics;
