@@ -569,6 +569,21 @@ const MATCH: glob::MatchOptions = glob::MatchOptions {
     require_literal_leading_dot: true,
 };
 
+/// The directory where an exporter keeps what must outlive one run: `configured` (the
+/// `state_directory` key) when given, else the first entry of `$STATE_DIRECTORY`, which
+/// systemd's `StateDirectory=` sets (a colon-separated list when a unit has several); `None`
+/// when neither is set, and the exporter keeps nothing across runs.
+pub fn state_directory(configured: Option<PathBuf>) -> Option<PathBuf> {
+    configured.or_else(|| {
+        std::env::var("STATE_DIRECTORY").ok().and_then(|v| {
+            v.split(':')
+                .next()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;

@@ -53,7 +53,7 @@ _sysgauge__systemd() {
 
     case "${cmd}" in
         sysgauge__systemd)
-            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help --version once textfile serve check help"
+            opts="-h -V --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --unit-file-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help --version once textfile serve check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,6 +91,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --unit-file-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -115,7 +119,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__check)
-            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
+            opts="-w -c -t -v -k -h --warning --critical --timeout --verbose --kind --from --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --unit-file-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +190,10 @@ _sysgauge__systemd() {
                     return 0
                     ;;
                 --cgroup-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unit-file-include)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -297,7 +305,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__once)
-            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
+            opts="-h --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --unit-file-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,6 +343,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --unit-file-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -359,7 +371,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.config.file --web.systemd-socket --web.max-requests --web.max-connections --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --unit-file-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -417,6 +429,10 @@ _sysgauge__systemd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --unit-file-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bus-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -441,7 +457,7 @@ _sysgauge__systemd() {
             return 0
             ;;
         sysgauge__subcmd__systemd__subcmd__textfile)
-            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
+            opts="-h --directory --file --config --log.level --log.format --collector.timeout --unit-include --unit-exclude --critical-unit --cgroup-include --unit-file-include --bus-address --max-concurrent-calls --boot-slowest-units --user-manager --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +500,10 @@ _sysgauge__systemd() {
                     return 0
                     ;;
                 --cgroup-include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unit-file-include)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -150,18 +150,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(address) => Bus::Address(address),
             None => Bus::System,
         };
-        let state_dir = args
-            .state_directory
-            .clone()
-            .or(config.state_directory.clone())
-            .or_else(|| {
-                // systemd sets STATE_DIRECTORY to a colon-separated list of StateDirectory=s.
-                let v = std::env::var("STATE_DIRECTORY").ok()?;
-                v.split(':')
-                    .next()
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from)
-            });
+        let state_dir = sysgauge_common::fs::state_directory(
+            args.state_directory
+                .clone()
+                .or(config.state_directory.clone()),
+        );
         let client = SystemdClient::new(
             bus,
             Options {

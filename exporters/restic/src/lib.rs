@@ -147,15 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        // systemd sets STATE_DIRECTORY to a colon-separated list when a unit has several.
-        let state = config.state_directory.clone().or_else(|| {
-            std::env::var("STATE_DIRECTORY").ok().and_then(|v| {
-                v.split(':')
-                    .next()
-                    .filter(|d| !d.is_empty())
-                    .map(PathBuf::from)
-            })
-        });
+        let state = sysgauge_common::fs::state_directory(config.state_directory.clone());
         // Errors name the key in the file, or the flag that stands for it.
         let from_flags = !args.repositories.is_empty();
         let at = |i: usize, key: &str| {

@@ -10,8 +10,20 @@
 //! A unit started again after the boot no longer shows its boot-time activation to systemd, so
 //! reading once right after the boot is also the truest record. `check` does not read them
 //! (a plugin has seconds, and no check uses them).
+//!
+//! `once` and `textfile` are a new process each time, so with a state directory
+//! (`state_directory`, or systemd's `StateDirectory=`, which the shipped textfile unit has)
+//! they keep the slowest units in a file there, `boot-slowest-units`, under the manager's
+//! finish time on both clocks (`FinishTimestamp`, `FinishTimestampMonotonic`: together they
+//! tell one boot from any other, where the kernel's boot ID is hidden from the shipped unit by
+//! `ProcSubset=pid`): a timer running `textfile` every minute reads them once per boot. A file that is missing, from another boot or unreadable is read again from
+//! systemd (and the last two are logged); writing it is atomic.
 
-use std::sync::Arc;
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use sysgauge_common::{BoxError, Collector, MetricSet, limits::BoundedCount};
@@ -33,21 +45,48 @@ pub const DEFAULT_SLOWEST: SlowestUnits = SlowestUnits::from_const(10);
 /// Units and their activation times in µs, slowest first.
 type Slowest = Vec<(String, u64)>;
 
+/// The file in the state directory that keeps the slowest units.
+const STATE_FILE: &str = "boot-slowest-units";
+/// The most that file may hold: 100 units of 255-character names, with room to spare.
+const STATE_LIMIT: u64 = 64 * 1024;
+/// Which boot the kept slowest units were read for: the manager's finish on the wall clock
+/// and on the monotonic one, and how many units were asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BootKey {
+    finish_realtime: u64,
+    finish: u64,
+    count: usize,
+}
+
+impl BootKey {
+    /// The first line of the state file.
+    fn header(&self) -> String {
+        format!(
+            "sysgauge-systemd boot-slowest-units 1 {} {} {}",
+            self.finish_realtime, self.finish, self.count
+        )
+    }
+}
+
 /// Reads the boot's stages and its slowest units.
 #[derive(Debug)]
 pub struct BootCollector {
     client: Arc<SystemdClient>,
     slowest: usize,
+    /// Where the slowest units are kept across runs, if anywhere.
+    state: Option<PathBuf>,
     /// The slowest units, by the `FinishTimestampMonotonic` of the boot they were read for.
     kept: tokio::sync::Mutex<Option<(u64, Slowest)>>,
 }
 
 impl BootCollector {
-    /// A collector asking `client`, reporting the `slowest` units that took longest.
-    pub fn new(client: Arc<SystemdClient>, slowest: SlowestUnits) -> Self {
+    /// A collector asking `client`, reporting the `slowest` units that took longest, kept
+    /// across runs in the directory `state` when given.
+    pub fn new(client: Arc<SystemdClient>, slowest: SlowestUnits, state: Option<PathBuf>) -> Self {
         Self {
             client,
             slowest: slowest.get(),
+            state,
             kept: tokio::sync::Mutex::new(None),
         }
     }
@@ -71,7 +110,21 @@ impl BootCollector {
         }
         let mut kept = self.kept.lock().await;
         if kept.as_ref().is_none_or(|(at, _)| *at != finish) {
-            *kept = Some((finish, self.slowest_units(&stages).await?));
+            let file = match &self.state {
+                Some(dir) => Some((dir.join(STATE_FILE), self.boot_key(finish).await?)),
+                None => None,
+            };
+            let units = match file.as_ref().and_then(|(f, key)| load(f, key)) {
+                Some(units) => units,
+                None => {
+                    let units = self.slowest_units(&stages).await?;
+                    if let Some((file, key)) = &file {
+                        store(file, key, &units);
+                    }
+                    units
+                }
+            };
+            *kept = Some((finish, units));
         }
         if let Some((_, units)) = kept.as_ref() {
             for (name, usec) in units {
@@ -79,6 +132,20 @@ impl BootCollector {
             }
         }
         Ok(set)
+    }
+
+    /// What the state file is kept under for the boot that finished at `finish`: one more
+    /// `Get`, once per process.
+    async fn boot_key(&self, finish: u64) -> Result<BootKey, Error> {
+        let manager = self
+            .client
+            .get_properties(MANAGER_PATH, interface::MANAGER, &["FinishTimestamp"])
+            .await?;
+        Ok(BootKey {
+            finish_realtime: manager.u64("FinishTimestamp").unwrap_or(0),
+            finish,
+            count: self.slowest,
+        })
     }
 
     /// The units whose activation began before the boot finished, slowest first (by name
@@ -110,6 +177,54 @@ impl BootCollector {
     }
 }
 
+/// The slowest units kept in `file` for `key`; `None` when there are none for it (a missing
+/// file or another boot's, silently; an unreadable or malformed one, logged).
+fn load(file: &Path, key: &BootKey) -> Option<Slowest> {
+    let text = match sysgauge_common::fs::read_to_string(file, STATE_LIMIT) {
+        Ok(text) => text,
+        Err(e) => {
+            if !matches!(e.problem, sysgauge_common::fs::FileProblem::NotFound) {
+                tracing::warn!(file = %file.display(), error = %e, "cannot read the kept slowest units of the boot; reading them from systemd");
+            }
+            return None;
+        }
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(key.header().as_str()) {
+        return None;
+    }
+    let units: Option<Slowest> = lines
+        .map(|line| {
+            let (usec, name) = line.split_once(' ')?;
+            let ok = !name.is_empty() && !name.contains(char::is_whitespace);
+            Some((name.to_owned(), usec.parse().ok()?)).filter(|_| ok)
+        })
+        .collect();
+    match units {
+        Some(units) if units.len() <= key.count => Some(units),
+        _ => {
+            tracing::warn!(file = %file.display(), line = 2, "the kept slowest units of the boot are not `USEC NAME` lines; reading them from systemd");
+            None
+        }
+    }
+}
+
+/// Keeps `units` in `file` for `key`; a failure is logged (the next run reads them again).
+fn store(file: &Path, key: &BootKey, units: &Slowest) {
+    let mut text = key.header();
+    text.push('\n');
+    for (name, usec) in units {
+        let _ = writeln!(text, "{usec} {name}");
+    }
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    if let Err(e) = sysgauge_common::textfile::write(dir, &name.to_string_lossy(), text.as_bytes())
+    {
+        tracing::warn!(file = %file.display(), error = %sysgauge_common::collector::error_chain(&e), "cannot keep the slowest units of the boot; the next run reads them again");
+    }
+}
+
 #[async_trait]
 impl Collector for BootCollector {
     fn name(&self) -> &'static str {
@@ -118,5 +233,54 @@ impl Collector for BootCollector {
 
     async fn collect(&self) -> Result<MetricSet, BoxError> {
         Ok(self.collect_boot().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(count: usize) -> BootKey {
+        BootKey {
+            finish_realtime: 1_700_000_000_000_000,
+            finish: 5_000_000,
+            count,
+        }
+    }
+
+    #[test]
+    fn kept_units_are_read_back_only_for_the_same_boot_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        let units: Slowest = vec![("a.service".into(), 2_000_000), ("b.mount".into(), 7)];
+        store(&file, &key(3), &units);
+        assert_eq!(load(&file, &key(3)), Some(units));
+        assert_eq!(load(&file, &key(2)), None);
+        let other = BootKey {
+            finish: 5_000_001,
+            ..key(3)
+        };
+        assert_eq!(load(&file, &other), None);
+    }
+
+    #[test]
+    fn a_malformed_or_hostile_file_is_read_from_systemd_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        let header = key(2).header();
+        for body in [
+            "x a.service\n",
+            "1\n",
+            "1 a b.service\n",
+            "1 a.service\n2 b.service\n3 c.service\n",
+        ] {
+            std::fs::write(&file, format!("{header}\n{body}")).unwrap();
+            assert_eq!(load(&file, &key(2)), None, "{body}");
+        }
+        std::fs::write(&file, vec![b'1'; STATE_LIMIT as usize + 1]).unwrap();
+        assert_eq!(load(&file, &key(2)), None);
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        assert_eq!(load(&file, &key(2)), None);
     }
 }

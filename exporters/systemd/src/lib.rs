@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(long = "cgroup-include", global = true, value_name = "REGEX")]
     cgroup_include: Vec<String>,
 
+    /// Report the unit-file state (enabled, disabled, masked, ...) of the reported units whose
+    /// whole name matches this regular expression, and of the critical units; repeatable
+    /// [default: .+\.(timer|socket|path)].
+    #[arg(long = "unit-file-include", global = true, value_name = "REGEX")]
+    unit_file_include: Vec<String>,
+
     /// D-Bus address to use, e.g. unix:path=/run/user/1000/bus for a user's manager
     /// [default: systemd's private socket /run/systemd/private when running as root, else
     /// the system bus].
@@ -119,6 +125,8 @@ sysgauge_common::exporter_config! {
         pub critical_units: Vec<String>,
         /// Anchored regular expressions of the slices and scopes whose accounting is reported.
         pub cgroup_include: Option<Vec<String>>,
+        /// Anchored regular expressions of the units whose unit-file state is reported.
+        pub unit_file_include: Option<Vec<String>>,
         /// D-Bus address instead of the system bus.
         pub bus_address: Option<String>,
         /// Most D-Bus calls in flight at once.
@@ -127,6 +135,9 @@ sysgauge_common::exporter_config! {
         pub boot_slowest_units: Option<SlowestUnits>,
         /// The uids of users whose systemd managers to report.
         pub user_managers: Vec<u32>,
+        /// Where `once` and `textfile` keep the boot's slowest units across runs (default:
+        /// `$STATE_DIRECTORY`, which systemd's `StateDirectory=` sets).
+        pub state_directory: Option<std::path::PathBuf>,
     }
 }
 
@@ -171,29 +182,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config.source.error(&key.replace('-', "_"), e.to_string())
             }
         })?;
-        let cgroups = if !args.cgroup_include.is_empty() {
-            args.cgroup_include.clone()
-        } else {
-            config
-                .cgroup_include
-                .clone()
-                .unwrap_or_else(|| vec![resources::DEFAULT_CGROUP_INCLUDE.to_owned()])
-        };
-        // An empty list turns the slices and scopes off (an empty pattern matches no unit),
-        // where an empty unit include means all units.
-        let cgroups = if cgroups.is_empty() {
-            vec![String::new()]
-        } else {
-            cgroups
-        };
-        let cgroups = UnitFilter::new(&cgroups, &[]).map_err(|e| {
-            let message = e.to_string().replace("unit include", "cgroup include");
-            if args.cgroup_include.is_empty() {
-                config.source.error("cgroup_include", message)
+        // Which setting a bad pattern came from: the flag when given, else the file.
+        let origin = |message: String, flag: &Vec<String>, key: &str| {
+            if flag.is_empty() {
+                config.source.error(&key.replace('-', "_"), message)
             } else {
-                SettingError::flag("cgroup-include", message)
+                SettingError::flag(key, message)
             }
-        })?;
+        };
+        let cgroups = optional_patterns(
+            &args.cgroup_include,
+            &config.cgroup_include,
+            resources::DEFAULT_CGROUP_INCLUDE,
+            "cgroup-include",
+        )
+        .map_err(|e| origin(e, &args.cgroup_include, "cgroup-include"))?;
+        let file_states = optional_patterns(
+            &args.unit_file_include,
+            &config.unit_file_include,
+            states::DEFAULT_UNIT_FILE_INCLUDE,
+            "unit-file-include",
+        )
+        .map_err(|e| origin(e, &args.unit_file_include, "unit-file-include"))?;
         // In range by its type: at least 1, far below tokio's semaphore limit.
         let concurrency = args
             .max_concurrent_calls
@@ -250,14 +260,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Arc::new(StatesCollector::new(
                 Arc::clone(&client),
                 filter.clone(),
+                file_states,
                 critical,
                 keep,
             )),
-            Arc::new(BootCollector::new(client, slowest)),
+            Arc::new(BootCollector::new(
+                client,
+                slowest,
+                sysgauge_common::fs::state_directory(config.state_directory.clone()),
+            )),
         ];
         if !users.is_empty() {
             collectors.push(Arc::new(UsersCollector::new(&users, filter, options)));
         }
         Ok(collectors)
+    })
+}
+
+/// A list of unit patterns that has a default and may be turned off: the flag's when given,
+/// else the file's, else `default`; an empty list in the file selects no unit (an empty pattern
+/// matches no name), where an empty unit include means all units. The error names `setting`.
+fn optional_patterns(
+    flag: &[String],
+    file: &Option<Vec<String>>,
+    default: &str,
+    setting: &str,
+) -> Result<UnitFilter, String> {
+    let patterns = if !flag.is_empty() {
+        flag.to_vec()
+    } else {
+        file.clone().unwrap_or_else(|| vec![default.to_owned()])
+    };
+    let patterns = if patterns.is_empty() {
+        vec![String::new()]
+    } else {
+        patterns
+    };
+    UnitFilter::new(&patterns, &[]).map_err(|e| {
+        e.to_string()
+            .replace("unit include", &setting.replace('-', " "))
     })
 }

@@ -223,7 +223,7 @@ sysgauge_common::metric_families! {
     );
     pub const UNIT_FILE_INFO: Desc<3> = Desc::info(
         "sysgauge_systemd_unit_file_info",
-        "The unit's unit-file state (UnitFileState: enabled, disabled, static, masked, ...), always 1",
+        "The unit's unit-file state (UnitFileState: enabled, disabled, static, masked, ...) for the units --unit-file-include selects and the critical units, always 1",
         ["name", "type", "file_state"],
     );
     pub const STATE_PROPERTY_ERRORS: Desc<0> = Desc::gauge(

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::{
+    ffi::OsStr,
     process::Command,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -869,12 +870,13 @@ fn a_thousand_units_in_one_collection() {
 
 #[test]
 fn invalid_pattern_is_a_configuration_error_naming_it() {
-    let out = Command::new(BIN)
-        .args(["--unit-include", "ok(", "once"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // A configuration error: exit status 2 and what the exporter said.
+    let refused = |args: &[&OsStr]| {
+        let out = Command::new(BIN).args(args).arg("once").output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["--unit-include".as_ref(), "ok(".as_ref()]);
     assert!(
         err.contains("\"ok(\"") && err.contains("unit include"),
         "{err}"
@@ -882,23 +884,40 @@ fn invalid_pattern_is_a_configuration_error_naming_it() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("systemd.toml");
+    let with_config = ["--config".as_ref(), config.as_os_str()];
     std::fs::write(
         &config,
         "critical_units = [\"a.service\"]\nunit_exclud = []\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("once")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&with_config);
     assert!(
         err.contains("line 2") && err.contains("unit_exclud"),
         "{err}"
     );
+
+    // The lists that have a default and can be emptied: the flag, or the file's key and line.
+    for (flag, key) in [
+        ("--unit-file-include", "unit_file_include"),
+        ("--cgroup-include", "cgroup_include"),
+    ] {
+        let err = refused(&[flag.as_ref(), "x[".as_ref()]);
+        let setting = flag.trim_start_matches('-').replace('-', " ");
+        assert!(
+            err.contains(flag) && err.contains("\"x[\"") && err.contains(&setting),
+            "{err}"
+        );
+        std::fs::write(
+            &config,
+            format!("unit_exclude = []\n{key} = [\"ok\", \"x[\"]\n"),
+        )
+        .unwrap();
+        let err = refused(&with_config);
+        assert!(
+            err.contains(&format!("{}:2: {key}", config.display())) && err.contains("\"x[\""),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -1089,6 +1108,79 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
         "{slowest:?}"
     );
 
+    // With a state directory (the shipped textfile unit's StateDirectory=), `once` keeps the
+    // slowest units for the boot: the next run reports what was kept (a planted value proves
+    // it read no unit), and a malformed file is logged and read again from systemd.
+    let state = "/var/lib/sdb-state";
+    let file = format!("{state}/boot-slowest-units");
+    boot.exec(&["mkdir", "-p", state]);
+    let env = format!("STATE_DIRECTORY={state}");
+    let with_state = || {
+        let out = boot.exec(&[
+            "/usr/bin/env",
+            &env,
+            BIN,
+            "--unit-include",
+            include,
+            "--boot-slowest-units",
+            "3",
+            "once",
+        ]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{stderr}\n{stdout}");
+        (stdout, stderr)
+    };
+    let slowest_in = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.strip_prefix(r#"sysgauge_systemd_boot_unit_activation_seconds{name=""#)
+            })
+            .map(|l| l.split_once('"').unwrap().0.to_owned())
+            .collect()
+    };
+    let (first, _) = with_state();
+    assert_eq!(slowest_in(&first), blamed);
+    let kept = String::from_utf8(boot.exec(&["cat", &file]).stdout).unwrap();
+    let header = kept.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        header.starts_with("sysgauge-systemd boot-slowest-units 1 ") && header.ends_with(" 3"),
+        "{kept}"
+    );
+    assert_eq!(
+        kept.lines()
+            .skip(1)
+            .map(|l| l.split_once(' ').unwrap().1)
+            .collect::<Vec<_>>(),
+        blamed,
+        "{kept}"
+    );
+    let plant = |body: &str| {
+        let script = format!("printf '%s\\n{body}' '{header}' > {file}");
+        assert!(boot.exec(&["sh", "-c", &script]).status.success());
+    };
+    plant("42000000 sdb-planted.service\\n");
+    let (planted, _) = with_state();
+    assert_eq!(slowest_in(&planted), ["sdb-planted.service"]);
+    assert_eq!(
+        value(
+            &planted,
+            r#"sysgauge_systemd_boot_unit_activation_seconds{name="sdb-planted.service"}"#
+        ),
+        42.0
+    );
+    plant("4 2 sdb-planted.service\\n");
+    let (again, stderr) = with_state();
+    assert_eq!(slowest_in(&again), blamed);
+    assert!(
+        stderr.contains("the kept slowest units of the boot are not"),
+        "{stderr}"
+    );
+    let rewritten = String::from_utf8(boot.exec(&["cat", &file]).stdout).unwrap();
+    assert_eq!(rewritten, kept);
+
     // Time in state for a service, a timer, a socket, a mount and a target: exactly systemd's
     // timestamps; "never" is no series.
     for (name, kind) in [
@@ -1130,11 +1222,16 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
         usec_property(&boot, "sdb-fail.service", "InactiveEnterTimestamp") as f64 / 1e6
     );
 
-    // Unit-file states: the disabled backup timer, the enabled one, a static service; the
+    // Unit-file states, by default of timers, sockets and paths only (systemd scans every
+    // unit-file directory for each unit's first `UnitFileState` after a reload): the enabled
+    // timer and a static socket; a service's is read only when asked for (below). The
     // never-started timer has no time in state at all, but is reported as critical below.
+    assert!(
+        !text.contains(r#"sysgauge_systemd_unit_file_info{name="sdb-slow.service""#),
+        "{text}"
+    );
     for (name, kind, state) in [
         ("sdb-on.timer", "timer", "enabled"),
-        ("sdb-slow.service", "service", "static"),
         ("dbus.socket", "socket", "static"),
     ] {
         assert_eq!(boot.property(name, "UnitFileState"), state);
@@ -1155,12 +1252,28 @@ fn boot_stages_unit_file_states_user_managers_and_check_under_real_systemd() {
             "sdb-on.+",
             "--critical-unit",
             "sdb-backup.timer",
+            "--unit-file-include",
+            r"sdb-on\.service",
         ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         boot.property("sdb-backup.timer", "UnitFileState"),
         "disabled"
+    );
+    // The flag replaces the default: the service's state is read, the enabled timer's not;
+    // a critical unit's always is.
+    assert_eq!(boot.property("sdb-on.service", "UnitFileState"), "static");
+    assert_eq!(
+        value(
+            &critical,
+            r#"sysgauge_systemd_unit_file_info{name="sdb-on.service",type="service",file_state="static"}"#
+        ),
+        1.0
+    );
+    assert!(
+        !critical.contains(r#"sysgauge_systemd_unit_file_info{name="sdb-on.timer""#),
+        "{critical}"
     );
     assert_eq!(
         value(
