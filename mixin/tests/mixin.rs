@@ -1482,11 +1482,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
     );
     active(
         "SysgaugeCertificateRevoked",
-        &format!(
-            r#"{},crl="{}""#,
-            crl_label(&revoked),
-            ca_crl.display()
-        ),
+        &format!(r#"{},crl="{}""#, crl_label(&revoked), ca_crl.display()),
     );
     // The CA's other certificates get a verdict too: not revoked.
     prometheus.wait_for_series(

@@ -580,7 +580,9 @@ pub mod openssl {
             );
         };
         for cert in revoked {
-            ok(ca(Command::new("openssl").args(["ca", "-revoke"]).arg(cert)));
+            ok(ca(Command::new("openssl")
+                .args(["ca", "-revoke"])
+                .arg(cert)));
         }
         let crl = dir.join(format!("{name}.crl"));
         ok(ca(Command::new("openssl")

@@ -10,9 +10,9 @@
 
 pub mod checks;
 mod der;
+mod ecdsa_p521;
 mod endpoint;
 mod endpoints;
-mod ecdsa_p521;
 mod error;
 mod files;
 pub mod metrics;

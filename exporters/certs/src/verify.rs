@@ -121,7 +121,8 @@ impl CaBundle {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), NotVerified> {
-        let ee = EndEntityCert::try_from(leaf).map_err(|e| NotVerified::Failed(format!("{e:?}")))?;
+        let ee =
+            EndEntityCert::try_from(leaf).map_err(|e| NotVerified::Failed(format!("{e:?}")))?;
         ee.verify_for_usage(
             &ALGORITHMS,
             &self.anchors,

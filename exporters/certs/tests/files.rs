@@ -1011,7 +1011,11 @@ fn crls_and_the_certificates_they_revoke() {
         "{text}"
     );
     assert!(stderr(&out).contains("the certificate is revoked"));
-    assert!(stderr(&out).contains("CRL, PEM block 0 (line 1)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CRL, PEM block 0 (line 1)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// P-521, which ring cannot verify: a chain made by openssl (a P-521 CA signing a P-521 leaf
@@ -1028,7 +1032,10 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
     let d = dir.path();
     let ossl = |args: &[&str]| {
         let out = run(Command::new("openssl").current_dir(d).args(args));
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let ok = |args: &[&str]| {
         let (ok, err) = ossl(args);
@@ -1051,14 +1058,20 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
         ("leaf512", "ca521", "-sha512"),
         ("leaf448", "ca448", "-sha256"),
     ] {
-        let (key, csr, pem) = (format!("{leaf}.key"), format!("{leaf}.csr"), format!("{leaf}.pem"));
+        let (key, csr, pem) = (
+            format!("{leaf}.key"),
+            format!("{leaf}.csr"),
+            format!("{leaf}.pem"),
+        );
         let subj = format!("/CN={leaf}.test");
         let mut args = vec!["req", "-new", "-nodes", "-subj", &subj];
         args.extend(p521);
         args.extend(["-keyout", &key, "-out", &csr]);
         ok(&args);
         let (ca_pem, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
-        let mut args = vec!["x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key];
+        let mut args = vec![
+            "x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key,
+        ];
         args.extend(["-days", "30", "-extfile", "/dev/stdin", "-out", &pem]);
         if issuer != "ca448" {
             args.push(md);
@@ -1067,11 +1080,21 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
             "echo 'subjectAltName=DNS:{leaf}.test' | openssl {}",
             args.join(" ")
         )));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // What openssl says, for comparison.
     let openssl_verifies = |ca: &str, leaf: &str| {
-        ossl(&["verify", "-CAfile", &format!("{ca}.pem"), &format!("{leaf}.pem")]).0
+        ossl(&[
+            "verify",
+            "-CAfile",
+            &format!("{ca}.pem"),
+            &format!("{leaf}.pem"),
+        ])
+        .0
     };
     assert!(openssl_verifies("ca521", "leaf256"));
     assert!(openssl_verifies("ca521", "leaf512"));
@@ -1099,7 +1122,12 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
             ),
         )
     };
-    assert_eq!(verified("leaf256", "ca521"), Some(1.0), "{text}\n{}", stderr(&out));
+    assert_eq!(
+        verified("leaf256", "ca521"),
+        Some(1.0),
+        "{text}\n{}",
+        stderr(&out)
+    );
     assert_eq!(verified("leaf512", "ca521"), Some(1.0), "{text}");
     let key_match = |leaf: &str| {
         sample(
