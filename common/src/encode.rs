@@ -83,19 +83,58 @@ impl Format {
 /// Encodes `set` in `format`.
 pub fn encode(set: &MetricSet, format: Format) -> String {
     let mut out = String::with_capacity(128 * set.families().len());
+    // Nothing is flushed: the whole text stays in `out`.
+    let _ = encode_with(&mut out, set, format, &mut |_| Ok(()));
+    out
+}
+
+/// How much encoded text [`encode_to`] holds before writing it out.
+const CHUNK: usize = 64 << 10;
+
+/// Encodes `set` in `format` into `w`, 64 KiB at a time, so that a large answer (the textfile of
+/// 50,000 certificates is 57 MB) is never held whole in memory beside the metrics it comes from.
+pub fn encode_to(
+    w: &mut dyn std::io::Write,
+    set: &MetricSet,
+    format: Format,
+) -> std::io::Result<()> {
+    let mut buf = String::with_capacity(CHUNK + 4096);
+    encode_with(&mut buf, set, format, &mut |b| {
+        if b.len() >= CHUNK {
+            w.write_all(b.as_bytes())?;
+            b.clear();
+        }
+        Ok(())
+    })?;
+    w.write_all(buf.as_bytes())
+}
+
+/// The one encoder: `flush` is offered the text after every sample and may write it out and
+/// clear it.
+fn encode_with(
+    out: &mut String,
+    set: &MetricSet,
+    format: Format,
+    flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     for family in set.families() {
         if family.samples.is_empty() {
             continue;
         }
-        encode_family(&mut out, family, format);
+        encode_family(out, family, format, flush)?;
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    out
+    Ok(())
 }
 
-fn encode_family(out: &mut String, family: &Family, format: Format) {
+fn encode_family(
+    out: &mut String,
+    family: &Family,
+    format: Format,
+    flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let kind = match family.kind {
         Kind::Gauge => "gauge",
         Kind::Counter => "counter",
@@ -132,7 +171,9 @@ fn encode_family(out: &mut String, family: &Family, format: Format) {
         out.push(' ');
         write_value(out, sample.value);
         out.push('\n');
+        flush(out)?;
     }
+    Ok(())
 }
 
 fn escape_help(out: &mut String, help: &str, format: Format) {
@@ -208,6 +249,23 @@ sysgauge_test_errors_total{kind="io"} 3
 sysgauge_test_build_info{version="1.0"} 1
 "#;
         assert_eq!(encode(&sample_set(), Format::Text), expected);
+    }
+
+    /// What a writer receives in 64 KiB pieces is exactly the text `encode` returns, across
+    /// several pieces, in both formats.
+    #[test]
+    fn streamed_text_equals_the_whole_text() {
+        let mut set = sample_set();
+        for i in 0..3000 {
+            set.add(&TEMP, [format!("sensor {i}"), "x".repeat(40)], f64::from(i));
+        }
+        for format in [Format::Text, Format::OpenMetrics] {
+            let whole = encode(&set, format);
+            assert!(whole.len() > 2 * CHUNK, "{}", whole.len());
+            let mut streamed = Vec::new();
+            encode_to(&mut streamed, &set, format).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        }
     }
 
     #[test]

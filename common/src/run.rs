@@ -11,7 +11,7 @@ use crate::{
     cli::{GlobalArgs, LogFormat, LogLevel, Mode},
     collector::{Collection, Collector, Exporter, Identity, error_chain},
     config::{self, CollectorSection, ExporterConfig},
-    encode::{Format, encode},
+    encode::{Format, encode, encode_to},
     error::Error,
     limits::{MaxConnections, MaxRequests, Timeout},
     logging,
@@ -116,8 +116,10 @@ pub fn run<C: ExporterConfig>(
                 tracing::warn!(file = %name, "node_exporter only reads files ending in .prom");
             }
             let collection = collect_once(&exporter)?;
-            let text = encode(&collection.metrics, Format::Text);
-            match textfile::write(&directory, &name, text.as_bytes()) {
+            // Streamed to the file: 50,000 certificates make 57 MB of text.
+            match textfile::write_with(&directory, &name, |w| {
+                encode_to(w, &collection.metrics, Format::Text)
+            }) {
                 Ok(path) => {
                     tracing::debug!(path = %path.display(), failed = ?collection.failed, "textfile written");
                     Ok(ExitCode::SUCCESS)

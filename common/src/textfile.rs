@@ -21,6 +21,15 @@ const MODE: u32 = 0o644;
 
 /// Writes `contents` to `dir/name` atomically.
 pub fn write(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, Error> {
+    write_with(dir, name, |w| w.write_all(contents))
+}
+
+/// Writes what `fill` writes to `dir/name` atomically, without holding it in memory.
+pub fn write_with(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<PathBuf, Error> {
     let target = dir.join(name);
     let fail = |source| Error::Textfile {
         path: target.clone(),
@@ -36,7 +45,7 @@ pub fn write(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, Error> 
             .open(&tmp)?;
         // The mode given at creation is masked by the umask (0077 under a hardened unit).
         file.set_permissions(fs::Permissions::from_mode(MODE))?;
-        file.write_all(contents)?;
+        fill(&mut file)?;
         file.sync_all()?;
         fs::rename(&tmp, &target)?;
         File::open(dir)?.sync_all()

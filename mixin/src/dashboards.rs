@@ -414,7 +414,7 @@ pub fn certs() -> Dashboard {
     Dashboard {
         file: "sysgauge-certs.json",
         title: "sysgauge / Certificates",
-        description: "Certificate files and live TLS endpoints watched by sysgauge-certs: time left until expiry, unreadable files and failing probes, chain, key and name checks.",
+        description: "Certificate files and live TLS endpoints watched by sysgauge-certs: time left until expiry, unreadable files and failing probes, chain, key and name checks, CRLs and revoked certificates.",
         variable_selector: "sysgauge_cert_build_info",
         panels: vec![
             stat(
@@ -496,6 +496,23 @@ pub fn certs() -> Dashboard {
                 "none",
                 "1 when the source's private key belongs to the file's first certificate, 0 when not (only for sources with a key).",
                 sel("sysgauge_cert_file_key_match"),
+            ),
+            table(
+                12,
+                "CRLs: time until nextUpdate",
+                "dtdurations",
+                "Every watched CRL with its file and issuer: time left until its nextUpdate, negative once it has passed (clients that check it then reject the issuer's certificates). SysgaugeCertificateCrlExpiringSoon warns under a third of the CRL's validity.",
+                format!(
+                    "{} - time()",
+                    sel("sysgauge_cert_crl_next_update_timestamp_seconds")
+                ),
+            ),
+            table(
+                12,
+                "Revoked certificates",
+                "none",
+                "Watched certificates whose serial a watched CRL of their issuer lists, with the CRL's file.",
+                format!("{} == 1", sel("sysgauge_cert_revoked")),
             ),
             stat(
                 "Endpoints",

@@ -1096,7 +1096,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
     let bin = certs_binary();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for sub in ["certs", "chain", "keyed", "text", "logs"] {
+    for sub in ["certs", "chain", "keyed", "crls", "text", "logs"] {
         std::fs::create_dir(d.join(sub)).unwrap();
     }
     let certs = d.join("certs");
@@ -1108,7 +1108,7 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "20450101000000Z",
         None,
     );
-    let (other_ca, _) = openssl::certificate(
+    let (other_ca, other_ca_key) = openssl::certificate(
         d,
         "other-ca",
         "Other Root CA",
@@ -1191,6 +1191,47 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         "20400101000000Z",
         Some((&ca, &ca_key)),
     );
+    // CRLs made by `openssl ca -gencrl`: the CA's, current, revoking one certificate of the
+    // CA (the CA's other certificates are not revoked); two of the other CA, one past its
+    // nextUpdate and one with a day of its seven left; and a corrupt one.
+    let crls = d.join("crls");
+    let (revoked, _) = openssl::certificate(
+        &crls,
+        "revoked",
+        "revoked.test",
+        "20200101000000Z",
+        "20400101000000Z",
+        Some((&ca, &ca_key)),
+    );
+    let ca_crl = openssl::crl(
+        &crls,
+        "ca",
+        (&ca, &ca_key),
+        &[&revoked],
+        "20200101000000Z",
+        "20400101000000Z",
+    );
+    let stale_crl = openssl::crl(
+        &crls,
+        "stale",
+        (&other_ca, &other_ca_key),
+        &[],
+        "20200101000000Z",
+        "20210101000000Z",
+    );
+    let due_crl = openssl::crl(
+        &crls,
+        "due",
+        (&other_ca, &other_ca_key),
+        &[],
+        &openssl_date("-6 days"),
+        &openssl_date("+1 day"),
+    );
+    std::fs::write(
+        crls.join("broken.crl"),
+        "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
     // Live endpoints: a real nginx with one virtual host per condition, all signed by the CA
     // but the untrusted one, plus a port where nothing listens.
     let ep = d.join("endpoints");
@@ -1256,7 +1297,8 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             "[[files]]\npaths = [\"{c}/*.pem\"]\n\n\
              [[files]]\npaths = [\"{d}/chain/leaf.pem\"]\nca_bundle = \"{other}\"\n\n\
              [[files]]\npaths = [\"{d}/keyed/leaf.pem\"]\nkey = \"{wrong}\"\nca_bundle = \"{ca}\"\n\n\
-             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n\n{endpoints}",
+             [[files]]\npaths = [\"{d}/missing/*.pem\"]\n\n\
+             [[files]]\npaths = [\"{d}/crls/*.pem\", \"{d}/crls/*.crl\"]\n\n{endpoints}",
             c = certs.display(),
             d = d.display(),
             other = other_ca.display(),
@@ -1430,6 +1472,27 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             .1,
         0.0
     );
+    // CRLs: each alert for the CRL or certificate that causes it.
+    let crl_label = |crl: &Path| format!(r#"{job}{healthy_i},path="{}""#, crl.display());
+    active("SysgaugeCertificateCrlExpired", &crl_label(&stale_crl));
+    active("SysgaugeCertificateCrlExpiringSoon", &crl_label(&due_crl));
+    active(
+        "SysgaugeCertificateCrlUnreadable",
+        &format!("{},reason=\"bad_crl\"", crl_label(&crls.join("broken.crl"))),
+    );
+    active(
+        "SysgaugeCertificateRevoked",
+        &format!(r#"{},crl="{}""#, crl_label(&revoked), ca_crl.display()),
+    );
+    // The CA's other certificates get a verdict too: not revoked.
+    prometheus.wait_for_series(
+        &format!(
+            r#"sysgauge_cert_revoked{{path="{}",crl="{}"{healthy_i}}} == 0"#,
+            certs.join("good.pem").display(),
+            ca_crl.display()
+        ),
+        t,
+    );
     // Read from the textfile too: the alerts work in textfile mode.
     active(
         "SysgaugeCertificateExpiring",
@@ -1485,6 +1548,25 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
         (
             "SysgaugeExporterDown",
             format!(r#"instance!="127.0.0.1:{dead_port}""#),
+        ),
+        // Only the stale CRL is expired, only the due one warns; only the revoked certificate
+        // is revoked (the CA's other certificates are listed as not revoked); the corrupt CRL
+        // is not a file error too.
+        (
+            "SysgaugeCertificateCrlExpired",
+            format!(r#"path!="{}""#, stale_crl.display()),
+        ),
+        (
+            "SysgaugeCertificateCrlExpiringSoon",
+            format!(r#"path!="{}""#, due_crl.display()),
+        ),
+        (
+            "SysgaugeCertificateRevoked",
+            format!(r#"path!="{}""#, revoked.display()),
+        ),
+        (
+            "SysgaugeCertificateFileError",
+            r#"reason="bad_crl""#.to_owned(),
         ),
     ] {
         let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);

@@ -537,6 +537,61 @@ pub mod openssl {
         (pem, key)
     }
 
+    /// Makes `dir/name.crl` (PEM) with `openssl ca -gencrl`: issued by `ca` (certificate and
+    /// key paths), listing `revoked` (PEM certificates of that CA), with thisUpdate and
+    /// nextUpdate as given (`YYYYMMDDHHMMSSZ`).
+    pub fn crl(
+        dir: &Path,
+        name: &str,
+        (ca_pem, ca_key): (&Path, &Path),
+        revoked: &[&Path],
+        this_update: &str,
+        next_update: &str,
+    ) -> PathBuf {
+        let work = dir.join(format!(".openssl-crl-{name}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let db = work.join("index.db");
+        std::fs::write(&db, "").unwrap();
+        std::fs::write(work.join("crlnumber"), "01\n").unwrap();
+        let conf = work.join("ca.cnf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[ca]\ndefault_ca=d\n[d]\ndatabase={db}\ncrlnumber={n}\ndefault_md=sha256\n",
+                db = db.display(),
+                n = work.join("crlnumber").display(),
+            ),
+        )
+        .unwrap();
+        let ca = |cmd: &mut Command| -> Output {
+            run(cmd
+                .arg("-config")
+                .arg(&conf)
+                .arg("-cert")
+                .arg(ca_pem)
+                .arg("-keyfile")
+                .arg(ca_key))
+        };
+        let ok = |out: Output| {
+            assert!(
+                out.status.success(),
+                "openssl failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for cert in revoked {
+            ok(ca(Command::new("openssl")
+                .args(["ca", "-revoke"])
+                .arg(cert)));
+        }
+        let crl = dir.join(format!("{name}.crl"));
+        ok(ca(Command::new("openssl")
+            .args(["ca", "-gencrl", "-crl_lastupdate", this_update])
+            .args(["-crl_nextupdate", next_update, "-out"])
+            .arg(&crl)));
+        crl
+    }
+
     /// `openssl x509 -enddate` of a PEM file, as a Unix timestamp.
     pub fn not_after(pem: &Path) -> i64 {
         x509_date(pem, "-enddate")

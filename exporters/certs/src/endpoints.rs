@@ -12,7 +12,7 @@ use crate::{
     error::Error,
     metrics::*,
     probe::{Handshake, probe},
-    verify::{CaBundle, name_matches},
+    verify::{CaBundle, NotVerified, name_matches},
     x509,
 };
 
@@ -163,16 +163,26 @@ fn report(
         (Some(own), Some(path)) => (own.as_ref(), sysgauge_common::path_label(path)),
         _ => (system_roots, "system".to_owned()),
     };
-    let verified = bundle.is_some_and(|b| {
-        b.verify(leaf, intermediates, now)
-            .inspect_err(|why| tracing::warn!(endpoint = url, ca_bundle = %bundle_label, reason = %why, "the endpoint's chain does not verify"))
-            .is_ok()
-    });
-    set.add(
-        &ENDPOINT_VERIFIED,
-        [url.to_owned(), bundle_label],
-        if verified { 1.0 } else { 0.0 },
-    );
+    let verified = match bundle.map(|b| b.verify(leaf, intermediates, now)) {
+        Some(Ok(())) => Some(true),
+        None => Some(false),
+        Some(Err(NotVerified::Failed(why))) => {
+            tracing::warn!(endpoint = url, ca_bundle = %bundle_label, reason = %why, "the endpoint's chain does not verify");
+            Some(false)
+        }
+        // No verdict rather than a false "does not verify".
+        Some(Err(NotVerified::Unsupported(why))) => {
+            tracing::warn!(endpoint = url, ca_bundle = %bundle_label, reason = %why, "the endpoint's chain uses an algorithm sysgauge cannot verify; no verdict");
+            None
+        }
+    };
+    if let Some(verified) = verified {
+        set.add(
+            &ENDPOINT_VERIFIED,
+            [url.to_owned(), bundle_label],
+            if verified { 1.0 } else { 0.0 },
+        );
+    }
 
     let matches = name_matches(leaf, &endpoint.server_name)
         .inspect_err(|why| tracing::warn!(endpoint = url, server_name = %endpoint.server_name_text, reason = %why, "the certificate is not valid for the server name"))

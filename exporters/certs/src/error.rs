@@ -38,17 +38,25 @@ pub enum Error {
         /// How many bytes, after which.
         message: String,
     },
-    /// A PKCS#7 or PKCS#12 container is corrupt or uses an algorithm not read here.
+    /// A PKCS#7 or PKCS#12 container or a CRL is corrupt, or uses an algorithm not read here.
     #[error("{path}: {format}: {message}")]
     Container {
         /// The file.
         path: PathBuf,
-        /// `PKCS#7` or `PKCS#12`, and where in the file.
+        /// `PKCS#7`, `PKCS#12` or `CRL`, and where in the file.
         format: String,
         /// What is wrong.
         message: String,
-        /// `bad_pkcs7` or `bad_pkcs12`.
+        /// `bad_pkcs7`, `bad_pkcs12` or `bad_crl`.
         reason: &'static str,
+    },
+    /// A file's chain uses a signature or key algorithm that cannot be verified here.
+    #[error("{path}: chain not checked: {message}")]
+    UnsupportedAlgorithm {
+        /// The file.
+        path: PathBuf,
+        /// Which algorithm, as webpki reports it.
+        message: String,
     },
     /// A PKCS#12 file needs a password, the configured one is wrong, or it cannot be read.
     #[error("{path}: PKCS#12 password: {message}")]
@@ -125,6 +133,7 @@ impl Error {
             Error::Trailing { .. } => "trailing_data",
             Error::Container { reason, .. } => reason,
             Error::Password { .. } => "bad_password",
+            Error::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
             Error::CaBundle { .. } => "bad_ca_bundle",
             Error::Key { .. } => "bad_key",
             Error::Pattern { .. } => "bad_pattern",

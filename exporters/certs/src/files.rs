@@ -19,7 +19,7 @@ use crate::{
     error::Error,
     metrics::*,
     revocation::Revocation,
-    verify::{CaBundle, key_matches},
+    verify::{CaBundle, NotVerified, key_matches},
     x509::{BadBlock, BadKind, read},
 };
 
@@ -252,6 +252,12 @@ fn block_error(path: &Path, bad: BadBlock) -> Error {
             reason: "bad_pkcs12",
         },
         BadKind::Password => Error::Password { path, message },
+        BadKind::Crl => Error::Container {
+            path,
+            format: format!("CRL, {at}"),
+            message,
+            reason: "bad_crl",
+        },
     }
 }
 
@@ -314,25 +320,36 @@ fn report_certificates(
         let verified = match ca {
             Ok(bundle) => {
                 let intermediates: Vec<_> = good[1..].iter().map(|c| c.der.clone()).collect();
-                bundle
-                    .verify(&leaf.der, &intermediates, checks.now)
-                    .inspect_err(|why| {
+                match bundle.verify(&leaf.der, &intermediates, checks.now) {
+                    Ok(()) => Some(true),
+                    Err(NotVerified::Failed(why)) => {
                         tracing::warn!(path = %shown, subject_cn = %leaf.subject_cn, reason = %why, "certificate chain does not verify against the CA bundle");
-                    })
-                    .is_ok()
+                        Some(false)
+                    }
+                    // No verdict rather than a false "does not verify".
+                    Err(NotVerified::Unsupported(message)) => {
+                        problems.push(Error::UnsupportedAlgorithm {
+                            path: path.to_owned(),
+                            message,
+                        });
+                        None
+                    }
+                }
             }
-            Err(_) => false,
+            Err(_) => Some(false),
         };
         let bundle = match ca {
             Ok(bundle) => bundle.path(),
             Err(Error::CaBundle { path, .. }) => path,
             Err(_) => Path::new(""),
         };
-        set.add(
-            &CHAIN_VERIFIED,
-            [shown.to_owned(), path_label(bundle)],
-            if verified { 1.0 } else { 0.0 },
-        );
+        if let Some(verified) = verified {
+            set.add(
+                &CHAIN_VERIFIED,
+                [shown.to_owned(), path_label(bundle)],
+                if verified { 1.0 } else { 0.0 },
+            );
+        }
     }
 
     if let Some(key) = checks.key {

@@ -10,6 +10,7 @@
 
 pub mod checks;
 mod der;
+mod ecdsa_p521;
 mod endpoint;
 mod endpoints;
 mod error;

@@ -3,15 +3,50 @@
 //! Both answer a question no peer exporter answers for files on disk: "does this certificate
 //! chain to my private CA right now?" and "is this the key the server will pair with it?".
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{Arc, LazyLock},
+};
 
 use rustls::{crypto::CryptoProvider, sign::CertifiedKey};
 use rustls_pki_types::{
-    CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime, pem::PemObject,
+    CertificateDer, PrivateKeyDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime, pem::PemObject,
 };
 use webpki::{EndEntityCert, KeyUsage};
 
-use crate::{error::Error, x509};
+use crate::{ecdsa_p521, error::Error, x509};
+
+/// Every signature algorithm webpki verifies with ring, and ECDSA P-521 (see [`ecdsa_p521`]).
+static ALGORITHMS: LazyLock<Vec<&'static dyn SignatureVerificationAlgorithm>> =
+    LazyLock::new(|| {
+        let mut all = webpki::ALL_VERIFICATION_ALGS.to_vec();
+        all.extend([
+            &ecdsa_p521::ECDSA_P521_SHA256 as &dyn SignatureVerificationAlgorithm,
+            &ecdsa_p521::ECDSA_P521_SHA384,
+            &ecdsa_p521::ECDSA_P521_SHA512,
+        ]);
+        all
+    });
+
+/// Why a chain is not reported as verified.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotVerified {
+    /// It does not verify: the reason, in words for the log.
+    Failed(String),
+    /// A signature or key algorithm of the chain is one sysgauge cannot check (neither ring
+    /// nor [`ecdsa_p521`] implements it): no verdict, not a failed verification.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for NotVerified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotVerified::Failed(why) => f.write_str(why),
+            NotVerified::Unsupported(why) => write!(f, "algorithm not supported: {why}"),
+        }
+    }
+}
 
 /// Trust anchors loaded from a CA bundle.
 #[derive(Debug)]
@@ -79,16 +114,17 @@ impl CaBundle {
     }
 
     /// Verifies `leaf` with `intermediates` against the bundle at `now`, for TLS server use.
-    /// `Err` says why not, in words for the log.
+    /// `Err` says why not: a failed verification, or an algorithm that cannot be checked.
     pub fn verify(
         &self,
         leaf: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<(), String> {
-        let ee = EndEntityCert::try_from(leaf).map_err(|e| format!("{e:?}"))?;
+    ) -> Result<(), NotVerified> {
+        let ee =
+            EndEntityCert::try_from(leaf).map_err(|e| NotVerified::Failed(format!("{e:?}")))?;
         ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
+            &ALGORITHMS,
             &self.anchors,
             intermediates,
             now,
@@ -97,7 +133,21 @@ impl CaBundle {
             None,
         )
         .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
+        .map_err(|e| {
+            #[allow(deprecated)]
+            let unsupported = matches!(
+                e,
+                webpki::Error::UnsupportedSignatureAlgorithm
+                    | webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+                    | webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
+                    | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+            );
+            if unsupported {
+                NotVerified::Unsupported(format!("{e:?}"))
+            } else {
+                NotVerified::Failed(format!("{e:?}"))
+            }
+        })
     }
 }
 
@@ -120,6 +170,9 @@ pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<bo
     let pem = sysgauge_common::fs::read(key_path, sysgauge_common::fs::KEY_FILE_LIMIT)
         .map_err(|e| err(e.problem.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| err(e.to_string()))?;
+    if let Some(matches) = ecdsa_p521::key_matches(cert, &key) {
+        return matches.map_err(err);
+    }
     let provider = provider();
     let signing_key = provider
         .key_provider

@@ -102,6 +102,8 @@ pub enum BadKind {
     Pkcs12,
     /// A PKCS#12 file needs a password, or the one configured is wrong.
     Password,
+    /// A CRL (PEM `X509 CRL` block) is corrupt.
+    Crl,
 }
 
 /// Reads every certificate from `data`: PEM (any number of `CERTIFICATE`, `TRUSTED
@@ -263,19 +265,33 @@ fn pem_blocks(text: &str) -> Contents {
             _ => continue,
         };
         let at = format!("PEM block {this} (line {})", n + 1);
+        // A corrupt CRL block is a CRL that cannot be read (`bad_crl`), counted among the
+        // file's CRLs, not among its certificates.
+        let is_crl = matches!(kind, PemKind::Crl);
         let bad = |message: String| BadBlock {
             at: at.clone(),
-            kind: BadKind::Certificate,
+            kind: if is_crl {
+                BadKind::Crl
+            } else {
+                BadKind::Certificate
+            },
             message,
         };
+        let mut push_bad = |message: String| {
+            if is_crl {
+                crls.push(Err(bad(message)));
+            } else {
+                out.push(Err(bad(message)));
+            }
+        };
         if !closed {
-            out.push(Err(bad(format!("no {end} line"))));
+            push_bad(format!("no {end} line"));
             break;
         }
         let der = match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
             Ok(der) => der,
             Err(e) => {
-                out.push(Err(bad(format!("bad base64: {e}"))));
+                push_bad(format!("bad base64: {e}"));
                 continue;
             }
         };

@@ -846,7 +846,8 @@ fn containers_and_odd_encodings_that_openssl_reads() {
 
 /// A CRL made by `openssl ca -gencrl`, as PEM and DER: its dates equal what `openssl crl`
 /// prints, its revoked count is right, and of two certificates of its issuer only the revoked
-/// one is reported as such; a certificate of another issuer gets no verdict.
+/// one is reported as such; a certificate of another issuer gets no verdict; a corrupt CRL is
+/// `bad_crl`.
 #[test]
 fn crls_and_the_certificates_they_revoke() {
     if !available("openssl", "openssl") {
@@ -941,9 +942,17 @@ fn crls_and_the_certificates_they_revoke() {
         "ca-crl.der",
     ]);
 
+    // A CRL that cannot be read: `bad_crl`, not a certificate problem.
+    std::fs::write(
+        d.join("broken.crl"),
+        "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
     let out = certs(&[
         "--path",
         &format!("{}/*.pem", d.display()),
+        "--path",
+        &format!("{}/broken.crl", d.display()),
         "--path",
         &format!("{}/ca.crl", d.display()),
         "--path",
@@ -991,6 +1000,182 @@ fn crls_and_the_certificates_they_revoke() {
         d.join("other.pem").display()
     );
     assert!(!text.contains(&other), "{text}");
-    assert!(!text.contains("sysgauge_cert_file_errors{"), "{text}");
+    let broken = format!(
+        "sysgauge_cert_file_errors{{path=\"{}\",reason=\"bad_crl\"}}",
+        d.join("broken.crl").display()
+    );
+    assert_eq!(sample(&text, &broken), Some(1.0), "{text}");
+    assert_eq!(
+        text.matches("sysgauge_cert_file_errors{").count(),
+        1,
+        "{text}"
+    );
     assert!(stderr(&out).contains("the certificate is revoked"));
+    assert!(
+        stderr(&out).contains("CRL, PEM block 0 (line 1)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// P-521, which ring cannot verify: a chain made by openssl (a P-521 CA signing a P-521 leaf
+/// with SHA-256, openssl's default, and one with SHA-512) verifies exactly where `openssl
+/// verify` accepts it, and not against another P-521 CA; a P-521 key matches its certificate
+/// and not another's. An Ed448 CA, which sysgauge cannot check at all, is reported as
+/// `unsupported_algorithm` with no verdict, not as a chain that does not verify.
+#[test]
+fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ossl = |args: &[&str]| {
+        let out = run(Command::new("openssl").current_dir(d).args(args));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (ok, err) = ossl(args);
+        assert!(ok, "openssl {args:?}: {err}");
+    };
+    let p521 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"];
+    let ca = |name: &str, newkey: &[&str]| {
+        let subj = format!("/CN={name}");
+        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+        let mut args = vec!["req", "-x509", "-nodes", "-days", "30", "-subj", &subj];
+        args.extend(newkey);
+        args.extend(["-keyout", &key, "-out", &pem]);
+        ok(&args);
+    };
+    ca("ca521", &p521);
+    ca("other521", &p521);
+    ca("ca448", &["-newkey", "ed448"]);
+    for (leaf, issuer, md) in [
+        ("leaf256", "ca521", "-sha256"),
+        ("leaf512", "ca521", "-sha512"),
+        ("leaf448", "ca448", "-sha256"),
+    ] {
+        let (key, csr, pem) = (
+            format!("{leaf}.key"),
+            format!("{leaf}.csr"),
+            format!("{leaf}.pem"),
+        );
+        let subj = format!("/CN={leaf}.test");
+        let mut args = vec!["req", "-new", "-nodes", "-subj", &subj];
+        args.extend(p521);
+        args.extend(["-keyout", &key, "-out", &csr]);
+        ok(&args);
+        let (ca_pem, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
+        let mut args = vec![
+            "x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key,
+        ];
+        args.extend(["-days", "30", "-extfile", "/dev/stdin", "-out", &pem]);
+        if issuer != "ca448" {
+            args.push(md);
+        }
+        let out = run(Command::new("sh").current_dir(d).arg("-c").arg(format!(
+            "echo 'subjectAltName=DNS:{leaf}.test' | openssl {}",
+            args.join(" ")
+        )));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // What openssl says, for comparison.
+    let openssl_verifies = |ca: &str, leaf: &str| {
+        ossl(&[
+            "verify",
+            "-CAfile",
+            &format!("{ca}.pem"),
+            &format!("{leaf}.pem"),
+        ])
+        .0
+    };
+    assert!(openssl_verifies("ca521", "leaf256"));
+    assert!(openssl_verifies("ca521", "leaf512"));
+    assert!(!openssl_verifies("other521", "leaf256"));
+    let config = d.join("certs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{d}/leaf256.pem\", \"{d}/leaf512.pem\"]\nca_bundle = \"{d}/ca521.pem\"\nkey = \"leaf256.key\"\n\n\
+             [[files]]\npaths = [\"{d}/leaf448.pem\"]\nca_bundle = \"{d}/ca448.pem\"\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let out = certs(&["--config", config.to_str().unwrap(), "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let verified = |leaf: &str, ca: &str| {
+        sample(
+            &text,
+            &format!(
+                "sysgauge_cert_file_chain_verified{{path=\"{}\",ca_bundle=\"{}\"}}",
+                d.join(format!("{leaf}.pem")).display(),
+                d.join(format!("{ca}.pem")).display()
+            ),
+        )
+    };
+    assert_eq!(
+        verified("leaf256", "ca521"),
+        Some(1.0),
+        "{text}\n{}",
+        stderr(&out)
+    );
+    assert_eq!(verified("leaf512", "ca521"), Some(1.0), "{text}");
+    let key_match = |leaf: &str| {
+        sample(
+            &text,
+            &format!(
+                "sysgauge_cert_file_key_match{{path=\"{}\",key_path=\"{}\"}}",
+                d.join(format!("{leaf}.pem")).display(),
+                d.join("leaf256.key").display()
+            ),
+        )
+    };
+    assert_eq!(key_match("leaf256"), Some(1.0), "{text}");
+    assert_eq!(key_match("leaf512"), Some(0.0), "{text}");
+    // A file is reported by its first source only: the other CA, alone.
+    std::fs::write(
+        &config,
+        format!(
+            "[[files]]\npaths = [\"{d}/leaf256.pem\"]\nca_bundle = \"{d}/other521.pem\"\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let other = certs(&["--config", config.to_str().unwrap(), "once"]);
+    let other_text = stdout(&other);
+    assert_eq!(
+        sample(
+            &other_text,
+            &format!(
+                "sysgauge_cert_file_chain_verified{{path=\"{}\",ca_bundle=\"{}\"}}",
+                d.join("leaf256.pem").display(),
+                d.join("other521.pem").display()
+            )
+        ),
+        Some(0.0),
+        "{other_text}"
+    );
+    // Ed448: no verdict, a reason that says so.
+    assert_eq!(verified("leaf448", "ca448"), None, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "sysgauge_cert_file_errors{{path=\"{}\",reason=\"unsupported_algorithm\"}}",
+                d.join("leaf448.pem").display()
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("reason=\"bad_key\""), "{text}");
 }
