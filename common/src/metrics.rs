@@ -10,7 +10,7 @@
 //! `_info`. Label names are checked the same way, and the number of label values handed to
 //! [`MetricSet::add`] is fixed by the descriptor's type, so a wrong arity does not compile.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::HashSet, sync::Arc};
 
 /// The type of a metric family, as written in `# TYPE` lines.
 ///
@@ -159,8 +159,9 @@ macro_rules! metric_families {
 /// One sample: label pairs and a value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    /// Label names and values, in the order the descriptor declares them.
-    pub labels: Vec<(&'static str, String)>,
+    /// Label names and values, in the order the descriptor declares them. A value is shared
+    /// with every other sample of the same [`MetricSet`] that has it (see [`MetricSet::add`]).
+    pub labels: Vec<(&'static str, Arc<str>)>,
     /// The sample value.
     pub value: f64,
 }
@@ -182,9 +183,20 @@ pub struct Family {
 ///
 /// A family that receives no sample is not written at all: a metric that a device does not
 /// support is left out rather than reported as zero.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct MetricSet {
     families: Vec<Family>,
+    /// Every label value added so far, once: the series of one object repeat its identifying
+    /// labels (a certificate's path, subject, issuer and serial are on five series), and a
+    /// collection of 50,000 certificates held each copy on its own.
+    values: HashSet<Arc<str>>,
+}
+
+/// Two sets are equal when their families are; which values were shared is not compared.
+impl PartialEq for MetricSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.families == other.families
+    }
 }
 
 impl MetricSet {
@@ -194,7 +206,8 @@ impl MetricSet {
     }
 
     /// Adds one sample of the family `desc`, with label values in the order of its labels.
-    pub fn add<const N: usize, V: Into<String>>(
+    /// A label value equal to one added before is stored once.
+    pub fn add<const N: usize, V: AsRef<str>>(
         &mut self,
         desc: &Desc<N>,
         values: [V; N],
@@ -204,7 +217,7 @@ impl MetricSet {
             .labels
             .iter()
             .copied()
-            .zip(values.map(Into::into))
+            .zip(values.iter().map(|v| self.intern(v.as_ref())))
             .collect();
         self.family(
             Cow::Borrowed(desc.name),
@@ -224,6 +237,10 @@ impl MetricSet {
         labels: Vec<(&'static str, String)>,
         value: f64,
     ) {
+        let labels = labels
+            .into_iter()
+            .map(|(name, v)| (name, self.intern(&v)))
+            .collect();
         self.family(
             Cow::Owned(name.to_owned()),
             Cow::Borrowed(help),
@@ -233,9 +250,22 @@ impl MetricSet {
         .push(Sample { labels, value });
     }
 
+    /// The one shared copy of the label value `v`.
+    fn intern(&mut self, v: &str) -> Arc<str> {
+        if let Some(shared) = self.values.get(v) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(v);
+        self.values.insert(Arc::clone(&shared));
+        shared
+    }
+
     /// Moves every family of `other` into this set, merging families of the same name.
     pub fn extend(&mut self, other: MetricSet) {
-        for family in other.families {
+        let MetricSet { families, values } = other;
+        // Values of `other` already shared stay shared with what is added later.
+        self.values.extend(values);
+        for family in families {
             let Family {
                 name,
                 help,
@@ -262,7 +292,7 @@ impl MetricSet {
             .find(|s| {
                 labels
                     .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && &**lv == *v))
             })
             .map(|s| s.value)
     }
@@ -357,6 +387,27 @@ mod tests {
 
     const UP: Desc<1> = Desc::gauge("sysgauge_test_up", "Whether the thing is up", ["thing"]);
     const RUNS: Desc<0> = Desc::counter("sysgauge_test_runs_total", "Runs so far", []);
+
+    #[test]
+    fn equal_label_values_are_stored_once_even_across_merged_sets() {
+        let mut set = MetricSet::new();
+        set.add(&UP, ["/etc/ssl/a.pem"], 1.0);
+        set.add(&UP, [String::from("/etc/ssl/a.pem")], 0.0);
+        let mut other = MetricSet::new();
+        other.add(&UP, ["/etc/ssl/b.pem"], 1.0);
+        set.extend(other);
+        set.add(&UP, ["/etc/ssl/b.pem"], 0.0);
+        let values: Vec<&Arc<str>> = set.families()[0]
+            .samples
+            .iter()
+            .map(|s| &s.labels[0].1)
+            .collect();
+        assert_eq!(values.len(), 4);
+        assert!(Arc::ptr_eq(values[0], values[1]));
+        assert!(Arc::ptr_eq(values[2], values[3]));
+        assert!(!Arc::ptr_eq(values[0], values[2]));
+        assert_eq!(&**values[1], "/etc/ssl/a.pem");
+    }
 
     #[test]
     fn families_keep_first_use_order_and_merge_samples() {

@@ -63,7 +63,7 @@ impl Samples {
                     labels: s
                         .labels
                         .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .map(|(k, v)| ((*k).to_owned(), v.to_string()))
                         .collect(),
                     value: s.value,
                 })
