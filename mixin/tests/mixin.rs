@@ -1569,7 +1569,12 @@ fn real_prometheus_evaluates_every_alert_and_panel_against_the_real_exporters() 
             r#"reason="bad_crl""#.to_owned(),
         ),
     ] {
-        let q = format!(r#"ALERTS{{alertname="{alert}",{labels}}}"#);
+        // The overrun instance (a 1 ms collection timeout) reports every endpoint's probe as
+        // timed out whenever its collection gets that far, by design: only what it is there
+        // for (SysgaugeCollectorFailing, above) is checked of it.
+        let q = format!(
+            r#"ALERTS{{alertname="{alert}",{labels},instance!="127.0.0.1:{overrun_port}"}}"#
+        );
         assert_eq!(prometheus.query(&q), vec![], "{q}");
     }
 

@@ -361,8 +361,15 @@ fn real_systemd_units_services_timers_and_sockets_exact_values() {
         ),
         1.0
     );
-    // The patterns keep everything else out.
-    assert!(!text.contains(r#"name="dbus.service""#), "{text}");
+    // The patterns keep everything else out (the boot's slowest units are the whole manager's,
+    // and dbus.service is among them on some boots).
+    assert!(
+        !text
+            .lines()
+            .filter(|l| !l.starts_with("sysgauge_systemd_boot_unit_activation_seconds"))
+            .any(|l| l.contains(r#"name="dbus.service""#)),
+        "{text}"
+    );
 }
 
 /// Scrapes the exporter inside the container; returns (seconds taken, body).
