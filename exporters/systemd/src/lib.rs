@@ -169,19 +169,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| vec![DEFAULT_EXCLUDE.to_owned()])
         };
         let critical = pick(&args.critical_units, &config.critical_units);
-        let filter = UnitFilter::new(&include, &exclude).map_err(|e| {
-            // The pattern itself is in the message; the origin says which list it is in.
-            let (flag, key) = if matches!(&e, Error::Pattern { setting, .. } if *setting == "unit include") {
-                (!args.unit_include.is_empty(), "unit-include")
-            } else {
-                (!args.unit_exclude.is_empty(), "unit-exclude")
-            };
-            if flag {
-                SettingError::flag(key, e.to_string())
-            } else {
-                config.source.error(&key.replace('-', "_"), e.to_string())
-            }
-        })?;
         // Which setting a bad pattern came from: the flag when given, else the file.
         let origin = |message: String, flag: &Vec<String>, key: &str| {
             if flag.is_empty() {
@@ -190,6 +177,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 SettingError::flag(key, message)
             }
         };
+        let filter = UnitFilter::new(&include, &exclude).map_err(|e| {
+            // The pattern itself is in the message; the origin says which list it is in.
+            if matches!(&e, Error::Pattern { setting, .. } if *setting == "unit include") {
+                origin(e.to_string(), &args.unit_include, "unit-include")
+            } else {
+                origin(e.to_string(), &args.unit_exclude, "unit-exclude")
+            }
+        })?;
         let cgroups = optional_patterns(
             &args.cgroup_include,
             &config.cgroup_include,
