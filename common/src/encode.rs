@@ -118,7 +118,7 @@ fn encode_with(
     flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     for family in set.families() {
-        if family.samples.is_empty() {
+        if family.is_empty() {
             continue;
         }
         encode_family(out, family, format, flush)?;
@@ -131,33 +131,33 @@ fn encode_with(
 
 fn encode_family(
     out: &mut String,
-    family: &Family,
+    family: Family<'_>,
     format: Format,
     flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let kind = match family.kind {
+    let kind = match family.kind() {
         Kind::Gauge => "gauge",
         Kind::Counter => "counter",
     };
     // OpenMetrics names a counter family without its `_total` suffix; classic text names it
     // exactly like its samples, or the Prometheus parser would not tie them together.
-    let family_name = match (format, family.kind) {
-        (Format::OpenMetrics, Kind::Counter) => {
-            family.name.strip_suffix("_total").unwrap_or(&family.name)
-        }
-        _ => &family.name,
+    let name = family.name();
+    let family_name = match (format, family.kind()) {
+        (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
     };
     out.push_str("# HELP ");
     out.push_str(family_name);
     out.push(' ');
-    escape_help(out, &family.help, format);
+    escape_help(out, family.help(), format);
     out.push('\n');
     let _ = writeln!(out, "# TYPE {family_name} {kind}");
-    for sample in &family.samples {
-        out.push_str(&family.name);
-        if !sample.labels.is_empty() {
+    for sample in family.samples() {
+        out.push_str(name);
+        let labels = sample.labels();
+        if labels.len() > 0 {
             out.push('{');
-            for (i, (name, value)) in sample.labels.iter().enumerate() {
+            for (i, (name, value)) in labels.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

@@ -10,7 +10,9 @@
 //! `_info`. Label names are checked the same way, and the number of label values handed to
 //! [`MetricSet::add`] is fixed by the descriptor's type, so a wrong arity does not compile.
 
-use std::{borrow::Cow, collections::HashSet, sync::Arc};
+use std::borrow::Cow;
+
+use indexmap::IndexSet;
 
 /// The type of a metric family, as written in `# TYPE` lines.
 ///
@@ -156,46 +158,128 @@ macro_rules! metric_families {
     };
 }
 
-/// One sample: label pairs and a value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    /// Label names and values, in the order the descriptor declares them. A value is shared
-    /// with every other sample of the same [`MetricSet`] that has it (see [`MetricSet::add`]).
-    pub labels: Vec<(&'static str, Arc<str>)>,
-    /// The sample value.
-    pub value: f64,
-}
-
-/// A metric family with its samples, ready to encode.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Family {
-    /// The family name; a counter's name ends in `_total`.
-    pub name: Cow<'static, str>,
-    /// The help text, written on the `# HELP` line.
-    pub help: Cow<'static, str>,
-    /// Gauge or counter.
-    pub kind: Kind,
-    /// Samples in the order they were added.
-    pub samples: Vec<Sample>,
-}
-
 /// The samples of one collection, grouped into families in the order they were first used.
 ///
 /// A family that receives no sample is not written at all: a metric that a device does not
 /// support is left out rather than reported as zero.
+///
+/// The set is laid out for the largest collections (50,000 certificates, five series each):
+/// a family keeps its label names once, and each sample only the positions of its label values
+/// in one table of the set, where every distinct value is stored once (a certificate's path,
+/// subject, issuer and serial repeat on all its series). A sample then costs four bytes a
+/// label and its value, in a few large allocations instead of one per sample.
 #[derive(Clone, Debug, Default)]
 pub struct MetricSet {
-    families: Vec<Family>,
-    /// Every label value added so far, once: the series of one object repeat its identifying
-    /// labels (a certificate's path, subject, issuer and serial are on five series), and a
-    /// collection of 50,000 certificates held each copy on its own.
-    values: HashSet<Arc<str>>,
+    families: Vec<Stored>,
+    values: IndexSet<Box<str>>,
 }
 
-/// Two sets are equal when their families are; which values were shared is not compared.
+/// One family as stored: `ids` holds `labels.len()` value positions per sample, in the order
+/// of `labels`, and `values` one number per sample.
+#[derive(Clone, Debug)]
+struct Stored {
+    name: Cow<'static, str>,
+    help: Cow<'static, str>,
+    kind: Kind,
+    labels: Vec<&'static str>,
+    ids: Vec<u32>,
+    values: Vec<f64>,
+}
+
+/// A metric family of a [`MetricSet`], with its samples, ready to encode.
+#[derive(Clone, Copy, Debug)]
+pub struct Family<'a> {
+    stored: &'a Stored,
+    values: &'a IndexSet<Box<str>>,
+}
+
+impl<'a> Family<'a> {
+    /// The family name; a counter's name ends in `_total`.
+    pub fn name(&self) -> &'a str {
+        &self.stored.name
+    }
+
+    /// The help text, written on the `# HELP` line.
+    pub fn help(&self) -> &'a str {
+        &self.stored.help
+    }
+
+    /// Gauge or counter.
+    pub fn kind(&self) -> Kind {
+        self.stored.kind
+    }
+
+    /// The label names every sample of the family has, in order.
+    pub fn label_names(&self) -> &'a [&'static str] {
+        &self.stored.labels
+    }
+
+    /// How many samples the family has.
+    pub fn len(&self) -> usize {
+        self.stored.values.len()
+    }
+
+    /// Whether the family has no sample.
+    pub fn is_empty(&self) -> bool {
+        self.stored.values.is_empty()
+    }
+
+    /// The samples, in the order they were added.
+    pub fn samples(self) -> impl ExactSizeIterator<Item = Sample<'a>> + 'a {
+        let (stored, values) = (self.stored, self.values);
+        let width = stored.labels.len();
+        (0..stored.values.len()).map(move |i| Sample {
+            names: &stored.labels,
+            ids: &stored.ids[i * width..(i + 1) * width],
+            values,
+            value: stored.values[i],
+        })
+    }
+}
+
+/// One sample of a [`Family`]: its label pairs and its value.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    names: &'a [&'static str],
+    ids: &'a [u32],
+    values: &'a IndexSet<Box<str>>,
+    /// The sample value.
+    pub value: f64,
+}
+
+impl<'a> Sample<'a> {
+    /// Label names and values, in the order the descriptor declares them.
+    pub fn labels(self) -> impl ExactSizeIterator<Item = (&'static str, &'a str)> + 'a {
+        let values = self.values;
+        self.names.iter().zip(self.ids).map(move |(&name, &id)| {
+            let value = values.get_index(id as usize).map_or("", |v| &**v);
+            (name, value)
+        })
+    }
+
+    /// The value of the label `name`, if the sample has it.
+    pub fn label(self, name: &str) -> Option<&'a str> {
+        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Two sets are equal when their families hold the same samples in the same order; where the
+/// values sit in the table is not compared.
 impl PartialEq for MetricSet {
     fn eq(&self, other: &Self) -> bool {
-        self.families == other.families
+        let a: Vec<_> = self.families().collect();
+        let b: Vec<_> = other.families().collect();
+        a.len() == b.len()
+            && a.iter().zip(&b).all(|(a, b)| {
+                a.name() == b.name()
+                    && a.help() == b.help()
+                    && a.kind() == b.kind()
+                    && a.label_names() == b.label_names()
+                    && a.len() == b.len()
+                    && a.samples().zip(b.samples()).all(|(x, y)| {
+                        x.value.to_bits() == y.value.to_bits() && x.labels().eq(y.labels())
+                    })
+            })
     }
 }
 
@@ -213,19 +297,17 @@ impl MetricSet {
         values: [V; N],
         value: f64,
     ) {
-        let labels = desc
-            .labels
-            .iter()
-            .copied()
-            .zip(values.iter().map(|v| self.intern(v.as_ref())))
-            .collect();
-        self.family(
-            Cow::Borrowed(desc.name),
-            Cow::Borrowed(desc.help),
-            desc.kind,
-        )
-        .samples
-        .push(Sample { labels, value });
+        let ids = values.map(|v| self.intern(v.as_ref()));
+        self.push(
+            (
+                Cow::Borrowed(desc.name),
+                Cow::Borrowed(desc.help),
+                desc.kind,
+            ),
+            &desc.labels,
+            &ids,
+            value,
+        );
     }
 
     /// Adds a sample of a family whose name is only known at run time (the per-exporter
@@ -237,86 +319,124 @@ impl MetricSet {
         labels: Vec<(&'static str, String)>,
         value: f64,
     ) {
-        let labels = labels
+        let (names, ids): (Vec<&'static str>, Vec<u32>) = labels
             .into_iter()
             .map(|(name, v)| (name, self.intern(&v)))
-            .collect();
-        self.family(
-            Cow::Owned(name.to_owned()),
-            Cow::Borrowed(help),
-            Kind::Gauge,
-        )
-        .samples
-        .push(Sample { labels, value });
+            .unzip();
+        self.push(
+            (
+                Cow::Owned(name.to_owned()),
+                Cow::Borrowed(help),
+                Kind::Gauge,
+            ),
+            &names,
+            &ids,
+            value,
+        );
     }
 
-    /// The one shared copy of the label value `v`.
-    fn intern(&mut self, v: &str) -> Arc<str> {
-        if let Some(shared) = self.values.get(v) {
-            return Arc::clone(shared);
+    /// The position of the label value `v` in the table, added if it is new.
+    fn intern(&mut self, v: &str) -> u32 {
+        let id = match self.values.get_index_of(v) {
+            Some(id) => id,
+            None => self.values.insert_full(v.into()).0,
+        };
+        // Four thousand million distinct values would not fit in memory first.
+        u32::try_from(id).expect("fewer than 2^32 distinct label values")
+    }
+
+    /// Appends one sample to its family, creating the family on first use.
+    fn push(
+        &mut self,
+        key: (Cow<'static, str>, Cow<'static, str>, Kind),
+        labels: &[&'static str],
+        ids: &[u32],
+        value: f64,
+    ) {
+        if let Some(family) = self.family(key, labels) {
+            family.ids.extend_from_slice(ids);
+            family.values.push(value);
         }
-        let shared: Arc<str> = Arc::from(v);
-        self.values.insert(Arc::clone(&shared));
-        shared
+    }
+
+    /// The family named in `key`, created on first use; `None` (and an error logged) when it
+    /// exists with other label names.
+    fn family(
+        &mut self,
+        (name, help, kind): (Cow<'static, str>, Cow<'static, str>, Kind),
+        labels: &[&'static str],
+    ) -> Option<&mut Stored> {
+        // Linear search: a collection has tens of families, and keeping insertion order makes
+        // the output read in the order the collector wrote it.
+        let family = match self.families.iter().position(|f| f.name == name) {
+            Some(i) => &mut self.families[i],
+            None => {
+                self.families.push(Stored {
+                    name,
+                    help,
+                    kind,
+                    labels: labels.to_vec(),
+                    ids: Vec::new(),
+                    values: Vec::new(),
+                });
+                self.families.last_mut().expect("just pushed")
+            }
+        };
+        if family.labels != labels {
+            // Two descriptors of one name with different labels: a programming error that the
+            // exporters' tests catch; at run time the sample is dropped, not written under the
+            // wrong names.
+            debug_assert!(
+                false,
+                "{} has labels {:?}, not {labels:?}",
+                family.name, family.labels
+            );
+            tracing::error!(family = %family.name, "a sample with other label names than its family's was dropped");
+            return None;
+        }
+        Some(family)
     }
 
     /// Moves every family of `other` into this set, merging families of the same name.
     pub fn extend(&mut self, other: MetricSet) {
         let MetricSet { families, values } = other;
-        // Values of `other` already shared stay shared with what is added later.
-        self.values.extend(values);
+        let map: Vec<u32> = values.iter().map(|v| self.intern(v)).collect();
         for family in families {
-            let Family {
+            let Stored {
                 name,
                 help,
                 kind,
-                samples,
+                labels,
+                ids,
+                values,
             } = family;
-            self.family(name, help, kind).samples.extend(samples);
+            if let Some(into) = self.family((name, help, kind), &labels) {
+                into.ids.extend(ids.iter().map(|&id| map[id as usize]));
+                into.values.extend(values);
+            }
         }
     }
 
     /// The families, in the order they were first used.
-    pub fn families(&self) -> &[Family] {
-        &self.families
+    pub fn families(&self) -> impl ExactSizeIterator<Item = Family<'_>> + '_ {
+        self.families.iter().map(|stored| Family {
+            stored,
+            values: &self.values,
+        })
     }
 
     /// The value of the first sample of `name` whose labels include all of `labels`; meant for
     /// tests and for exporters that derive one metric from another.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        self.families
-            .iter()
-            .find(|f| f.name == name)?
-            .samples
-            .iter()
+        self.families()
+            .find(|f| f.name() == name)?
+            .samples()
             .find(|s| {
                 labels
                     .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && &**lv == *v))
+                    .all(|(k, v)| s.labels().any(|(lk, lv)| lk == *k && lv == *v))
             })
             .map(|s| s.value)
-    }
-
-    fn family(
-        &mut self,
-        name: Cow<'static, str>,
-        help: Cow<'static, str>,
-        kind: Kind,
-    ) -> &mut Family {
-        // Linear search: a collection has tens of families, and keeping insertion order makes
-        // the output read in the order the collector wrote it.
-        match self.families.iter().position(|f| f.name == name) {
-            Some(i) => &mut self.families[i],
-            None => {
-                self.families.push(Family {
-                    name,
-                    help,
-                    kind,
-                    samples: Vec::new(),
-                });
-                self.families.last_mut().expect("just pushed")
-            }
-        }
     }
 }
 
@@ -394,19 +514,27 @@ mod tests {
         set.add(&UP, ["/etc/ssl/a.pem"], 1.0);
         set.add(&UP, [String::from("/etc/ssl/a.pem")], 0.0);
         let mut other = MetricSet::new();
+        other.add(&UP, ["/etc/ssl/c.pem"], 2.0);
         other.add(&UP, ["/etc/ssl/b.pem"], 1.0);
         set.extend(other);
         set.add(&UP, ["/etc/ssl/b.pem"], 0.0);
-        let values: Vec<&Arc<str>> = set.families()[0]
-            .samples
-            .iter()
-            .map(|s| &s.labels[0].1)
+        assert_eq!(set.values.len(), 3);
+        let family = set.families().next().unwrap();
+        let samples: Vec<(Vec<(&str, &str)>, f64)> = family
+            .samples()
+            .map(|s| (s.labels().collect(), s.value))
             .collect();
-        assert_eq!(values.len(), 4);
-        assert!(Arc::ptr_eq(values[0], values[1]));
-        assert!(Arc::ptr_eq(values[2], values[3]));
-        assert!(!Arc::ptr_eq(values[0], values[2]));
-        assert_eq!(&**values[1], "/etc/ssl/a.pem");
+        let thing = |v| vec![("thing", v)];
+        assert_eq!(
+            samples,
+            [
+                (thing("/etc/ssl/a.pem"), 1.0),
+                (thing("/etc/ssl/a.pem"), 0.0),
+                (thing("/etc/ssl/c.pem"), 2.0),
+                (thing("/etc/ssl/b.pem"), 1.0),
+                (thing("/etc/ssl/b.pem"), 0.0),
+            ]
+        );
     }
 
     #[test]
@@ -415,9 +543,12 @@ mod tests {
         set.add(&UP, ["a"], 1.0);
         set.add(&RUNS, [] as [&str; 0], 3.0);
         set.add(&UP, ["b"], 0.0);
-        let names: Vec<_> = set.families().iter().map(|f| f.name.as_ref()).collect();
+        let names: Vec<_> = set.families().map(|f| f.name()).collect();
         assert_eq!(names, ["sysgauge_test_up", "sysgauge_test_runs_total"]);
-        assert_eq!(set.families()[0].samples.len(), 2);
+        assert_eq!(set.families().next().unwrap().len(), 2);
+        let runs = set.families().nth(1).unwrap();
+        assert_eq!(runs.samples().map(|s| s.value).collect::<Vec<_>>(), [3.0]);
+        assert_eq!(runs.samples().next().unwrap().labels().count(), 0);
         assert_eq!(set.get("sysgauge_test_up", &[("thing", "b")]), Some(0.0));
         assert_eq!(set.get("sysgauge_test_up", &[("thing", "c")]), None);
     }
@@ -431,7 +562,32 @@ mod tests {
         b.add(&RUNS, [] as [&str; 0], 1.0);
         a.extend(b);
         assert_eq!(a.families().len(), 2);
-        assert_eq!(a.families()[0].samples.len(), 2);
+        assert_eq!(a.families().next().unwrap().len(), 2);
+        assert_eq!(a.get("sysgauge_test_up", &[("thing", "b")]), Some(1.0));
+    }
+
+    #[test]
+    fn sets_are_equal_by_their_samples_not_their_tables() {
+        let mut a = MetricSet::new();
+        a.add(&UP, ["x"], 1.0);
+        a.add(&UP, ["y"], 2.0);
+        let mut b = MetricSet::new();
+        let mut c = MetricSet::new();
+        c.add(&UP, ["y"], 2.0);
+        b.add(&UP, ["x"], 1.0);
+        b.extend(c);
+        assert_eq!(a, b);
+        b.add(&UP, ["z"], 3.0);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    #[should_panic(expected = "has labels")]
+    fn a_family_keeps_its_label_names() {
+        const OTHER: Desc<1> = Desc::gauge("sysgauge_test_up", "Whether it is up", ["other"]);
+        let mut set = MetricSet::new();
+        set.add(&UP, ["a"], 1.0);
+        set.add(&OTHER, ["b"], 1.0);
     }
 
     #[test]

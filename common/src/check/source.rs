@@ -56,14 +56,12 @@ impl Samples {
     pub fn from_metrics(set: &MetricSet) -> Samples {
         let series = set
             .families()
-            .iter()
             .flat_map(|family| {
-                family.samples.iter().map(|s| Series {
-                    name: family.name.to_string(),
+                family.samples().map(move |s| Series {
+                    name: family.name().to_owned(),
                     labels: s
-                        .labels
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+                        .labels()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
                         .collect(),
                     value: s.value,
                 })

@@ -43,6 +43,12 @@ impl Revocation {
         self.crls.push((path.to_owned(), index, crl));
     }
 
+    /// Adds what `other`, the revocation data of the files read after this one's, holds.
+    pub fn extend(&mut self, other: Revocation) {
+        self.crls.extend(other.crls);
+        self.certificates.extend(other.certificates);
+    }
+
     /// Whether a CRL of the file `path` has been reported.
     pub fn has_crl_of(&self, path: &str) -> bool {
         self.crls.last().is_some_and(|(p, _, _)| p == path)

@@ -1016,6 +1016,40 @@ fn crls_and_the_certificates_they_revoke() {
         "{}",
         stderr(&out)
     );
+
+    // Enough files for several reader threads, the CRL among them in the middle: every
+    // certificate, in whichever thread's part, is matched against it, and the series come in
+    // the order of the paths.
+    let many = d.join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..700 {
+        let from = match i {
+            350 => "ca.crl",
+            i if i % 2 == 0 => "revoked.pem",
+            _ => "kept.pem",
+        };
+        std::fs::hard_link(d.join(from), many.join(format!("{i:04}.pem"))).unwrap();
+    }
+    let out = certs(&["--path", &format!("{}/*", many.display()), "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let verdicts: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sysgauge_cert_revoked{path=\""))
+        .map(|l| {
+            let (path, rest) = l.split_once('"').unwrap();
+            let value = rest.rsplit_once(' ').unwrap().1.parse().unwrap();
+            (path.to_owned(), value)
+        })
+        .collect();
+    let expected: Vec<(String, f64)> = (0..700)
+        .filter(|&i| i != 350)
+        .map(|i| {
+            let path = many.join(format!("{i:04}.pem")).display().to_string();
+            (path, if i % 2 == 0 { 1.0 } else { 0.0 })
+        })
+        .collect();
+    assert_eq!(verdicts, expected);
 }
 
 /// P-521, which ring cannot verify: a chain made by openssl (a P-521 CA signing a P-521 leaf
