@@ -210,3 +210,32 @@ impl ActiveKeyExchange for ActiveSecp521r1 {
         NamedGroup::secp521r1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_key_exchanges_agree_and_a_bad_share_is_refused() {
+        let a = SECP521R1_KX.start().unwrap();
+        let b = SECP521R1_KX.start().unwrap();
+        assert_eq!(a.pub_key().len(), POINT_LEN);
+        assert_ne!(a.pub_key(), b.pub_key());
+        let (a_pub, b_pub) = (a.pub_key().to_vec(), b.pub_key().to_vec());
+        let ab = a.complete(&b_pub).unwrap();
+        let ba = b.complete(&a_pub).unwrap();
+        assert_eq!(ab.secret_bytes(), ba.secret_bytes());
+        assert_eq!(ab.secret_bytes().len(), 66);
+        // Off the curve, compressed, cut short.
+        let mut off = a_pub.clone();
+        off[POINT_LEN - 1] ^= 1;
+        let compressed = PublicKey::from_sec1_bytes(&a_pub)
+            .unwrap()
+            .to_encoded_point(true)
+            .as_bytes()
+            .to_vec();
+        for bad in [&off[..], &compressed[..], &a_pub[..POINT_LEN - 1]] {
+            assert!(SECP521R1_KX.start().unwrap().complete(bad).is_err());
+        }
+    }
+}

@@ -485,12 +485,14 @@ fn p521_servers_over_tls13_and_tls12() {
     let Some(nginx) = Nginx::start(&[("p521.test", &leaf, &key)]) else {
         return;
     };
+    // Only the P-521 group as well, so that the key exchange itself is P-521 too.
     let port = free_port();
     let accept = format!("127.0.0.1:{port}");
     let _tls12 = Process::spawn(
         "openssl s_server",
         Command::new("openssl")
-            .args(["s_server", "-tls1_2", "-www", "-accept", &accept, "-cert"])
+            .args(["s_server", "-tls1_2", "-groups", "P-521", "-www"])
+            .args(["-accept", &accept, "-cert"])
             .arg(&leaf)
             .arg("-key")
             .arg(&key),
