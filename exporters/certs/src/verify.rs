@@ -196,16 +196,16 @@ pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<bo
 /// `None` for a key that can be compared, or one too broken to say, which then fails as a bad
 /// key when it is loaded.
 fn uncheckable_algorithm(key: &PrivateKeyDer<'_>) -> Option<String> {
-    /// rsaEncryption, id-ecPublicKey and Ed25519.
+    // rsaEncryption, id-ecPublicKey and Ed25519.
     const RSA: &str = "1.2.840.113549.1.1.1";
     const EC: &str = "1.2.840.10045.2.1";
     const ED25519: &str = "1.3.101.112";
-    /// prime256v1, secp384r1, secp521r1.
+    // prime256v1, secp384r1, secp521r1.
     const CURVES: [&str; 3] = ["1.2.840.10045.3.1.7", "1.3.132.0.34", "1.3.132.0.35"];
     let (algorithm, curve) = match key {
         // PrivateKeyInfo: version, AlgorithmIdentifier { algorithm, parameters }, key, ...
-        PrivateKeyDer::Pkcs8(der) => {
-            let mut info = der::Reader::new(der.secret_pkcs8_der())
+        PrivateKeyDer::Pkcs8(pkcs8) => {
+            let mut info = der::Reader::new(pkcs8.secret_pkcs8_der())
                 .sequence("PrivateKeyInfo")
                 .ok()?;
             info.any("version").ok()?;
@@ -220,8 +220,8 @@ fn uncheckable_algorithm(key: &PrivateKeyDer<'_>) -> Option<String> {
             (algorithm, curve)
         }
         // ECPrivateKey: version, privateKey, [0] parameters (the named curve), [1] publicKey.
-        PrivateKeyDer::Sec1(der) => {
-            let mut ec = der::Reader::new(der.secret_sec1_der())
+        PrivateKeyDer::Sec1(sec1) => {
+            let mut ec = der::Reader::new(sec1.secret_sec1_der())
                 .sequence("ECPrivateKey")
                 .ok()?;
             ec.any("version").ok()?;
