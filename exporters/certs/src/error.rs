@@ -82,6 +82,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A private key of an algorithm sysgauge cannot compare with a certificate (Ed448,
+    /// RSA-PSS, brainpool curves, ...): no verdict rather than a false "bad key".
+    #[error("private key {path}: not compared with the certificate: {message}")]
+    UnsupportedKey {
+        /// The key file.
+        path: PathBuf,
+        /// Which algorithm.
+        message: String,
+    },
     /// A configured endpoint URL is not valid.
     #[error("invalid endpoint {url:?}: {message}")]
     Endpoint {
@@ -133,7 +142,9 @@ impl Error {
             Error::Trailing { .. } => "trailing_data",
             Error::Container { reason, .. } => reason,
             Error::Password { .. } => "bad_password",
-            Error::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Error::UnsupportedAlgorithm { .. } | Error::UnsupportedKey { .. } => {
+                "unsupported_algorithm"
+            }
             Error::CaBundle { .. } => "bad_ca_bundle",
             Error::Key { .. } => "bad_key",
             Error::Pattern { .. } => "bad_pattern",

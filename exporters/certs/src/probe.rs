@@ -4,7 +4,8 @@
 //! The TLS client accepts any certificate chain: its verifier records the chain instead of
 //! judging it, so that an expired or untrusted certificate is still reported with its dates
 //! (ssl_exporter drops exactly those). The chain is judged afterwards, on its own and against
-//! the name, by [`crate::verify`]. Handshake signatures are still checked, and the probe sends
+//! the name, by [`crate::verify`]. Handshake signatures are still checked (by ring, and by
+//! [`ecdsa_p521`] for a server whose key is P-521, which ring lacks), and the probe sends
 //! nothing after the handshake, so accepting the chain exposes no data.
 
 use std::{
@@ -25,6 +26,7 @@ use tokio::{
 use tokio_rustls::TlsConnector;
 
 use crate::{
+    ecdsa_p521,
     endpoint::{Endpoint, Protocol},
     error::Error,
     starttls,
@@ -243,7 +245,9 @@ pub(crate) fn closed(e: std::io::Error) -> Error {
 }
 
 async fn handshake(endpoint: &Endpoint, stream: TcpStream) -> Result<Handshake, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups.push(&ecdsa_p521::SECP521R1_KX);
+    let provider = Arc::new(provider);
     let recorder = Arc::new(Recorder {
         chain: Mutex::default(),
         provider: Arc::clone(&provider),
@@ -311,12 +315,13 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        // A TLS 1.2 ECDSA scheme names only the hash: a P-521 certificate may sign with any.
+        let algorithms = if ecdsa_p521::has_p521_key(cert) {
+            &ecdsa_p521::TLS_SCHEMES
+        } else {
+            &self.provider.signature_verification_algorithms
+        };
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -325,17 +330,24 @@ impl ServerCertVerifier for Recorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        // In TLS 1.3 the scheme names the curve; webpki still checks the key is P-521.
+        let algorithms = if dss.scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+            &ecdsa_p521::TLS_SCHEMES
+        } else {
+            &self.provider.signature_verification_algorithms
+        };
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
+    /// ring's schemes, then `ecdsa_secp521r1_sha512`. Last, because in TLS 1.2 that scheme
+    /// only means "ECDSA with SHA-512", which ring cannot verify for a P-256 or P-384 key: a
+    /// server that picks the first scheme it can use picks one of ring's for those keys.
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
+        let mut schemes = self
+            .provider
             .signature_verification_algorithms
-            .supported_schemes()
+            .supported_schemes();
+        schemes.push(SignatureScheme::ECDSA_NISTP521_SHA512);
+        schemes
     }
 }

@@ -15,7 +15,7 @@ use rustls_pki_types::{
 };
 use webpki::{EndEntityCert, KeyUsage};
 
-use crate::{ecdsa_p521, error::Error, x509};
+use crate::{der, ecdsa_p521, error::Error, x509};
 
 /// Every signature algorithm webpki verifies with ring, and ECDSA P-521 (see [`ecdsa_p521`]).
 static ALGORITHMS: LazyLock<Vec<&'static dyn SignatureVerificationAlgorithm>> =
@@ -170,6 +170,12 @@ pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<bo
     let pem = sysgauge_common::fs::read(key_path, sysgauge_common::fs::KEY_FILE_LIMIT)
         .map_err(|e| err(e.problem.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| err(e.to_string()))?;
+    if let Some(algorithm) = uncheckable_algorithm(&key) {
+        return Err(Error::UnsupportedKey {
+            path: key_path.to_owned(),
+            message: format!("sysgauge cannot check {algorithm} keys"),
+        });
+    }
     if let Some(matches) = ecdsa_p521::key_matches(cert, &key) {
         return matches.map_err(err);
     }
@@ -182,6 +188,59 @@ pub fn key_matches(cert: &CertificateDer<'static>, key_path: &Path) -> Result<bo
         Ok(()) => Ok(true),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Ok(false),
         Err(e) => Err(err(format!("cannot compare with the certificate: {e}"))),
+    }
+}
+
+/// The algorithm of `key` when it is one neither ring nor [`ecdsa_p521`] can load (Ed448,
+/// RSA-PSS, DSA, an EC key on a curve other than P-256, P-384 or P-521), in openssl's words;
+/// `None` for a key that can be compared, or one too broken to say, which then fails as a bad
+/// key when it is loaded.
+fn uncheckable_algorithm(key: &PrivateKeyDer<'_>) -> Option<String> {
+    // rsaEncryption, id-ecPublicKey and Ed25519.
+    const RSA: &str = "1.2.840.113549.1.1.1";
+    const EC: &str = "1.2.840.10045.2.1";
+    const ED25519: &str = "1.3.101.112";
+    // prime256v1, secp384r1, secp521r1.
+    const CURVES: [&str; 3] = ["1.2.840.10045.3.1.7", "1.3.132.0.34", "1.3.132.0.35"];
+    let (algorithm, curve) = match key {
+        // PrivateKeyInfo: version, AlgorithmIdentifier { algorithm, parameters }, key, ...
+        PrivateKeyDer::Pkcs8(pkcs8) => {
+            let mut info = der::Reader::new(pkcs8.secret_pkcs8_der())
+                .sequence("PrivateKeyInfo")
+                .ok()?;
+            info.any("version").ok()?;
+            let mut id = info.sequence("privateKeyAlgorithm").ok()?;
+            let algorithm = id.oid("algorithm").ok()?;
+            // An EC key's parameters are its named curve; other keys have none or NULL.
+            let curve = if algorithm == EC {
+                id.oid("namedCurve").ok()
+            } else {
+                None
+            };
+            (algorithm, curve)
+        }
+        // ECPrivateKey: version, privateKey, [0] parameters (the named curve), [1] publicKey.
+        PrivateKeyDer::Sec1(sec1) => {
+            let mut ec = der::Reader::new(sec1.secret_sec1_der())
+                .sequence("ECPrivateKey")
+                .ok()?;
+            ec.any("version").ok()?;
+            ec.octets("privateKey").ok()?;
+            let curve = ec
+                .optional_context(0)
+                .ok()?
+                .and_then(|p| der::Reader::new(p).oid("namedCurve").ok());
+            (EC.to_owned(), curve)
+        }
+        _ => return None,
+    };
+    match (algorithm.as_str(), curve.as_deref()) {
+        (RSA | ED25519, _) => None,
+        // A SEC1 key without parameters names no curve: left to the loaders to judge.
+        (EC, None) => None,
+        (EC, Some(curve)) if CURVES.contains(&curve) => None,
+        (EC, Some(curve)) => Some(format!("id-ecPublicKey (curve {curve})")),
+        (other, _) => Some(x509::openssl_name(other)),
     }
 }
 

@@ -439,7 +439,7 @@ fn hex(bytes: &[u8], separator: Option<char>) -> String {
 /// openssl's short names of the algorithms certificates use (`openssl x509 -text`), by OID.
 /// x509-parser's registry spells some differently (`ed25519`), and the label should read as
 /// what an admin sees in openssl's output.
-fn openssl_name(oid: &str) -> String {
+pub(crate) fn openssl_name(oid: &str) -> String {
     let name = match oid {
         "1.2.840.113549.1.1.1" => "rsaEncryption",
         "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",

@@ -2,14 +2,18 @@
 //! deliberately broken peers. Dates are compared with what `openssl x509` reads from the files
 //! the servers were given.
 
-use std::time::{Duration, Instant};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use sysgauge_testkit::{
-    openssl, sample,
+    Process, available, free_port, openssl, run, sample,
     servers::{
         ClosesMidHandshake, Dovecot, Mariadb, Nginx, PlainText, Postfix, Postgres, Prosody, Silent,
         Slapd, Vsftpd,
     },
+    tempfile, wait_for,
 };
 
 use crate::util::*;
@@ -461,4 +465,131 @@ fn broken_peers_fail_with_their_reason_within_the_deadline() {
         ),
         Some(1.0)
     );
+}
+
+/// A server whose certificate has a P-521 key (which ring, under rustls, lacks): nginx over
+/// TLS 1.3, and openssl's own server limited to TLS 1.2, where the client must also offer the
+/// secp521r1 group and the ECDSA scheme names only the hash. Each probe succeeds as `openssl
+/// s_client` does, with the dates, key type and size openssl reads, and the chain verifies
+/// against the P-521 CA that issued it and not against another P-521 CA.
+#[test]
+fn p521_servers_over_tls13_and_tls12() {
+    if !available("openssl", "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca521, _) = ca(d, "ca521", &P521);
+    let (other521, _) = ca(d, "other521", &P521);
+    let (leaf, key) = p521_leaf(d, "p521", "ca521", Some("-sha512"));
+    let Some(nginx) = Nginx::start(&[("p521.test", &leaf, &key)]) else {
+        return;
+    };
+    // Only the P-521 group as well, so that the key exchange itself is P-521 too.
+    let port = free_port();
+    let accept = format!("127.0.0.1:{port}");
+    let _tls12 = Process::spawn(
+        "openssl s_server",
+        Command::new("openssl")
+            .args(["s_server", "-tls1_2", "-groups", "P-521", "-www"])
+            .args(["-accept", &accept, "-cert"])
+            .arg(&leaf)
+            .arg("-key")
+            .arg(&key),
+        &d.join("s_server.log"),
+    );
+    wait_for("openssl s_server", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&accept).ok()
+    });
+    let tls13 = format!("tls://127.0.0.1:{}?server_name=p521.test", nginx.port());
+    let tls12 = format!("tls://{accept}?server_name=p521.test");
+    // nginx's virtual host once more, under another name, against the other CA.
+    let tls13_other = tls13.replace("127.0.0.1", "localhost");
+    let config = d.join("endpoints.toml");
+    let mut toml = String::new();
+    for (url, bundle) in [
+        (&tls13, &ca521),
+        (&tls12, &ca521),
+        (&tls13_other, &other521),
+    ] {
+        toml += &format!(
+            "[[endpoints]]\nurl = \"{url}\"\nca_bundle = \"{}\"\n",
+            bundle.display()
+        );
+    }
+    std::fs::write(&config, toml).unwrap();
+    let out = certs(&["--config", config.to_str().unwrap(), "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let log = stderr(&out);
+
+    let openssl_text = stdout(&run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&leaf)));
+    let key_bits = openssl_text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Public-Key: (")?
+                .strip_suffix(" bit)")
+        })
+        .unwrap_or_else(|| panic!("no key size in\n{openssl_text}"));
+    let key_algorithm = openssl_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Public Key Algorithm: "))
+        .unwrap();
+    for (url, version, bundle, verified) in [
+        (&tls13, "TLSv1_3", &ca521, 1.0),
+        (&tls12, "TLSv1_2", &ca521, 1.0),
+        (&tls13_other, "TLSv1_3", &other521, 0.0),
+    ] {
+        let e = format!("endpoint=\"{url}\"");
+        assert_eq!(
+            value(&text, "sysgauge_cert_probe_success", &e),
+            Some(1.0),
+            "{url}:\n{text}\n{log}"
+        );
+        let info = value(
+            &text,
+            "sysgauge_cert_probe_tls_info",
+            &format!(
+                "{e},version=\"{version}\",cipher=\"{cipher}\"",
+                cipher = match version {
+                    "TLSv1_3" => "TLS13_AES_256_GCM_SHA384",
+                    _ => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                }
+            ),
+        );
+        assert_eq!(info, Some(1.0), "{url}:\n{text}");
+        let series = |metric: &str| endpoint_series(metric, url, 0, "p521.test", "ca521", &leaf);
+        assert_eq!(
+            sample(
+                &text,
+                &series("sysgauge_cert_endpoint_not_after_timestamp_seconds")
+            ),
+            Some(openssl::not_after(&leaf) as f64),
+            "{url}:\n{text}"
+        );
+        assert_eq!(
+            sample(&text, &series("sysgauge_cert_endpoint_public_key_size")),
+            Some(key_bits.parse().unwrap()),
+            "{url}:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("sysgauge_cert_endpoint_info{")
+                    && l.contains(&e)
+                    && l.contains(&format!("public_key_algorithm=\"{key_algorithm}\""))),
+            "{url}: {key_algorithm}\n{text}"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "sysgauge_cert_endpoint_chain_verified",
+                &format!("{e},ca_bundle=\"{}\"", bundle.display())
+            ),
+            Some(verified),
+            "{url}:\n{text}\n{log}"
+        );
+    }
 }

@@ -445,14 +445,15 @@ fn sample_labels(text: &str, family: &str, path: &Path) -> Option<Vec<(String, S
 
 /// `sysgauge_cert_info` and `sysgauge_cert_public_key_size` say what `openssl x509 -text
 /// -fingerprint -sha256` says, for every key type a home server meets: RSA (2048 and a weak
-/// 1024), RSA-PSS, P-256, P-521 and Ed25519, each with DNS and IP names in no particular order.
+/// 1024), RSA-PSS, P-256, P-521, Ed25519 and Ed448, each with DNS and IP names in no particular
+/// order.
 #[test]
 fn info_series_equal_what_openssl_prints() {
     if !available("openssl", "openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let kinds: [(&str, &[&str]); 6] = [
+    let kinds: [(&str, &[&str]); 7] = [
         ("rsa2048", &["-newkey", "rsa:2048"]),
         ("rsa1024", &["-newkey", "rsa:1024"]),
         (
@@ -468,6 +469,7 @@ fn info_series_equal_what_openssl_prints() {
             &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
         ),
         ("ed25519", &["-newkey", "ed25519"]),
+        ("ed448", &["-newkey", "ed448"]),
     ];
     for (name, newkey) in kinds {
         let out = run(Command::new("openssl")
@@ -559,14 +561,28 @@ fn info_series_equal_what_openssl_prints() {
         // openssl's self-signed certificates from `req -x509` carry CA:TRUE.
         let is_ca = text_out.contains("CA:TRUE");
         assert_eq!(label("ca"), is_ca.to_string(), "{name}");
-        // "Public-Key: (2048 bit)"; openssl prints no size for Ed25519, whose keys are 256 bits.
+        // "Public-Key: (2048 bit)". openssl prints no size for an Edwards key ("ED448
+        // Public-Key:"), whose size (EVP_PKEY_get_bits, what `s_client` prints as "Server public
+        // key is 456 bit") is that of the key it dumps after "pub:": 32 or 57 bytes.
         let bits = text_out
             .lines()
             .find_map(|l| {
                 let rest = l.trim().split("Public-Key: (").nth(1)?;
                 rest.strip_suffix(" bit)")?.parse::<f64>().ok()
             })
-            .unwrap_or(256.0);
+            .unwrap_or_else(|| {
+                let dump = text_out.split("pub:").nth(1).unwrap_or_default();
+                let bytes = dump
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
+                    })
+                    .flat_map(|l| l.split(':').filter(|b| !b.is_empty()))
+                    .count();
+                (bytes * 8) as f64
+            });
         let series = cert_series(
             "sysgauge_cert_public_key_size",
             &pem,
@@ -601,14 +617,7 @@ fn containers_and_odd_encodings_that_openssl_reads() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ossl = |args: &[&str]| {
-        let out = run(Command::new("openssl").current_dir(d).args(args));
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let ossl = |args: &[&str]| openssl_in(d, args);
     // Two self-signed certificates: one with a negative serial, as openssl allows.
     for (name, serial) in [("a", "0x5eed"), ("neg", "-0x1234ab")] {
         ossl(&[
@@ -1064,71 +1073,22 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ossl = |args: &[&str]| {
-        let out = run(Command::new("openssl").current_dir(d).args(args));
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let ok = |args: &[&str]| {
-        let (ok, err) = ossl(args);
-        assert!(ok, "openssl {args:?}: {err}");
-    };
-    let p521 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"];
-    let ca = |name: &str, newkey: &[&str]| {
-        let subj = format!("/CN={name}");
-        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-        let mut args = vec!["req", "-x509", "-nodes", "-days", "30", "-subj", &subj];
-        args.extend(newkey);
-        args.extend(["-keyout", &key, "-out", &pem]);
-        ok(&args);
-    };
-    ca("ca521", &p521);
-    ca("other521", &p521);
-    ca("ca448", &["-newkey", "ed448"]);
-    for (leaf, issuer, md) in [
-        ("leaf256", "ca521", "-sha256"),
-        ("leaf512", "ca521", "-sha512"),
-        ("leaf448", "ca448", "-sha256"),
-    ] {
-        let (key, csr, pem) = (
-            format!("{leaf}.key"),
-            format!("{leaf}.csr"),
-            format!("{leaf}.pem"),
-        );
-        let subj = format!("/CN={leaf}.test");
-        let mut args = vec!["req", "-new", "-nodes", "-subj", &subj];
-        args.extend(p521);
-        args.extend(["-keyout", &key, "-out", &csr]);
-        ok(&args);
-        let (ca_pem, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
-        let mut args = vec![
-            "x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key,
-        ];
-        args.extend(["-days", "30", "-extfile", "/dev/stdin", "-out", &pem]);
-        if issuer != "ca448" {
-            args.push(md);
-        }
-        let out = run(Command::new("sh").current_dir(d).arg("-c").arg(format!(
-            "echo 'subjectAltName=DNS:{leaf}.test' | openssl {}",
-            args.join(" ")
-        )));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    ca(d, "ca521", &P521);
+    ca(d, "other521", &P521);
+    ca(d, "ca448", &["-newkey", "ed448"]);
+    p521_leaf(d, "leaf256", "ca521", Some("-sha256"));
+    p521_leaf(d, "leaf512", "ca521", Some("-sha512"));
+    p521_leaf(d, "leaf448", "ca448", None);
     // What openssl says, for comparison.
     let openssl_verifies = |ca: &str, leaf: &str| {
-        ossl(&[
+        run(Command::new("openssl").current_dir(d).args([
             "verify",
             "-CAfile",
             &format!("{ca}.pem"),
             &format!("{leaf}.pem"),
-        ])
-        .0
+        ]))
+        .status
+        .success()
     };
     assert!(openssl_verifies("ca521", "leaf256"));
     assert!(openssl_verifies("ca521", "leaf512"));
@@ -1138,7 +1098,8 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
         &config,
         format!(
             "[[files]]\npaths = [\"{d}/leaf256.pem\", \"{d}/leaf512.pem\"]\nca_bundle = \"{d}/ca521.pem\"\nkey = \"leaf256.key\"\n\n\
-             [[files]]\npaths = [\"{d}/leaf448.pem\"]\nca_bundle = \"{d}/ca448.pem\"\n",
+             [[files]]\npaths = [\"{d}/leaf448.pem\"]\nca_bundle = \"{d}/ca448.pem\"\n\n\
+             [[files]]\npaths = [\"{d}/ca448.pem\"]\nkey = \"ca448.key\"\n",
             d = d.display()
         ),
     )
@@ -1212,4 +1173,29 @@ fn p521_chains_and_keys_verify_as_openssl_says_and_ed448_is_unsupported() {
         "{text}"
     );
     assert!(!text.contains("reason=\"bad_key\""), "{text}");
+    // An Ed448 private key: no key_match verdict either, the same reason, a log line that says
+    // what was not done and why.
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "sysgauge_cert_file_errors{{path=\"{}\",reason=\"unsupported_algorithm\"}}",
+                d.join("ca448.pem").display()
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("key_path=\"{}\"", d.join("ca448.key").display())),
+        "{text}"
+    );
+    let log = stderr(&out);
+    assert!(
+        log.lines().any(|l| l.contains("ca448.key")
+            && l.contains("reason=unsupported_algorithm")
+            && l.contains("not compared with the certificate")
+            && l.contains("ED448")),
+        "{log}"
+    );
 }

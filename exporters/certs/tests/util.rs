@@ -144,6 +144,56 @@ impl Fixture {
     }
 }
 
+/// Runs `openssl args` in `dir`; panics with its error output when it fails.
+pub fn openssl_in(dir: &Path, args: &[&str]) {
+    let out = run(Command::new("openssl").current_dir(dir).args(args));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl req -newkey` arguments for a P-521 key.
+pub const P521: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"];
+
+/// A self-signed CA `dir/{name}.{pem,key}` (CN `name`, 30 days) with a key made by `newkey`.
+pub fn ca(dir: &Path, name: &str, newkey: &[&str]) -> (PathBuf, PathBuf) {
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    let subj = format!("/CN={name}");
+    let mut args = vec!["req", "-x509", "-nodes", "-days", "30", "-subj", &subj];
+    args.extend(newkey);
+    args.extend(["-keyout", &key, "-out", &pem]);
+    openssl_in(dir, &args);
+    (dir.join(pem), dir.join(key))
+}
+
+/// A P-521 leaf `dir/{name}.{pem,key}` for `{name}.test` (CN and DNS name), signed by the CA
+/// `dir/{issuer}.{pem,key}` with `openssl x509 -req` and `md` (`-sha512`; none for an Edwards
+/// CA, which fixes its own hash).
+pub fn p521_leaf(dir: &Path, name: &str, issuer: &str, md: Option<&str>) -> (PathBuf, PathBuf) {
+    let (key, csr, pem, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    let subj = format!("/CN={name}.test");
+    let mut args = vec!["req", "-new", "-nodes", "-subj", &subj];
+    args.extend(P521);
+    args.extend(["-keyout", &key, "-out", &csr]);
+    openssl_in(dir, &args);
+    std::fs::write(dir.join(&ext), format!("subjectAltName=DNS:{name}.test\n")).unwrap();
+    let (ca_pem, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
+    let mut args = vec![
+        "x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key, "-days", "30", "-extfile",
+        &ext, "-out", &pem,
+    ];
+    args.extend(md);
+    openssl_in(dir, &args);
+    (dir.join(pem), dir.join(key))
+}
+
 /// `serve` on a free port, stopped when dropped.
 pub struct Serve {
     pub process: Process,
