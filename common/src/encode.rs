@@ -188,6 +188,11 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
 }
 
 fn escape_label_value(out: &mut String, value: &str) {
+    // Most values (paths, names, serials) need no escape: copied whole, not a char at a time.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -172,7 +172,16 @@ macro_rules! metric_families {
 pub struct MetricSet {
     families: Vec<Stored>,
     values: IndexSet<Box<str>>,
+    /// The positions of the last few values interned. The series of one object follow each
+    /// other with the same identifying values, and comparing with these few strings is
+    /// cheaper than hashing each value again.
+    recent: [u32; RECENT],
+    /// Where the next value goes in `recent`.
+    recent_next: usize,
 }
+
+/// How many recently interned values [`MetricSet::intern`] compares before hashing.
+const RECENT: usize = 8;
 
 /// One family as stored: `ids` holds `labels.len()` value positions per sample, in the order
 /// of `labels`, and `values` one number per sample.
@@ -337,12 +346,24 @@ impl MetricSet {
 
     /// The position of the label value `v` in the table, added if it is new.
     fn intern(&mut self, v: &str) -> u32 {
+        for &id in &self.recent {
+            if self
+                .values
+                .get_index(id as usize)
+                .is_some_and(|r| **r == *v)
+            {
+                return id;
+            }
+        }
         let id = match self.values.get_index_of(v) {
             Some(id) => id,
             None => self.values.insert_full(v.into()).0,
         };
         // Four thousand million distinct values would not fit in memory first.
-        u32::try_from(id).expect("fewer than 2^32 distinct label values")
+        let id = u32::try_from(id).expect("fewer than 2^32 distinct label values");
+        self.recent[self.recent_next] = id;
+        self.recent_next = (self.recent_next + 1) % RECENT;
+        id
     }
 
     /// Appends one sample to its family, creating the family on first use.
@@ -399,7 +420,9 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging families of the same name.
     pub fn extend(&mut self, other: MetricSet) {
-        let MetricSet { families, values } = other;
+        let MetricSet {
+            families, values, ..
+        } = other;
         let map: Vec<u32> = values.iter().map(|v| self.intern(v)).collect();
         for family in families {
             let Stored {

@@ -11,7 +11,7 @@ use crate::{
     cli::{GlobalArgs, LogFormat, LogLevel, Mode},
     collector::{Collection, Collector, Exporter, Identity, error_chain},
     config::{self, CollectorSection, ExporterConfig},
-    encode::{Format, encode, encode_to},
+    encode::{Format, encode_to},
     error::Error,
     limits::{MaxConnections, MaxRequests, Timeout},
     logging,
@@ -76,11 +76,10 @@ pub fn run<C: ExporterConfig>(
     match mode {
         Mode::Once => {
             let collection = collect_once(&exporter)?;
-            let text = encode(&collection.metrics, Format::Text);
             let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`once | head`) is the reader's choice, not an error.
-            match stdout
-                .write_all(text.as_bytes())
+            // Written as it is encoded, as the textfile is, not held whole first. A closed pipe
+            // (`once | head`) is the reader's choice, not an error.
+            match encode_to(&mut stdout, &collection.metrics, Format::Text)
                 .and_then(|()| stdout.flush())
             {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),

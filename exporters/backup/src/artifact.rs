@@ -374,11 +374,13 @@ fn verdict(t: &ArtifactTarget, file: &Found, may_read: bool) -> Option<Verdict> 
 /// is then down).
 fn expand(pattern: &str) -> Result<(Vec<Found>, Vec<FileError>), Error> {
     let expansion = sysgauge_common::fs::expand(pattern, EXPAND_LIMIT)?;
+    let mut errors = expansion.errors;
     let found = expansion
         .files
         .into_iter()
-        .map(|f| {
-            let meta = f.metadata;
+        .filter_map(|f| {
+            // Gone or replaced since the listing: reported like any other entry it cannot use.
+            let meta = f.metadata().map_err(|e| errors.push(e)).ok()?;
             let mtime = meta
                 .modified()
                 .ok()
@@ -390,13 +392,13 @@ fn expand(pattern: &str) -> Result<(Vec<Found>, Vec<FileError>), Error> {
                 len: meta.len(),
                 mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             };
-            Found {
+            Some(Found {
                 path: f.path,
                 mtime,
                 len: meta.len(),
                 key,
-            }
+            })
         })
         .collect();
-    Ok((found, expansion.errors))
+    Ok((found, errors))
 }

@@ -122,23 +122,7 @@ fn report(
     for (index, der) in handshake.certificates.iter().enumerate() {
         match x509::parse_certificate(der) {
             Ok(cert) => {
-                let labels = || {
-                    [
-                        url.to_owned(),
-                        index.to_string(),
-                        cert.subject_cn.clone(),
-                        cert.issuer_cn.clone(),
-                        cert.serial.clone(),
-                    ]
-                };
-                set.add(&ENDPOINT_NOT_AFTER, labels(), cert.not_after as f64);
-                set.add(&ENDPOINT_NOT_BEFORE, labels(), cert.not_before as f64);
-                report_details(
-                    set,
-                    (&ENDPOINT_INFO, &ENDPOINT_PUBLIC_KEY_SIZE),
-                    labels(),
-                    &cert.details,
-                );
+                report_certificate(set, &ENDPOINT_CERT, (url, index), &cert);
                 earliest = Some(earliest.map_or(cert.not_after, |e| e.min(cert.not_after)));
             }
             Err(why) => {

@@ -370,18 +370,7 @@ fn report_certificates(
     for (index, block) in blocks.into_iter().enumerate() {
         match block {
             Ok(cert) => {
-                let labels = || {
-                    [
-                        shown.to_owned(),
-                        index.to_string(),
-                        cert.subject_cn.clone(),
-                        cert.issuer_cn.clone(),
-                        cert.serial.clone(),
-                    ]
-                };
-                set.add(&NOT_AFTER, labels(), cert.not_after as f64);
-                set.add(&NOT_BEFORE, labels(), cert.not_before as f64);
-                report_details(set, (&INFO, &PUBLIC_KEY_SIZE), labels(), &cert.details);
+                report_certificate(set, &FILE_CERT, (shown, index), &cert);
                 revocation.certificate(shown, index, &cert);
                 good.push(cert);
             }

@@ -160,34 +160,69 @@ sysgauge_common::metric_families! {
     );
 }
 
-/// The info series and key size of one certificate, identified by `labels` (a file's or an
-/// endpoint's five certificate labels). SANs are joined with `,` in sorted order, so that the
-/// series stays the same across collections.
-pub fn report_details(
+/// The families a certificate is reported in: a file's or an endpoint's.
+pub struct CertFamilies {
+    not_after: &'static sysgauge_common::Desc<5>,
+    not_before: &'static sysgauge_common::Desc<5>,
+    info: &'static sysgauge_common::Desc<11>,
+    key_size: &'static sysgauge_common::Desc<5>,
+}
+
+/// The families of a certificate read from a file.
+pub const FILE_CERT: CertFamilies = CertFamilies {
+    not_after: &NOT_AFTER,
+    not_before: &NOT_BEFORE,
+    info: &INFO,
+    key_size: &PUBLIC_KEY_SIZE,
+};
+
+/// The families of a certificate an endpoint presented.
+pub const ENDPOINT_CERT: CertFamilies = CertFamilies {
+    not_after: &ENDPOINT_NOT_AFTER,
+    not_before: &ENDPOINT_NOT_BEFORE,
+    info: &ENDPOINT_INFO,
+    key_size: &ENDPOINT_PUBLIC_KEY_SIZE,
+};
+
+/// The series of one certificate, the `index`th of `place` (a file's path label or an
+/// endpoint): validity, the info series and the key size. SANs are joined with `,` in sorted
+/// order, so that the series stays the same across collections.
+pub fn report_certificate(
     set: &mut sysgauge_common::MetricSet,
-    (info, bits): (&sysgauge_common::Desc<11>, &sysgauge_common::Desc<5>),
-    labels: [String; 5],
-    details: &crate::x509::Details,
+    families: &CertFamilies,
+    (place, index): (&str, usize),
+    cert: &crate::x509::CertInfo,
 ) {
-    let [a, b, c, d, e] = labels.clone();
+    let index = index.to_string();
+    let labels = [
+        place,
+        index.as_str(),
+        &cert.subject_cn,
+        &cert.issuer_cn,
+        &cert.serial,
+    ];
+    set.add(families.not_after, labels, cert.not_after as f64);
+    set.add(families.not_before, labels, cert.not_before as f64);
+    let details = &cert.details;
+    let [a, b, c, d, e] = labels;
     set.add(
-        info,
+        families.info,
         [
             a,
             b,
             c,
             d,
             e,
-            details.dns_names.join(","),
-            details.ip_addresses.join(","),
-            details.fingerprint_sha256.clone(),
-            details.public_key_algorithm.clone(),
-            details.signature_algorithm.clone(),
-            details.is_ca.to_string(),
+            &details.dns_names.join(","),
+            &details.ip_addresses.join(","),
+            &details.fingerprint_sha256,
+            &details.public_key_algorithm,
+            &details.signature_algorithm,
+            if details.is_ca { "true" } else { "false" },
         ],
         1.0,
     );
     if let Some(n) = details.public_key_bits {
-        set.add(bits, labels, f64::from(n));
+        set.add(families.key_size, labels, f64::from(n));
     }
 }

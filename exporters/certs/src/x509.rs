@@ -8,7 +8,10 @@ use base64::Engine;
 
 use crate::{der, pkcs7, pkcs12};
 use rustls_pki_types::CertificateDer;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::{
+    asn1_rs::Oid,
+    prelude::{FromDer, X509Certificate},
+};
 
 /// What sysgauge reports about one certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -397,14 +400,14 @@ fn details(cert: &X509Certificate<'_>, der: &[u8]) -> Details {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let fingerprint_sha256 = hex(digest.as_ref(), Some(':'));
     let spki = cert.public_key();
-    let key_oid = spki.algorithm.algorithm.to_id_string();
+    let key_oid = oid_text(&spki.algorithm.algorithm);
     Details {
         dns_names,
         ip_addresses,
         fingerprint_sha256,
         public_key_bits: key_bits(&key_oid, spki),
         public_key_algorithm: openssl_name(&key_oid),
-        signature_algorithm: openssl_name(&cert.signature_algorithm.algorithm.to_id_string()),
+        signature_algorithm: openssl_name(&oid_text(&cert.signature_algorithm.algorithm)),
         is_ca: cert.is_ca(),
     }
 }
@@ -434,6 +437,37 @@ fn hex(bytes: &[u8], separator: Option<char>) -> String {
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+/// The OIDs certificates use most, with their dotted text: formatting an OID costs more than
+/// the rest of reading a certificate's algorithms, and these few are compared, not formatted.
+const KNOWN_OIDS: &[(Oid<'static>, &str)] = {
+    use x509_parser::oid_registry::*;
+    &[
+        (OID_PKCS1_RSAENCRYPTION, "1.2.840.113549.1.1.1"),
+        (OID_PKCS1_SHA256WITHRSA, "1.2.840.113549.1.1.11"),
+        (OID_PKCS1_SHA384WITHRSA, "1.2.840.113549.1.1.12"),
+        (OID_PKCS1_SHA512WITHRSA, "1.2.840.113549.1.1.13"),
+        (OID_PKCS1_RSASSAPSS, "1.2.840.113549.1.1.10"),
+        (OID_PKCS1_SHA1WITHRSA, "1.2.840.113549.1.1.5"),
+        (OID_KEY_TYPE_EC_PUBLIC_KEY, "1.2.840.10045.2.1"),
+        (OID_SIG_ECDSA_WITH_SHA256, "1.2.840.10045.4.3.2"),
+        (OID_SIG_ECDSA_WITH_SHA384, "1.2.840.10045.4.3.3"),
+        (OID_SIG_ECDSA_WITH_SHA512, "1.2.840.10045.4.3.4"),
+        (OID_EC_P256, "1.2.840.10045.3.1.7"),
+        (OID_NIST_EC_P384, "1.3.132.0.34"),
+        (OID_NIST_EC_P521, "1.3.132.0.35"),
+        (OID_SIG_ED25519, "1.3.101.112"),
+        (OID_SIG_ED448, "1.3.101.113"),
+    ]
+};
+
+/// The dotted text of `oid` (`1.2.840.10045.2.1`).
+fn oid_text(oid: &Oid<'_>) -> std::borrow::Cow<'static, str> {
+    match KNOWN_OIDS.iter().find(|(known, _)| known == oid) {
+        Some((_, text)) => std::borrow::Cow::Borrowed(text),
+        None => std::borrow::Cow::Owned(oid.to_id_string()),
+    }
 }
 
 /// openssl's short names of the algorithms certificates use (`openssl x509 -text`), by OID.
@@ -483,7 +517,7 @@ fn key_bits(oid: &str, spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Op
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
+                .map(|o| oid_text(&o));
             match curve.as_deref() {
                 Some("1.2.840.10045.3.1.7") | Some("1.3.132.0.10") => Some(256),
                 Some("1.3.132.0.34") => Some(384),
@@ -744,6 +778,16 @@ QJmzv4HVDk4BMAoGCCqGSM49BAMCA0kAMEYCIQC4bYnVakL7/hTGcVBKYnnDiHyj
                 }
             }
         }
+    }
+
+    #[test]
+    fn known_oids_have_their_own_text() {
+        for (oid, text) in KNOWN_OIDS {
+            assert_eq!(oid.to_id_string(), *text);
+            assert_eq!(oid_text(oid), *text);
+        }
+        let other = Oid::from(&[1, 2, 3, 4]).unwrap();
+        assert_eq!(oid_text(&other), "1.2.3.4");
     }
 
     #[test]
