@@ -51,7 +51,7 @@ pub mod web_config;
 pub use collector::{BoxError, Collector, Exporter, Identity};
 pub use error::Error;
 pub use labels::path_label;
-pub use metrics::{Desc, MetricSet};
+pub use metrics::{Desc, MetricSet, Object};
 pub use run::{main, run};
 
 #[doc(hidden)]

@@ -172,16 +172,7 @@ macro_rules! metric_families {
 pub struct MetricSet {
     families: Vec<Stored>,
     values: IndexSet<Box<str>>,
-    /// The positions of the last few values interned. The series of one object follow each
-    /// other with the same identifying values, and comparing with these few strings is
-    /// cheaper than hashing each value again.
-    recent: [u32; RECENT],
-    /// Where the next value goes in `recent`.
-    recent_next: usize,
 }
-
-/// How many recently interned values [`MetricSet::intern`] compares before hashing.
-const RECENT: usize = 8;
 
 /// One family as stored: `ids` holds `labels.len()` value positions per sample, in the order
 /// of `labels`, and `values` one number per sample.
@@ -272,6 +263,67 @@ impl<'a> Sample<'a> {
     }
 }
 
+/// The series of one object in a [`MetricSet`]; see [`MetricSet::object`].
+#[derive(Debug)]
+pub struct Object<'a, const N: usize> {
+    set: &'a mut MetricSet,
+    ids: [u32; N],
+}
+
+impl<const N: usize> Object<'_, N> {
+    /// Adds a sample of `desc`, whose labels are the object's.
+    pub fn add(&mut self, desc: &Desc<N>, value: f64) {
+        self.set.push(
+            (
+                Cow::Borrowed(desc.name),
+                Cow::Borrowed(desc.help),
+                desc.kind,
+            ),
+            &desc.labels,
+            &self.ids,
+            value,
+        );
+    }
+
+    /// Adds a sample of `desc`, whose labels are the object's followed by `more`; that `K` is
+    /// `N + M` is checked when it compiles:
+    ///
+    /// ```compile_fail
+    /// # use sysgauge_common::{Desc, MetricSet};
+    /// const INFO: Desc<2> = Desc::info("sysgauge_example_info", "Kind", ["path", "kind"]);
+    /// let mut set = MetricSet::new();
+    /// set.object(["/etc/ssl/a.pem"]).add_with(&INFO, ["a", "b"], 1.0);
+    /// ```
+    pub fn add_with<const M: usize, const K: usize, V: AsRef<str>>(
+        &mut self,
+        desc: &Desc<K>,
+        more: [V; M],
+        value: f64,
+    ) {
+        const {
+            assert!(
+                N + M == K,
+                "the object's labels and `more` must make the family's"
+            )
+        };
+        let mut ids = [0; K];
+        ids[..N].copy_from_slice(&self.ids);
+        for (id, v) in ids[N..].iter_mut().zip(&more) {
+            *id = self.set.intern(v.as_ref());
+        }
+        self.set.push(
+            (
+                Cow::Borrowed(desc.name),
+                Cow::Borrowed(desc.help),
+                desc.kind,
+            ),
+            &desc.labels,
+            &ids,
+            value,
+        );
+    }
+}
+
 /// Two sets are equal when their families hold the same samples in the same order; where the
 /// values sit in the table is not compared.
 impl PartialEq for MetricSet {
@@ -346,24 +398,31 @@ impl MetricSet {
 
     /// The position of the label value `v` in the table, added if it is new.
     fn intern(&mut self, v: &str) -> u32 {
-        for &id in &self.recent {
-            if self
-                .values
-                .get_index(id as usize)
-                .is_some_and(|r| **r == *v)
-            {
-                return id;
-            }
-        }
         let id = match self.values.get_index_of(v) {
             Some(id) => id,
             None => self.values.insert_full(v.into()).0,
         };
         // Four thousand million distinct values would not fit in memory first.
-        let id = u32::try_from(id).expect("fewer than 2^32 distinct label values");
-        self.recent[self.recent_next] = id;
-        self.recent_next = (self.recent_next + 1) % RECENT;
-        id
+        u32::try_from(id).expect("fewer than 2^32 distinct label values")
+    }
+
+    /// The series of one object, whose first `N` label values (what identifies it: a
+    /// certificate's path, index, subject, issuer and serial) are the same on each: they are
+    /// looked up once for all of them.
+    ///
+    /// ```
+    /// # use sysgauge_common::{Desc, MetricSet};
+    /// const SIZE: Desc<1> = Desc::gauge("sysgauge_example_size_bytes", "Size", ["path"]);
+    /// const INFO: Desc<2> = Desc::info("sysgauge_example_info", "Kind", ["path", "kind"]);
+    /// let mut set = MetricSet::new();
+    /// let mut file = set.object(["/etc/ssl/a.pem"]);
+    /// file.add(&SIZE, 1200.0);
+    /// file.add_with(&INFO, ["certificate"], 1.0);
+    /// assert_eq!(set.get("sysgauge_example_info", &[("kind", "certificate")]), Some(1.0));
+    /// ```
+    pub fn object<const N: usize, V: AsRef<str>>(&mut self, values: [V; N]) -> Object<'_, N> {
+        let ids = values.map(|v| self.intern(v.as_ref()));
+        Object { set: self, ids }
     }
 
     /// Appends one sample to its family, creating the family on first use.
@@ -420,9 +479,7 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging families of the same name.
     pub fn extend(&mut self, other: MetricSet) {
-        let MetricSet {
-            families, values, ..
-        } = other;
+        let MetricSet { families, values } = other;
         let map: Vec<u32> = values.iter().map(|v| self.intern(v)).collect();
         for family in families {
             let Stored {

@@ -194,26 +194,20 @@ pub fn report_certificate(
     cert: &crate::x509::CertInfo,
 ) {
     let index = index.to_string();
-    let labels = [
+    let mut series = set.object([
         place,
         index.as_str(),
         &cert.subject_cn,
         &cert.issuer_cn,
         &cert.serial,
-    ];
-    set.add(families.not_after, labels, cert.not_after as f64);
-    set.add(families.not_before, labels, cert.not_before as f64);
+    ]);
+    series.add(families.not_after, cert.not_after as f64);
+    series.add(families.not_before, cert.not_before as f64);
     let details = &cert.details;
-    let [a, b, c, d, e] = labels;
-    set.add(
+    series.add_with(
         families.info,
         [
-            a,
-            b,
-            c,
-            d,
-            e,
-            &details.dns_names.join(","),
+            details.dns_names.join(",").as_str(),
             &details.ip_addresses.join(","),
             &details.fingerprint_sha256,
             &details.public_key_algorithm,
@@ -223,6 +217,6 @@ pub fn report_certificate(
         1.0,
     );
     if let Some(n) = details.public_key_bits {
-        set.add(families.key_size, labels, f64::from(n));
+        series.add(families.key_size, f64::from(n));
     }
 }
