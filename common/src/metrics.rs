@@ -273,16 +273,7 @@ pub struct Object<'a, const N: usize> {
 impl<const N: usize> Object<'_, N> {
     /// Adds a sample of `desc`, whose labels are the object's.
     pub fn add(&mut self, desc: &Desc<N>, value: f64) {
-        self.set.push(
-            (
-                Cow::Borrowed(desc.name),
-                Cow::Borrowed(desc.help),
-                desc.kind,
-            ),
-            &desc.labels,
-            &self.ids,
-            value,
-        );
+        self.set.push_sample(desc, &self.ids, value);
     }
 
     /// Adds a sample of `desc`, whose labels are the object's followed by `more`; that `K` is
@@ -311,16 +302,7 @@ impl<const N: usize> Object<'_, N> {
         for (id, v) in ids[N..].iter_mut().zip(&more) {
             *id = self.set.intern(v.as_ref());
         }
-        self.set.push(
-            (
-                Cow::Borrowed(desc.name),
-                Cow::Borrowed(desc.help),
-                desc.kind,
-            ),
-            &desc.labels,
-            &ids,
-            value,
-        );
+        self.set.push_sample(desc, &ids, value);
     }
 }
 
@@ -359,16 +341,7 @@ impl MetricSet {
         value: f64,
     ) {
         let ids = values.map(|v| self.intern(v.as_ref()));
-        self.push(
-            (
-                Cow::Borrowed(desc.name),
-                Cow::Borrowed(desc.help),
-                desc.kind,
-            ),
-            &desc.labels,
-            &ids,
-            value,
-        );
+        self.push_sample(desc, &ids, value);
     }
 
     /// Adds a sample of a family whose name is only known at run time (the per-exporter
@@ -423,6 +396,20 @@ impl MetricSet {
     pub fn object<const N: usize, V: AsRef<str>>(&mut self, values: [V; N]) -> Object<'_, N> {
         let ids = values.map(|v| self.intern(v.as_ref()));
         Object { set: self, ids }
+    }
+
+    /// Appends one sample of `desc`, label values given by their positions.
+    fn push_sample<const N: usize>(&mut self, desc: &Desc<N>, ids: &[u32; N], value: f64) {
+        self.push(
+            (
+                Cow::Borrowed(desc.name),
+                Cow::Borrowed(desc.help),
+                desc.kind,
+            ),
+            &desc.labels,
+            ids,
+            value,
+        );
     }
 
     /// Appends one sample to its family, creating the family on first use.
