@@ -52,7 +52,7 @@ use self::{
 };
 use crate::{
     collector::Exporter,
-    encode::{Format, encode},
+    encode::Format,
     error::Error,
     metrics::MetricSet,
     web_config::{BasicAuth, WebConfig},
@@ -534,7 +534,7 @@ impl State {
             let format = Format::negotiate(header_str(header::ACCEPT));
             let coding = Coding::negotiate(header_str(header::ACCEPT_ENCODING));
             let metrics = self.collection().await;
-            let (data, content_encoding) = coding.apply(encode(&metrics, format).into_bytes());
+            let (data, content_encoding) = coding.encode(&metrics, format);
             let mut r = Response::new(Bytes::from(data));
             let headers = r.headers_mut();
             headers.insert(
