@@ -305,7 +305,7 @@ pub fn read_found(found: &Found, limit: u64) -> Result<Vec<u8>, FileError> {
 
 fn read_opened(
     path: &Path,
-    (file, meta): (File, Metadata),
+    (mut file, meta): (File, Metadata),
     limit: u64,
 ) -> Result<Vec<u8>, FileError> {
     let io_error = |e| FileError::new(path, FileProblem::Io(e));
@@ -313,7 +313,6 @@ fn read_opened(
         // Read up to the size `fstat` gave (checked against the limit), without the read that
         // would only find the end: one system call fewer per file, 50,000 in a large
         // certificate collection. Bytes appended since are left for the next collection.
-        let mut file = file;
         let mut data = vec![0; meta.len().min(limit) as usize];
         let mut filled = 0;
         while filled < data.len() {
@@ -463,15 +462,10 @@ pub fn expand(pattern: &str, limit: usize) -> Result<Expansion, FileError> {
             }
         };
         let stat = match stat {
-            Stat::Regular => None,
-            Stat::Known(stat) => Some(stat),
-            Stat::Unknown => Some(std::fs::metadata(&path)),
-        };
-        let stat = match stat {
             // A regular file, on the listing's word or by its `stat`.
-            None => None,
-            Some(Ok(meta)) if meta.is_file() => Some(meta),
-            Some(other) => {
+            Stat::Regular => None,
+            Stat::Known(Ok(meta)) if meta.is_file() => Some(meta),
+            Stat::Known(other) => {
                 classify(&mut out.errors, &path, other, literal && path == root);
                 continue;
             }
@@ -515,15 +509,13 @@ struct Candidate {
     stat: Stat,
 }
 
-/// What an expansion knows of a path before it `stat`s it.
+/// What an expansion knows of a path: the directory listing's word, or its `stat`.
 enum Stat {
     /// The directory listing said it is a regular file (not a symbolic link): nothing more is
     /// needed until it is opened, and the open file is checked again.
     Regular,
     /// Its `stat`, symbolic links followed.
     Known(io::Result<Metadata>),
-    /// Nothing yet: a path named by the pattern itself.
-    Unknown,
 }
 
 impl Candidate {
@@ -593,7 +585,7 @@ impl GlobWalk {
         let Some((part, after)) = rest.split_first() else {
             self.found.push(Ok(Candidate {
                 path: base.to_owned(),
-                stat: Stat::Unknown,
+                stat: Stat::Known(std::fs::metadata(base)),
             }));
             return;
         };

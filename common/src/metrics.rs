@@ -256,11 +256,6 @@ impl<'a> Sample<'a> {
             (name, value)
         })
     }
-
-    /// The value of the label `name`, if the sample has it.
-    pub fn label(self, name: &str) -> Option<&'a str> {
-        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
 }
 
 /// The series of one object in a [`MetricSet`]; see [`MetricSet::object`].
@@ -310,10 +305,8 @@ impl<const N: usize> Object<'_, N> {
 /// values sit in the table is not compared.
 impl PartialEq for MetricSet {
     fn eq(&self, other: &Self) -> bool {
-        let a: Vec<_> = self.families().collect();
-        let b: Vec<_> = other.families().collect();
-        a.len() == b.len()
-            && a.iter().zip(&b).all(|(a, b)| {
+        self.families().len() == other.families().len()
+            && self.families().zip(other.families()).all(|(a, b)| {
                 a.name() == b.name()
                     && a.help() == b.help()
                     && a.kind() == b.kind()
